@@ -1,0 +1,277 @@
+"""Intake validation of a parcel: the domain checks the contract's shape cannot express.
+
+Every rule is a small generator of `Violation`s; `validate_parcel` runs them all, so a merchant sees every
+problem with an order at once, each pinned to the field at fault ("lines[2].hs_code", "consignee.id_number").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from services.orders.domain.identity import is_valid_resident_id, is_valid_uscc
+from services.orders.domain.reference import COUNTRY_CODES, TENDER_CURRENCY_CODES
+from shared.contract.parcel import Parcel, Party
+
+CENT = Decimal("0.01")
+# HS chapters 01–97 are assigned; 77 is reserved for future use, 98–99 are for national use (DOMAIN.md §8).
+HS_RESERVED_CHAPTERS = frozenset({77})
+HS_MIN_DIGITS, HS_MAX_DIGITS, HS_CHINA_DIGITS = 6, 10, 10
+# E-commerce trade modes (DOMAIN.md §2): 9710/9810 are export-only, 1210 (bonded) is import, 9610 either way.
+TRADE_MODE_DIRECTIONS = {"9610": {"import", "export"}, "1210": {"import"}, "9710": {"export"}, "9810": {"export"}}
+
+# Every code validate_parcel can return: a stable contract for API clients (the tests prove each one fires).
+VIOLATION_CODES = frozenset(
+    {
+        "amount_paid_mismatch",
+        "carrier_required",
+        "consignee_id_required",
+        "country_unknown",
+        "currency_mismatch",
+        "currency_unknown",
+        "discount_exceeds_total",
+        "goods_value_mismatch",
+        "hs_code_invalid_chapter",
+        "hs_code_invalid_length",
+        "hs_code_not_numeric",
+        "id_incomplete",
+        "id_number_invalid",
+        "line_no_sequence",
+        "line_total_mismatch",
+        "mail_product_not_allowed",
+        "mail_product_required",
+        "payment_amount_mismatch",
+        "trade_mode_direction",
+        "trade_mode_not_allowed",
+        "trade_mode_required",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: the field at fault (dotted/indexed path), a stable snake_case code and a message."""
+
+    field: str
+    code: str
+    message: str
+
+
+def validate_parcel(parcel: Parcel) -> list[Violation]:
+    """All the domain rule violations of a parcel, ordered by field (lines in numeric order) then code."""
+    violations = [violation for rule in RULES for violation in rule(parcel)]
+    return sorted(violations, key=lambda v: (_field_sort_key(v.field), v.code))
+
+
+def _field_sort_key(field: str) -> list[str | int]:
+    """Split "lines[10].hs_code" into ["lines[", 10, "].hs_code"] so lines[10] sorts after lines[2]."""
+    return [int(part) if index % 2 else part for index, part in enumerate(re.split(r"(\d+)", field))]
+
+
+def is_china_bound(parcel: Parcel) -> bool:
+    """True when China is the destination: an import, or a consignee in CN."""
+    return parcel.direction == "import" or parcel.consignee.country == "CN"
+
+
+def cents(amount: Decimal) -> Decimal:
+    """An amount rounded half-up to the cent."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _exact(amount: Decimal) -> str:
+    """An amount with two decimals, or with all of them when it is not a whole number of cents."""
+    return f"{amount.quantize(CENT)}" if amount == amount.quantize(CENT) else f"{amount.normalize():f}"
+
+
+# ── channel-specific fields (DOMAIN.md §2) ─────────────────────────────────────
+
+
+def check_trade_mode(parcel: Parcel) -> Iterator[Violation]:
+    """E-commerce needs a trade mode that fits the direction; other channels have none."""
+    if parcel.channel != "ecommerce":
+        if parcel.trade_mode is not None:
+            yield Violation("trade_mode", "trade_mode_not_allowed", f"{parcel.channel} parcels have no trade mode")
+        return
+    if parcel.trade_mode is None:
+        yield Violation("trade_mode", "trade_mode_required", "ecommerce needs a trade mode: 9610, 9710, 9810 or 1210")
+    elif parcel.direction not in TRADE_MODE_DIRECTIONS[parcel.trade_mode]:
+        yield Violation(
+            "trade_mode", "trade_mode_direction", f"trade mode {parcel.trade_mode} is not for {parcel.direction}s"
+        )
+
+
+def check_mail_product(parcel: Parcel) -> Iterator[Violation]:
+    """Mail needs a mail product (it decides the S10 service indicator and CN22/CN23); other channels have none."""
+    if parcel.channel == "mail" and parcel.mail_product is None:
+        yield Violation("mail_product", "mail_product_required", "a mail parcel needs a mail product")
+    elif parcel.channel != "mail" and parcel.mail_product is not None:
+        yield Violation("mail_product", "mail_product_not_allowed", f"a {parcel.channel} parcel has no mail product")
+
+
+def check_carrier(parcel: Parcel) -> Iterator[Violation]:
+    """Express needs the carrier whose waybill number the parcel will travel under."""
+    if parcel.channel == "express" and parcel.carrier is None:
+        yield Violation("carrier", "carrier_required", "an express parcel needs a carrier")
+
+
+# ── reference data: HS codes, countries, currencies ───────────────────────────
+
+
+def check_hs_codes(parcel: Parcel) -> Iterator[Violation]:
+    """HS codes are digits, 10 of them for China (DOMAIN.md §5 gcode), 6–10 elsewhere, in an assigned chapter."""
+    china = is_china_bound(parcel)
+    for index, line in enumerate(parcel.lines):
+        field, hs_code = f"lines[{index}].hs_code", line.hs_code
+        if not (hs_code.isascii() and hs_code.isdigit()):
+            yield Violation(field, "hs_code_not_numeric", "an HS code is digits only, without dots or spaces")
+            continue
+        if china and len(hs_code) != HS_CHINA_DIGITS:
+            yield Violation(field, "hs_code_invalid_length", "China declares 10-digit HS codes")
+        elif not china and not HS_MIN_DIGITS <= len(hs_code) <= HS_MAX_DIGITS:
+            yield Violation(field, "hs_code_invalid_length", "an HS code has 6 to 10 digits")
+        chapter = int(hs_code[:2]) if len(hs_code) >= 2 else 0
+        if not 1 <= chapter <= 97 or chapter in HS_RESERVED_CHAPTERS:
+            yield Violation(field, "hs_code_invalid_chapter", f"HS chapter {hs_code[:2]} is not in use (01-97, not 77)")
+
+
+def check_countries(parcel: Parcel) -> Iterator[Violation]:
+    """Every country is an ISO 3166-1 alpha-2 code."""
+    countries = {f"{role}.country": party.country for role, party in _parties(parcel)}
+    countries |= {f"lines[{i}].origin_country": line.origin_country for i, line in enumerate(parcel.lines)}
+    for field, country in countries.items():
+        if country not in COUNTRY_CODES:
+            yield Violation(field, "country_unknown", f"{country} is not an ISO 3166-1 country code")
+
+
+def check_currencies(parcel: Parcel) -> Iterator[Violation]:
+    """Every currency is an ISO 4217 currency of legal tender, and the lines and payment use the order's."""
+    currencies = {f"lines[{i}].currency": line.currency for i, line in enumerate(parcel.lines)}
+    if parcel.payment is not None:
+        currencies["payment.currency"] = parcel.payment.currency
+    for field, currency in {"currency": parcel.currency, **currencies}.items():
+        if currency not in TENDER_CURRENCY_CODES:
+            yield Violation(field, "currency_unknown", f"{currency} is not an ISO 4217 currency of legal tender")
+    for field, currency in currencies.items():
+        if currency != parcel.currency:
+            yield Violation(field, "currency_mismatch", f"{currency} differs from the order currency {parcel.currency}")
+
+
+# ── lines and order arithmetic (DOMAIN.md §5, CEB311) ─────────────────────────
+
+
+def check_line_numbers(parcel: Parcel) -> Iterator[Violation]:
+    """Line numbers run 1, 2, … n in the order given (CEB311 lines start at 1)."""
+    for index, line in enumerate(parcel.lines):
+        if line.line_no != index + 1:
+            yield Violation(
+                f"lines[{index}].line_no", "line_no_sequence", f"line {index + 1} is numbered {line.line_no}"
+            )
+
+
+def check_line_totals(parcel: Parcel) -> Iterator[Violation]:
+    """Each line's total is unit price × quantity to the cent (CEB311 totalPrice = price × qty)."""
+    for index, line in enumerate(parcel.lines):
+        exact = line.unit_price * line.quantity
+        # Quantities have 3 decimals, so the product may have 5: any rounding to the cent (half-up, half-even,
+        # down) is accepted, which is exactly "less than a cent away".
+        if abs(line.total_price - exact) >= CENT:
+            yield Violation(
+                f"lines[{index}].total_price",
+                "line_total_mismatch",
+                f"total {line.total_price} is not {line.unit_price} x {line.quantity.normalize():f} = {_exact(exact)}",
+            )
+
+
+def check_order_totals(parcel: Parcel) -> Iterator[Violation]:
+    """goods_value = Σ line totals; actualPaid = goodsValue + freight + taxTotal − discount (CEB311)."""
+    # Insurance is part of the taxable value (DOMAIN.md §7) but not of CEB311's amount paid.
+    lines_total = sum((line.total_price for line in parcel.lines), Decimal(0))
+    if parcel.goods_value != lines_total:
+        yield Violation(
+            "goods_value",
+            "goods_value_mismatch",
+            f"goods value {parcel.goods_value} is not the lines' total {lines_total}",
+        )
+    gross = parcel.goods_value + parcel.freight + parcel.tax
+    if parcel.discount > gross:
+        yield Violation(
+            "discount", "discount_exceeds_total", f"discount {parcel.discount} exceeds goods + freight + tax {gross}"
+        )
+    expected = cents(gross - parcel.discount)
+    if parcel.amount_paid != expected:
+        yield Violation(
+            "amount_paid",
+            "amount_paid_mismatch",
+            f"amount paid {parcel.amount_paid} is not goods value + freight + tax - discount = {expected}",
+        )
+
+
+def check_payment(parcel: Parcel) -> Iterator[Violation]:
+    """A payment document pays exactly the order's amount paid (its currency is checked with the others)."""
+    payment = parcel.payment
+    if payment is None or payment.currency != parcel.currency:
+        return  # no payment yet, or amounts in different currencies: currency_mismatch already says so
+    if cents(payment.amount) != cents(parcel.amount_paid):
+        yield Violation(
+            "payment.amount",
+            "payment_amount_mismatch",
+            f"payment {payment.amount} differs from the amount paid {parcel.amount_paid}",
+        )
+
+
+# ── identities (DOMAIN.md §5 identity checks) ─────────────────────────────────
+
+
+def check_identities(parcel: Parcel) -> Iterator[Violation]:
+    """ID numbers of every party and the payer pass their check; a China-bound e-commerce consignee must give one."""
+    id_required = parcel.channel == "ecommerce" and is_china_bound(parcel)
+    for role, party in _parties(parcel):
+        if role == "consignee" and id_required and not (party.id_type and party.id_number):
+            missing = "id_number" if party.id_type else "id_type"
+            yield Violation(
+                f"consignee.{missing}",
+                "consignee_id_required",
+                "customs needs the consignee's ID (type and number) for China-bound e-commerce",
+            )
+            continue
+        yield from _id_violations(role, party.id_type, party.id_number, prefix="")
+    if parcel.payment is not None:
+        payment = parcel.payment
+        yield from _id_violations("payment", payment.payer_id_type, payment.payer_id_number, prefix="payer_")
+
+
+def _id_violations(path: str, id_type: str | None, id_number: str | None, *, prefix: str) -> Iterator[Violation]:
+    """An ID given by half (type without number or the reverse), or one failing its check character."""
+    if (id_type is None) != (id_number is None):
+        missing = f"{prefix}id_number" if id_number is None else f"{prefix}id_type"
+        yield Violation(f"{path}.{missing}", "id_incomplete", "an ID needs both its type and its number")
+        return
+    validator = ID_VALIDATORS.get(id_type or "")
+    if validator is not None and id_number is not None and not validator(id_number):
+        yield Violation(f"{path}.{prefix}id_number", "id_number_invalid", f"not a valid {id_type} number")
+
+
+ID_VALIDATORS: dict[str, Callable[[str], bool]] = {"resident_id": is_valid_resident_id, "uscc": is_valid_uscc}
+
+
+def _parties(parcel: Parcel) -> list[tuple[str, Party]]:
+    """The parcel's parties with their field names; the buyer only when given apart from the consignee."""
+    parties = [("sender", parcel.sender), ("consignee", parcel.consignee)]
+    return parties + ([("buyer", parcel.buyer)] if parcel.buyer is not None else [])
+
+
+RULES: tuple[Callable[[Parcel], Iterator[Violation]], ...] = (
+    check_trade_mode,
+    check_mail_product,
+    check_carrier,
+    check_hs_codes,
+    check_countries,
+    check_currencies,
+    check_line_numbers,
+    check_line_totals,
+    check_order_totals,
+    check_payment,
+    check_identities,
+)

@@ -1,0 +1,273 @@
+"""Idempotent consumers: durable pull, one transaction per fetched batch, inbox, bounded retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import Column, MetaData, String, Table, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus import Bus
+from shared.contract.envelope import Envelope
+from shared.contract.events import Event
+from shared.contract.subjects import dead_letter_subject, stream_name
+from shared.db import Database, UTCDateTime, utcnow
+from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
+from shared.outbox import Outbox
+
+log = structlog.get_logger()
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer", String(64), primary_key=True),
+        Column("event_id", String(64), primary_key=True),
+        Column("event_type", String(128), nullable=False),
+        Column("processed_at", UTCDateTime(), nullable=False),
+    )
+
+
+@dataclass
+class MessageContext:
+    """What a handler gets: the open transaction, the event, and a way to emit follow-up events."""
+
+    session: AsyncSession
+    envelope: Envelope
+    event: Any
+    outbox: Outbox
+    emitted: list[Envelope] = field(default_factory=list)
+
+    @property
+    def correlation_id(self) -> str:
+        return self.envelope.correlation_id
+
+    async def emit(self, event: Event, *, subject: str) -> Envelope:
+        """Add a follow-up event to the outbox, caused by the one being handled."""
+        envelope = await self.outbox.add(
+            self.session, event, subject=subject, correlation_id=self.envelope.correlation_id,
+            causation_id=self.envelope.id,
+        )
+        self.emitted.append(envelope)
+        return envelope
+
+
+Handler = Callable[[MessageContext], Awaitable[None]]
+
+
+class Inbox:
+    """Processed event ids per consumer, written in the handler's transaction."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def seen(self, session: AsyncSession, consumer: str, event_id: str) -> bool:
+        query = select(self.table.c.event_id).where(self.table.c.consumer == consumer, self.table.c.event_id == event_id)
+        return (await session.execute(query)).first() is not None
+
+    async def record(self, session: AsyncSession, consumer: str, envelope: Envelope) -> None:
+        await session.execute(
+            self.table.insert().values(
+                consumer=consumer, event_id=envelope.id, event_type=envelope.type, processed_at=utcnow()
+            )
+        )
+
+    async def purge(self, session: AsyncSession, older_than_s: float) -> None:
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        await session.execute(delete(self.table).where(self.table.c.processed_at < cutoff))
+
+
+@dataclass
+class ConsumerSettings:
+    batch_size: int = 200
+    fetch_timeout_s: float = 1.0
+    ack_wait_s: float = 30.0
+    max_attempts: int = 5
+    backoff_s: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0, 15.0, 30.0])
+    inbox_retention_s: float = 14 * 24 * 3600
+
+
+@dataclass
+class _Outcome:
+    ack: list[Any] = field(default_factory=list)
+    retry: list[tuple[Any, str]] = field(default_factory=list)
+    dead: list[tuple[Any, str]] = field(default_factory=list)
+
+
+class DurableConsumer:
+    """One durable pull consumer of one stream, for the event types this service handles from it."""
+
+    def __init__(self, *, service: str, source_service: str, handlers: dict[str, Handler], db: Database, bus: Bus,
+                 inbox: Inbox, outbox: Outbox, settings: ConsumerSettings) -> None:
+        self.service = service
+        self.stream = stream_name(source_service)
+        self.name = service  # consumer names are scoped by stream
+        self.handlers = handlers
+        self.db, self.bus, self.inbox, self.outbox = db, bus, inbox, outbox
+        self.settings = settings
+        self._sub = None
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            name=self.name,
+            durable_name=self.name,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.settings.ack_wait_s,
+            # Unlimited at the server: we count deliveries ourselves and park the message in the
+            # dead-letter stream on the last try, so it is never silently dropped.
+            max_deliver=-1,
+            max_ack_pending=max(1000, self.settings.batch_size * 4),
+            filter_subjects=sorted(self.handlers),
+        )
+
+    async def subscribe(self) -> None:
+        js = self.bus.js
+        assert js is not None
+        await js.add_consumer(self.stream, config=self.config())
+        self._sub = await js.pull_subscribe_bind(self.name, self.stream)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and handle batches until `stop`; survives broker and database outages."""
+        while not stop.is_set():
+            try:
+                await self.bus.wait_ready()
+                if self._sub is None:
+                    await self.subscribe()
+                    log.info("consumer.started", consumer=self.name, stream=self.stream, subjects=sorted(self.handlers))
+                try:
+                    msgs = await self._sub.fetch(self.settings.batch_size, timeout=self.settings.fetch_timeout_s)
+                except TimeoutError:
+                    continue
+                await self.handle_batch(msgs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep consuming after broker/database hiccups
+                log.warning("consumer.error", consumer=self.name, stream=self.stream, error=str(exc) or type(exc).__name__)
+                self._sub = None
+                await asyncio.sleep(1.0)
+
+    async def handle_batch(self, msgs: list[Any]) -> None:
+        """Handle a batch in one transaction; ack only after commit."""
+        started = time.perf_counter()
+        outcome = _Outcome()
+        try:
+            async with self.db.transaction() as session:
+                for msg in msgs:
+                    await self._handle_one(session, msg, outcome)
+        except Exception as exc:  # noqa: BLE001 - commit failed: nothing took effect, all come again
+            log.warning("consumer.batch_failed", consumer=self.name, size=len(msgs), error=str(exc) or type(exc).__name__)
+            for msg in msgs:
+                await _quietly(msg.nak(delay=self.settings.backoff_s[0]))
+            return
+        for msg, reason in outcome.dead:
+            await self._dead_letter(msg, reason)
+        for msg in outcome.ack:
+            await _quietly(msg.ack())
+        for msg, _reason in outcome.retry:
+            attempt = _deliveries(msg)
+            delay = self.settings.backoff_s[min(attempt - 1, len(self.settings.backoff_s) - 1)]
+            await _quietly(msg.nak(delay=delay))
+        BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+
+    async def _handle_one(self, session: AsyncSession, msg: Any, outcome: _Outcome) -> None:
+        try:
+            envelope = Envelope.from_bytes(msg.data)
+            event = envelope.event()
+        except Exception as exc:  # noqa: BLE001 - a message we cannot read will never succeed
+            outcome.dead.append((msg, f"unreadable message: {exc}"[:1000]))
+            return
+        bound = structlog.contextvars.bound_contextvars(
+            correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type, order_id=envelope.subject,
+        )
+        with bound:
+            if await self.inbox.seen(session, self.name, envelope.id):
+                log.info("consumer.duplicate_skipped", consumer=self.name)
+                CONSUMED.labels(self.service, envelope.type, "duplicate").inc()
+                outcome.ack.append(msg)
+                return
+            try:
+                async with session.begin_nested():
+                    # The inbox row goes first: a replica racing on the same event blocks here, then fails.
+                    await self.inbox.record(session, self.name, envelope)
+                    await self.handlers[envelope.type](MessageContext(session, envelope, event, self.outbox))
+            except Exception as exc:  # noqa: BLE001 - one failing message must not sink the batch
+                if isinstance(exc, IntegrityError) and await self.inbox.seen(session, self.name, envelope.id):
+                    log.info("consumer.duplicate_skipped", consumer=self.name, reason="handled by a replica")
+                    outcome.ack.append(msg)
+                    return
+                reason = f"{type(exc).__name__}: {exc}"[:1000]
+                attempt = _deliveries(msg)
+                if attempt >= self.settings.max_attempts:
+                    outcome.dead.append((msg, reason))
+                else:
+                    log.warning("consumer.handler_failed", consumer=self.name, attempt=attempt, reason=reason)
+                    CONSUMED.labels(self.service, envelope.type, "retry").inc()
+                    outcome.retry.append((msg, reason))
+                return
+            CONSUMED.labels(self.service, envelope.type, "ok").inc()
+            outcome.ack.append(msg)
+
+    async def _dead_letter(self, msg: Any, reason: str) -> None:
+        """Park the message with its reason, then ack it so the ones behind it go on."""
+        js = self.bus.js
+        assert js is not None
+        meta = msg.metadata
+        headers = {
+            "Nats-Msg-Id": f"{self.name}:{self.stream}:{meta.sequence.stream}",
+            "Silkgate-Reason": reason.replace("\n", " ")[:1000],
+            "Silkgate-Consumer": self.name,
+            "Silkgate-Original-Subject": msg.subject,
+            "Silkgate-Original-Stream": self.stream,
+            "Silkgate-Deliveries": str(meta.num_delivered),
+        }
+        await js.publish(dead_letter_subject(self.name, msg.subject), msg.data, headers=headers)
+        await _quietly(msg.ack())
+        DEAD_LETTERED.labels(self.service).inc()
+        log.error("consumer.dead_lettered", consumer=self.name, subject=msg.subject, deliveries=meta.num_delivered,
+                  reason=reason)
+
+    async def pending(self) -> int:
+        """Messages not yet delivered plus delivered-but-unacked: the consumer's backlog."""
+        js = self.bus.js
+        assert js is not None
+        info = await js.consumer_info(self.stream, self.name)
+        CONSUMER_LAG.labels(self.service, self.stream).set(info.num_pending + info.num_ack_pending)
+        return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
+def _deliveries(msg: Any) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:  # noqa: BLE001
+        return 1
+
+
+async def _quietly(awaitable: Awaitable[Any]) -> None:
+    """Acks and naks are best effort: a lost ack means a redelivery, which the inbox absorbs."""
+    try:
+        await awaitable
+    except Exception as exc:  # noqa: BLE001
+        log.debug("consumer.ack_failed", error=str(exc))
+
+
+def build_consumers(*, service: str, handlers: dict[type[Event], Handler], db: Database, bus: Bus, inbox: Inbox,
+                    outbox: Outbox, settings: ConsumerSettings) -> list[DurableConsumer]:
+    """One durable consumer per source stream, filtered to the event types handled."""
+    by_source: dict[str, dict[str, Handler]] = {}
+    for event_type, handler in handlers.items():
+        by_source.setdefault(event_type.SERVICE, {})[event_type.event_type()] = handler
+    return [
+        DurableConsumer(service=service, source_service=source, handlers=source_handlers, db=db, bus=bus,
+                        inbox=inbox, outbox=outbox, settings=settings)
+        for source, source_handlers in sorted(by_source.items())
+    ]

@@ -1,0 +1,226 @@
+"""One frozen model per event type and version.
+
+Event names are past tense; each class declares the service that publishes it, its name and
+its version, from which the NATS subject `silkgate.<service>.<event>.v<N>` follows.
+Additive changes keep the version; a breaking change is a new class with `VERSION = 2`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from shared.contract.parcel import Channel, ContractModel, Parcel, Party, Payment
+
+Id = Annotated[str, Field(min_length=1, max_length=64)]
+
+# Merchant-facing lanes in the brokers' queue; "green" is the agricultural priority lane (DOMAIN.md §1).
+Lane = Literal["green", "standard"]
+# CEB receipt codes (DOMAIN.md §5) as carried on customs events.
+CustomsStatus = Literal[
+    "accepted", "manual_review", "review_concluded", "inspection", "detained", "rejected", "released", "closed", "cancelled"
+]
+TrackingStatus = Literal[
+    "pre_transit", "in_transit", "held_by_customs", "out_for_delivery", "delivery_failed", "delivered", "returned", "unknown"
+]
+
+
+class Event(ContractModel):
+    """Base of every event payload."""
+
+    SERVICE: ClassVar[str]
+    NAME: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def event_type(cls) -> str:
+        """The CloudEvents type, which is also the NATS subject."""
+        return f"silkgate.{cls.SERVICE}.{cls.NAME}.v{cls.VERSION}"
+
+
+class Finding(ContractModel):
+    """One risk or matching finding on a declaration."""
+
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+    severity: Literal["info", "low", "medium", "high", "prohibited"]
+    message: Annotated[str, Field(max_length=512)]
+    fields: list[str] = []
+
+
+# ── orders ────────────────────────────────────────────────────────────────────
+
+
+class OrderAccepted(Event):
+    SERVICE = "orders"
+    NAME = "order.accepted"
+
+    order_id: Id
+    merchant_code: Id
+    accepted_at: datetime
+    parcel: Parcel
+
+
+class OrderCancelled(Event):
+    SERVICE = "orders"
+    NAME = "order.cancelled"
+
+    order_id: Id
+    merchant_code: Id
+    reason: Annotated[str, Field(max_length=512)] = ""
+    cancelled_at: datetime
+
+
+class PaymentRecorded(Event):
+    SERVICE = "orders"
+    NAME = "payment.recorded"
+
+    order_id: Id
+    merchant_code: Id
+    payment: Payment
+
+
+# ── customs ───────────────────────────────────────────────────────────────────
+
+
+class _DeclarationEvent(Event):
+    SERVICE = "customs"
+
+    declaration_id: Id
+    order_id: Id
+    channel: Channel
+    status: CustomsStatus
+    ceb_code: int
+    occurred_at: datetime
+
+
+class DeclarationFiled(_DeclarationEvent):
+    NAME = "declaration.filed"
+
+    form: Literal["CN22", "CN23", "express_A", "express_B", "express_C", "express_D", "inventory_list"]
+    trade_mode: Annotated[str, Field(max_length=4)] | None = None
+    lane: Lane = "standard"
+    value_cny: Decimal
+
+
+class DeclarationHeld(_DeclarationEvent):
+    NAME = "declaration.held"
+
+    reason: Annotated[str, Field(max_length=512)]
+    lane: Lane = "standard"
+    findings: list[Finding] = []
+
+
+class DeclarationReleased(_DeclarationEvent):
+    NAME = "declaration.released"
+
+    form: Annotated[str, Field(max_length=32)]
+    value_cny: Decimal
+    tax_cny: Decimal = Decimal("0")
+    decided_by: Annotated[str, Field(max_length=64)] = "auto"
+
+
+class DeclarationRejected(_DeclarationEvent):
+    NAME = "declaration.rejected"
+
+    reason: Annotated[str, Field(max_length=512)]
+    reason_code: Annotated[str, Field(max_length=64)]
+    findings: list[Finding] = []
+    decided_by: Annotated[str, Field(max_length=64)] = "auto"
+
+
+class DeclarationCancelled(_DeclarationEvent):
+    NAME = "declaration.cancelled"
+
+    reason: Annotated[str, Field(max_length=512)] = ""
+
+
+class DeclarationCancellationRefused(_DeclarationEvent):
+    """An order was cancelled after release: customs keeps the release and says why."""
+
+    NAME = "declaration.cancellation_refused"
+
+    reason: Annotated[str, Field(max_length=512)]
+
+
+# ── postal ────────────────────────────────────────────────────────────────────
+
+
+class WaybillIssued(Event):
+    SERVICE = "postal"
+    NAME = "waybill.issued"
+
+    order_id: Id
+    merchant_order_no: Id
+    tracking_number: Id
+    channel: Channel
+    carrier: Id
+    consignee: Party
+    issued_at: datetime
+
+
+class WaybillVoided(Event):
+    SERVICE = "postal"
+    NAME = "waybill.voided"
+
+    order_id: Id
+    tracking_number: Id
+    reason: Annotated[str, Field(max_length=512)]
+    voided_at: datetime
+
+
+class ParcelHandedOff(Event):
+    SERVICE = "postal"
+    NAME = "parcel.handed_off"
+
+    order_id: Id
+    tracking_number: Id
+    carrier: Id
+    receptacle_id: Id
+    dispatch_id: Id
+    handed_off_at: datetime
+
+
+class ParcelTracking(Event):
+    SERVICE = "postal"
+    NAME = "parcel.tracking"
+
+    order_id: Id
+    tracking_number: Id
+    code: Annotated[str, Field(max_length=16)]
+    status: TrackingStatus
+    description: Annotated[str, Field(max_length=512)] = ""
+    location: Annotated[str, Field(max_length=128)] = ""
+    occurred_at: datetime
+
+
+class ParcelDelivered(Event):
+    SERVICE = "postal"
+    NAME = "parcel.delivered"
+
+    order_id: Id
+    tracking_number: Id
+    delivered_at: datetime
+    location: Annotated[str, Field(max_length=128)] = ""
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    OrderAccepted,
+    OrderCancelled,
+    PaymentRecorded,
+    DeclarationFiled,
+    DeclarationHeld,
+    DeclarationReleased,
+    DeclarationRejected,
+    DeclarationCancelled,
+    DeclarationCancellationRefused,
+    WaybillIssued,
+    WaybillVoided,
+    ParcelHandedOff,
+    ParcelTracking,
+    ParcelDelivered,
+)
+
+EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type(): cls for cls in ALL_EVENTS}

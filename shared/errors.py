@@ -1,0 +1,184 @@
+"""A few typed exceptions, each with its HTTP status and stable code, mapped once to problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger()
+
+
+class SilkgateError(Exception):
+    """Base of every error a client may see."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        if code:
+            self.code = code
+        self.field = field
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"https://silkgate.dev/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.field:
+            body["field"] = self.field
+        if self.errors:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+class InvalidInput(SilkgateError):
+    status, code, title = 422, "invalid_input", "Invalid input"
+
+
+class Unauthorized(SilkgateError):
+    status, code, title = 401, "unauthorized", "Missing or invalid API key"
+
+
+class Forbidden(SilkgateError):
+    status, code, title = 403, "forbidden", "Not allowed for this key"
+
+
+class NotFound(SilkgateError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(SilkgateError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(SilkgateError):
+    status, code, title = 413, "payload_too_large", "Request body too large"
+
+
+class TooManyRequests(SilkgateError):
+    status, code, title = 429, "backlog_full", "Too many requests"
+
+
+class ServiceUnavailable(SilkgateError):
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+def problem_response(error: SilkgateError, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    return JSONResponse(error.problem(instance), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    """('body', 'lines', 2, 'hs_code') → 'lines[2].hs_code'."""
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or ".".join(str(p) for p in loc)
+
+
+_PYDANTIC_CODES = {
+    "missing": "field_required",
+    "extra_forbidden": "field_unknown",
+    "string_too_long": "too_long",
+    "string_too_short": "too_short",
+    "too_long": "too_many_items",
+    "too_short": "too_few_items",
+    "string_pattern_mismatch": "format_invalid",
+    "greater_than": "must_be_positive",
+    "greater_than_equal": "must_not_be_negative",
+    "literal_error": "value_not_allowed",
+    "json_invalid": "json_invalid",
+    "decimal_max_places": "too_many_decimal_places",
+}
+
+
+def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """pydantic errors → [{field, code, message}] with our stable codes."""
+    return [
+        {
+            "field": _field_path(tuple(err.get("loc", ()))),
+            "code": _PYDANTIC_CODES.get(err.get("type", ""), err.get("type", "invalid")),
+            "message": err.get("msg", "invalid"),
+        }
+        for err in errors
+    ]
+
+
+def invalid_input_from(errors: list[dict[str, Any]]) -> InvalidInput:
+    """One InvalidInput carrying every field at fault; the first one is the headline."""
+    first = errors[0]
+    return InvalidInput(first["message"], code=first["code"], field=first["field"], errors=errors)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map every error to problem+json exactly once."""
+
+    @app.exception_handler(SilkgateError)
+    async def _silkgate(request: Request, exc: SilkgateError) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(invalid_input_from(validation_errors(list(exc.errors()))), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+        error = SilkgateError(str(exc.detail), code=codes.get(exc.status_code, f"http_{exc.status_code}"))
+        error.status, error.title = exc.status_code, str(exc.detail)
+        return problem_response(error, request)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A race that a unique constraint settled: the other request won.
+        log.info("http.integrity_conflict", path=request.url.path, error=str(exc.orig)[:200])
+        return problem_response(Conflict("A concurrent request changed this resource; retry.", code="concurrent_update"), request)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(OSError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database.unavailable", path=request.url.path, error=str(exc)[:300])
+        error = ServiceUnavailable("The database is unavailable; nothing was written. Retry shortly.",
+                                   code="database_unavailable", headers={"Retry-After": "2"})
+        return problem_response(error, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.unhandled_error", path=request.url.path)
+        error = SilkgateError("An unexpected error occurred; it has been logged.", code="internal_error")
+        error.status, error.title = 500, "Internal error"
+        return problem_response(error, request)

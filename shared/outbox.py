@@ -1,0 +1,208 @@
+"""Transactional outbox: events are rows written with the state change, published later by the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, delete, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.bus import Bus
+from shared.contract.envelope import Envelope
+from shared.contract.events import Event
+from shared.db import Database, UTCDateTime, utcnow
+from shared.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
+
+log = structlog.get_logger()
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    table = Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("subject", String(160), nullable=False),
+        Column("event_type", String(128), nullable=False),
+        Column("correlation_id", String(64), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
+        Column("sent_at", UTCDateTime(), nullable=True),
+    )
+    # Only unsent rows are indexed, so the relay's scan stays small however much history is kept.
+    Index("ix_outbox_unsent", table.c.id, sqlite_where=table.c.sent_at.is_(None), postgresql_where=table.c.sent_at.is_(None))
+    return table
+
+
+class Outbox:
+    """Adds events to the current transaction."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def add(
+        self,
+        session: AsyncSession,
+        event: Event,
+        *,
+        subject: str,
+        correlation_id: str,
+        causation_id: str | None = None,
+    ) -> Envelope:
+        """Write `event` in an envelope as an outbox row of the caller's transaction."""
+        envelope = Envelope.wrap(event, subject=subject, correlation_id=correlation_id, causation_id=causation_id)
+        await self.add_envelopes(session, [envelope])
+        return envelope
+
+    async def add_envelopes(self, session: AsyncSession, envelopes: list[Envelope]) -> None:
+        if not envelopes:
+            return
+        now = utcnow()
+        await session.execute(
+            self.table.insert(),
+            [
+                {
+                    "event_id": env.id,
+                    "subject": env.type,
+                    "event_type": env.type,
+                    "correlation_id": env.correlation_id,
+                    "payload": env.model_dump_json(),
+                    "created_at": now,
+                }
+                for env in envelopes
+            ],
+        )
+        for env in envelopes:
+            log.debug("outbox.added", event_id=env.id, event_type=env.type, correlation_id=env.correlation_id)
+
+
+class RelayLockHeld(RuntimeError):
+    """Another relay already serves this SQLite file."""
+
+
+class Relay:
+    """Publishes unsent outbox rows in batches with Nats-Msg-Id = event id, then marks them sent.
+
+    PostgreSQL: rows are claimed with FOR UPDATE SKIP LOCKED inside the transaction that marks them,
+    so replicas share the work and never both publish a row. SQLite: one relay per file, enforced by
+    a file lock. A relay that dies after publishing and before marking republishes on restart; the
+    broker's duplicate window and the consumers' inbox make that harmless.
+    """
+
+    def __init__(self, db: Database, bus: Bus, table: Table, *, service: str, batch_size: int = 500,
+                 idle_interval_s: float = 0.05, retention_s: float = 86400.0) -> None:
+        self.db, self.bus, self.table, self.service = db, bus, table, service
+        self.batch_size = batch_size
+        self.idle_interval_s = idle_interval_s
+        self.retention_s = retention_s
+        self._lock_file = None
+
+    def acquire_sqlite_lock(self) -> None:
+        if not self.db.sqlite:
+            return
+        database = make_url(self.db.url).database or "memory"
+        path = Path(f"{database}.relay.lock")
+        self._lock_file = path.open("w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RelayLockHeld(f"another relay holds {path}") from exc
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set; waits for the lock instead of failing when another relay has it."""
+        while not stop.is_set():
+            try:
+                self.acquire_sqlite_lock()
+                break
+            except RelayLockHeld:
+                log.info("relay.standby", service=self.service, reason="another relay serves this SQLite file")
+                await _sleep_or_stop(stop, 2.0)
+        log.info("relay.started", service=self.service)
+        last_housekeeping = 0.0
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            try:
+                await self.bus.wait_ready()
+                sent = await self.publish_batch()
+                if loop.time() - last_housekeeping > 5.0:
+                    last_housekeeping = loop.time()
+                    await self.housekeeping()
+                if sent < self.batch_size:
+                    await _sleep_or_stop(stop, self.idle_interval_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the relay must outlive a broker or database outage
+                log.warning("relay.error", service=self.service, error=str(exc) or type(exc).__name__)
+                await _sleep_or_stop(stop, 1.0)
+
+    async def publish_batch(self) -> int:
+        """Publish one batch; returns how many rows were marked sent."""
+        if self.db.sqlite:
+            async with self.db.reader() as session:
+                rows = (await session.execute(self._unsent())).all()
+            if not rows:
+                return 0
+            sent_ids = await self._publish(rows)
+            async with self.db.transaction() as session:
+                await self._mark_sent(session, sent_ids)
+        else:
+            async with self.db.transaction() as session:
+                rows = (await session.execute(self._unsent().with_for_update(skip_locked=True))).all()
+                if not rows:
+                    return 0
+                sent_ids = await self._publish(rows)
+                await self._mark_sent(session, sent_ids)
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(sent_ids))
+        log.debug("outbox.published", service=self.service, count=len(sent_ids))
+        return len(sent_ids)
+
+    def _unsent(self):
+        return select(self.table.c.id, self.table.c.event_id, self.table.c.subject, self.table.c.payload).where(
+            self.table.c.sent_at.is_(None)
+        ).order_by(self.table.c.id).limit(self.batch_size)
+
+    async def _publish(self, rows) -> list[int]:
+        """Publish rows concurrently and wait for every ack; only acked rows count as sent."""
+        js = self.bus.js
+        assert js is not None
+        futures = [
+            await js.publish_async(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id})
+            for row in rows
+        ]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        sent: list[int] = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("outbox.publish_failed", event_id=row.event_id, error=str(result) or type(result).__name__)
+                break  # keep order: later rows wait for the next round
+            sent.append(row.id)
+        return sent
+
+    async def _mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
+        if ids:
+            await session.execute(update(self.table).where(self.table.c.id.in_(ids)).values(sent_at=utcnow()))
+
+    async def housekeeping(self) -> None:
+        """Update the lag gauge and drop sent rows past retention."""
+        async with self.db.transaction() as session:
+            lag = (await session.execute(select(func.count()).where(self.table.c.sent_at.is_(None)))).scalar_one()
+            cutoff = utcnow() - timedelta(seconds=self.retention_s)
+            await session.execute(delete(self.table).where(self.table.c.sent_at < cutoff))
+        OUTBOX_LAG.labels(self.service).set(lag)
+
+
+async def unsent_count(db: Database, table: Table) -> int:
+    async with db.reader() as session:
+        return (await session.execute(select(func.count()).where(table.c.sent_at.is_(None)))).scalar_one()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -1,0 +1,111 @@
+"""A service process: database, bus, outbox relay, consumers and any extra workers, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import MetaData, Table
+
+from shared.auth import ApiKeyRepository
+from shared.bus import Bus
+from shared.consumer import ConsumerSettings, DurableConsumer, Handler, Inbox, build_consumers
+from shared.contract.events import Event
+from shared.db import Database
+from shared.outbox import Outbox, Relay
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger()
+
+Worker = Callable[["ServiceRuntime", asyncio.Event], Awaitable[None]]
+
+
+@dataclass
+class ServiceTables:
+    """The kit's tables inside a service's own metadata."""
+
+    metadata: MetaData
+    outbox: Table
+    inbox: Table
+    api_keys: Table
+
+
+@dataclass
+class ServiceRuntime:
+    """Everything a running service holds; `app.state.runtime` in the HTTP layer."""
+
+    settings: ServiceSettings
+    tables: ServiceTables
+    handlers: dict[type[Event], Handler] = field(default_factory=dict)
+    workers: list[Worker] = field(default_factory=list)
+    migrate: Callable[[str], Awaitable[None]] | None = None
+
+    def __post_init__(self) -> None:
+        self.service = self.settings.service
+        self.db: Database | None = None
+        self.bus = Bus(self.settings.nats_url, duplicate_window_s=self.settings.duplicate_window_s,
+                       connect_timeout_s=self.settings.nats_connect_timeout_s)
+        self.outbox = Outbox(self.tables.outbox)
+        self.inbox = Inbox(self.tables.inbox)
+        self.api_keys = ApiKeyRepository(self.tables.api_keys)
+        self.consumers: list[DurableConsumer] = []
+        self.extras: dict[str, object] = {}
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+
+    def consumer_settings(self) -> ConsumerSettings:
+        s = self.settings
+        return ConsumerSettings(batch_size=s.consumer_batch_size, fetch_timeout_s=s.consumer_fetch_timeout_s,
+                                ack_wait_s=s.consumer_ack_wait_s, max_attempts=s.consumer_max_attempts,
+                                backoff_s=list(s.consumer_backoff_s))
+
+    async def start(self) -> None:
+        """Open the database (migrating first when asked), then connect the bus and start workers in the background."""
+        url = self.settings.resolved_database_url()
+        if self.migrate is not None:
+            await self.migrate(url)
+        self.db = Database(url)
+        await self.db.ping()
+        self._stop.clear()
+        self._tasks.append(asyncio.create_task(self._connect_bus(), name=f"{self.service}-bus"))
+        if self.settings.run_workers:
+            relay = Relay(self.db, self.bus, self.tables.outbox, service=self.service,
+                          batch_size=self.settings.relay_batch_size, idle_interval_s=self.settings.relay_idle_interval_s,
+                          retention_s=self.settings.outbox_retention_s)
+            self._tasks.append(asyncio.create_task(relay.run(self._stop), name=f"{self.service}-relay"))
+            self.consumers = build_consumers(service=self.service, handlers=self.handlers, db=self.db, bus=self.bus,
+                                             inbox=self.inbox, outbox=self.outbox, settings=self.consumer_settings())
+            for consumer in self.consumers:
+                self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"{self.service}-{consumer.stream}"))
+            for worker in self.workers:
+                self._tasks.append(asyncio.create_task(worker(self, self._stop), name=f"{self.service}-worker"))
+        log.info("service.started", run_api=self.settings.run_api, run_workers=self.settings.run_workers,
+                 database=self.db.engine.url.get_backend_name())
+
+    async def _connect_bus(self) -> None:
+        await self.bus.connect(retry=True)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("service.task_failed", task=task.get_name(), error=str(task.exception()))
+        self._tasks.clear()
+        await self.bus.close()
+        if self.db is not None:
+            await self.db.dispose()
+        log.info("service.stopped")
+
+    async def consumer_backlog(self) -> int:
+        """Sum of pending messages over this service's durable consumers (0 while the bus is down)."""
+        total = 0
+        for consumer in self.consumers:
+            total += await consumer.pending()
+        return total

@@ -1,0 +1,78 @@
+"""Settings shared by every service; each service subclasses with its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORTS = {"orders": 8001, "customs": 8002, "postal": 8003, "carrier": 8004}
+DEFAULT_NATS_URL = "nats://127.0.0.1:4223"
+
+
+def data_dir() -> Path:
+    """Where the embedded mode keeps its SQLite files, JetStream store and logs."""
+    import os
+
+    return Path(os.environ.get("SILKGATE_DATA_DIR", "var")).resolve()
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs; `SILKGATE_<SERVICE>_…` overrides, `SILKGATE_NATS_URL` is shared."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    SERVICE: str = "service"
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    database_url: str = ""
+    nats_url: str = Field(
+        default=DEFAULT_NATS_URL,
+        validation_alias=AliasChoices("nats_url", "SILKGATE_NATS_URL"),
+    )
+    log_level: str = "INFO"
+    log_file: str | None = None  # JSON lines also appended here (embedded mode: var/log/<service>.jsonl)
+
+    # Which halves run in this process: the HTTP API and/or the relay and consumers.
+    run_api: bool = True
+    run_workers: bool = True
+
+    # Outbox relay
+    relay_batch_size: int = 500
+    relay_idle_interval_s: float = 0.05
+    outbox_retention_s: float = 24 * 3600
+
+    # Consumers
+    consumer_batch_size: int = 200
+    consumer_fetch_timeout_s: float = 1.0
+    consumer_ack_wait_s: float = 30.0
+    consumer_max_attempts: int = 5
+    consumer_backoff_s: list[float] = [0.5, 2.0, 5.0, 15.0, 30.0]
+    duplicate_window_s: float = 600.0
+
+    # Embedded mode migrates at start-up; production runs `silkgate migrate` as its own job.
+    migrate_on_start: bool = True
+
+    nats_connect_timeout_s: float = 2.0
+    max_body_bytes: int = 1_000_000
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under the data directory."""
+        if self.database_url:
+            return self.database_url
+        path = data_dir() / f"{self.SERVICE}.db"
+        return f"sqlite+aiosqlite:///{path}"
+
+    def resolved_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.SERVICE]
+
+    @property
+    def service(self) -> str:
+        return self.SERVICE
+
+
+def prefixed(service: str) -> SettingsConfigDict:
+    """The settings config of one service: env prefix `SILKGATE_<SERVICE>_`."""
+    return SettingsConfigDict(env_prefix=f"SILKGATE_{service.upper()}_", extra="ignore", env_file=None)
