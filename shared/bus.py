@@ -100,10 +100,12 @@ class Bus:
 
     async def close(self) -> None:
         if self.nc is not None:
+            # Workers are stopped by now; flush pending acks and close (drain would wait on idle pull requests).
             try:
-                await self.nc.drain()
+                await asyncio.wait_for(self.nc.flush(), timeout=2.0)
             except Exception:  # noqa: BLE001 - closing a broken connection must not fail shutdown
-                await self.nc.close()
+                pass
+            await self.nc.close()
         self.nc = None
         self.js = None
         self._ready.clear()

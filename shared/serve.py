@@ -1,0 +1,85 @@
+"""Run one service process: the HTTP API, the workers (relay, consumers, timers), or both."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import signal
+import socket
+import sys
+
+import click
+
+from shared.db import Database
+from shared.services import create_app_for, settings_for
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def fail(message: str) -> None:
+    click.echo(f"silkgate: {message}", err=True)
+    sys.exit(2)
+
+
+async def _check_database(url: str) -> None:
+    db = Database(url)
+    try:
+        await asyncio.wait_for(db.ping(), timeout=10)
+    finally:
+        await db.dispose()
+
+
+def serve(service: str, *, role: str = "all", host: str | None = None, port: int | None = None) -> None:
+    """Start `service` in this process; fail fast on a taken port or an unreachable database."""
+    overrides: dict = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = settings_for(service, **overrides)
+    if service != "carrier":
+        settings.run_api = role in ("api", "all")
+        settings.run_workers = role in ("worker", "all")
+    bind_port = settings.resolved_port()
+    if role != "worker" and not port_is_free(settings.host, bind_port):
+        fail(f"{service}: port {settings.host}:{bind_port} is already in use "
+             f"(set SILKGATE_{service.upper()}_PORT or stop what holds it)")
+    url = settings.resolved_database_url()
+    try:
+        asyncio.run(_check_database(url))
+    except Exception as exc:  # noqa: BLE001 - any failure here is reported as unreachable
+        fail(f"{service}: database unreachable at {_redact(url)}: {type(exc).__name__}: {exc}")
+    app = create_app_for(service, settings)
+    if role == "worker":
+        asyncio.run(_run_workers(app))
+        return
+    import uvicorn
+
+    uvicorn.run(app, host=settings.host, port=bind_port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=5)
+
+
+async def _run_workers(app) -> None:
+    """A worker process: the app's lifespan (relay, consumers, timers) without an HTTP server."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with app.router.lifespan_context(app):
+        await stop.wait()
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,25 @@
+"""Where each service's factory and settings live, so the CLI can start any of them by name."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+SERVICE_NAMES = ("orders", "customs", "postal")
+ALL_PROCESSES = (*SERVICE_NAMES, "carrier")
+_SETTINGS = {"orders": "OrdersSettings", "customs": "CustomsSettings", "postal": "PostalSettings",
+             "carrier": "CarrierSettings"}
+
+
+def settings_for(service: str, **overrides: Any) -> Any:
+    """The service's settings, read from the environment, with `overrides` applied."""
+    module = importlib.import_module(f"services.{service}.settings")
+    return getattr(module, _SETTINGS[service])(**overrides)
+
+
+def create_app_for(service: str, settings: Any = None) -> Any:
+    return importlib.import_module(f"services.{service}.app").create_app(settings)
+
+
+def metadata_for(service: str) -> Any:
+    return importlib.import_module(f"services.{service}.models").metadata
