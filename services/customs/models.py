@@ -1,10 +1,37 @@
-"""Tables of the customs service: its own metadata, its own database."""
+"""Tables of the customs service: its own metadata, its own database.
+
+declarations (one per order), their lines, the documents received (order, payment, waybill — kept by order id
+even when they arrive before the order), risk and matching findings, the append-only audit trail of every
+status change and broker action, and cancellations that overtook their order.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    DDL,
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
 from shared.auth import api_keys_table
 from shared.consumer import inbox_table
-from shared.db import make_base, new_metadata
+from shared.db import UTCDateTime, make_base, new_metadata
 from shared.outbox import outbox_table
 from shared.runtime import ServiceTables
 
@@ -12,3 +39,198 @@ metadata = new_metadata()
 Base = make_base(metadata)
 tables = ServiceTables(metadata=metadata, outbox=outbox_table(metadata), inbox=inbox_table(metadata),
                        api_keys=api_keys_table(metadata))
+
+BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """NUMERIC on PostgreSQL; text on SQLite, which has no decimal type and would round through a float."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int = 16, scale: int = 2) -> None:
+        super().__init__()
+        self.precision, self.scale = precision, scale
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(precision + 2 if (precision := self.precision) else 40))
+        return dialect.type_descriptor(Numeric(self.precision, self.scale))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        return str(Decimal(value)) if dialect.name == "sqlite" else Decimal(value)
+
+    def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
+        return None if value is None else Decimal(str(value))
+
+
+def Money() -> ExactDecimal:  # noqa: N802 - reads like a type in the column definitions
+    return ExactDecimal(16, 2)
+
+
+STATUS_CHECK = ("status in ('accepted', 'manual_review', 'review_concluded', 'inspection', 'detained', 'rejected', "
+                "'released', 'closed', 'cancelled')")
+
+
+class Declaration(Base):
+    """One customs declaration per order, whatever its channel (the three-in-one pipeline)."""
+
+    __tablename__ = "declarations"
+    __table_args__ = (
+        CheckConstraint(STATUS_CHECK, name="status"),
+        CheckConstraint("channel in ('mail', 'express', 'ecommerce')", name="channel"),
+        CheckConstraint("lane in ('green', 'standard')", name="lane"),
+        # The brokers' queue: green lane first, then oldest first (optionally filtered by status).
+        Index(None, "lane_rank", "opened_at", "id"),
+        Index(None, "status", "lane_rank", "opened_at", "id"),
+        # The deadline worker's scan, and the split-purchase / annual-total look-ups by buyer.
+        Index(None, "awaiting_documents", "documents_deadline_at"),
+        Index(None, "buyer_key", "opened_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), unique=True)  # redelivered order.accepted opens no second
+    merchant_code: Mapped[str] = mapped_column(String(64))
+    merchant_order_no: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8))
+    form: Mapped[str | None] = mapped_column(String(16))  # None only when the currency had no rate
+    trade_mode: Mapped[str | None] = mapped_column(String(4))
+    lane: Mapped[str] = mapped_column(String(16))
+    lane_rank: Mapped[int] = mapped_column(Integer)  # 0 green, 1 standard: the queue's first sort key
+    status: Mapped[str] = mapped_column(String(24))
+    ceb_code: Mapped[int] = mapped_column(Integer)
+    value_cny: Mapped[Decimal | None] = mapped_column(Money())
+    taxable_value_cny: Mapped[Decimal | None] = mapped_column(Money())
+    tax_cny: Mapped[Decimal | None] = mapped_column(Money())
+    tax_regime: Mapped[str | None] = mapped_column(String(24))
+    counts_towards_annual: Mapped[bool] = mapped_column(Boolean, default=False)
+    risk_score: Mapped[int | None] = mapped_column(Integer)
+    risk_decision: Mapped[str | None] = mapped_column(String(16))
+    # SHA-256 of the buyer's normalized ID number (or name + phone): links one buyer's parcels without
+    # another copy of the ID number in an index.
+    buyer_key: Mapped[str] = mapped_column(String(64))
+    parcel: Mapped[dict] = mapped_column(JSON)
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    awaiting_documents: Mapped[bool] = mapped_column(Boolean, default=False)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    documents_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_by_key: Mapped[str | None] = mapped_column(String(32))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, default=1)  # every status or claim change bumps it
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DeclarationLine(Base):
+    """One inventory-list / CN23 line (DOMAIN.md §5)."""
+
+    __tablename__ = "declaration_lines"
+    __table_args__ = (UniqueConstraint("declaration_id", "line_no"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    declaration_id: Mapped[str] = mapped_column(ForeignKey("declarations.id"))
+    line_no: Mapped[int] = mapped_column(Integer)
+    sku: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(128))
+    hs_code: Mapped[str] = mapped_column(String(12))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(15, 3))
+    unit: Mapped[str] = mapped_column(String(8))
+    unit_price: Mapped[Decimal] = mapped_column(Money())
+    total_price: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    origin_country: Mapped[str] = mapped_column(String(2))
+    net_weight_kg: Mapped[Decimal] = mapped_column(ExactDecimal(13, 3))
+
+
+class Document(Base):
+    """A document of the three-document match; `declaration_id` is empty until the order has arrived."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        CheckConstraint("kind in ('order', 'payment', 'waybill')", name="kind"),
+        Index(None, "order_id", "kind"),
+        Index(None, "declaration_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(64))
+    declaration_id: Mapped[str | None] = mapped_column(ForeignKey("declarations.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))  # the event type it came with
+    source_event_id: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    body: Mapped[dict] = mapped_column(JSON)
+
+
+class FindingRecord(Base):
+    """A risk or matching finding on a declaration."""
+
+    __tablename__ = "findings"
+    __table_args__ = (Index(None, "declaration_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    declaration_id: Mapped[str] = mapped_column(ForeignKey("declarations.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(String(512))
+    fields: Mapped[list] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16))  # risk, match, documents, currency, inspection
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """Append-only: who did what to a declaration, when and why. Triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_trail"
+    __table_args__ = (Index(None, "declaration_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    declaration_id: Mapped[str] = mapped_column(ForeignKey("declarations.id"))
+    actor: Mapped[str] = mapped_column(String(128))  # the broker's name, or "system"
+    actor_role: Mapped[str] = mapped_column(String(16))  # system, broker
+    key_id: Mapped[str | None] = mapped_column(String(32))  # the API key's id (never the key)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    ceb_code: Mapped[int] = mapped_column(Integer)
+    reason_code: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EarlyCancellation(Base):
+    """An order.cancelled that overtook its order.accepted: the declaration opens already cancelled."""
+
+    __tablename__ = "early_cancellations"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    merchant_code: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(512))
+    cancelled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# The audit trail is append-only in the database too, not only by the absence of an endpoint.
+# Also written by hand into the Alembic revision (autogenerate does not see triggers).
+AUDIT_APPEND_ONLY_SQLITE = [
+    "CREATE TRIGGER audit_trail_no_update BEFORE UPDATE ON audit_trail "
+    "BEGIN SELECT RAISE(ABORT, 'audit_trail is append-only'); END",
+    "CREATE TRIGGER audit_trail_no_delete BEFORE DELETE ON audit_trail "
+    "BEGIN SELECT RAISE(ABORT, 'audit_trail is append-only'); END",
+]
+AUDIT_APPEND_ONLY_POSTGRESQL = [
+    "CREATE OR REPLACE FUNCTION audit_trail_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit_trail is append-only'; END $$",
+    "CREATE TRIGGER audit_trail_append_only BEFORE UPDATE OR DELETE ON audit_trail "
+    "FOR EACH ROW EXECUTE FUNCTION audit_trail_append_only()",
+]
+for _statement in AUDIT_APPEND_ONLY_SQLITE:
+    event.listen(AuditEntry.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+for _statement in AUDIT_APPEND_ONLY_POSTGRESQL:
+    event.listen(AuditEntry.__table__, "after_create", DDL(_statement).execute_if(dialect="postgresql"))

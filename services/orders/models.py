@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
 from shared.auth import api_keys_table
 from shared.consumer import inbox_table
-from shared.db import make_base, new_metadata
+from shared.db import UTCDateTime, make_base, new_metadata
 from shared.outbox import outbox_table
 from shared.runtime import ServiceTables
 
@@ -12,3 +18,80 @@ metadata = new_metadata()
 Base = make_base(metadata)
 tables = ServiceTables(metadata=metadata, outbox=outbox_table(metadata), inbox=inbox_table(metadata),
                        api_keys=api_keys_table(metadata))
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+AutoId = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Merchant(Base):
+    """A merchant; its code is the owner of its API keys and of its orders."""
+
+    __tablename__ = "merchants"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Order(Base):
+    """One parcel order of any channel, with the merchant-facing status the events keep up to date.
+
+    No foreign key to merchants: an order belongs to the code its API key carries, and keys may be provisioned
+    by tooling that has not registered the merchant row (the registry is for names and, later, webhooks).
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("merchant_code", "merchant_order_no"),
+        # Cursor pagination walks (created_at, id) newest first, per merchant and across merchants (ops).
+        Index(None, "merchant_code", "created_at", "id"),
+        Index(None, "created_at", "id"),
+        Index(None, "tracking_number"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    merchant_code: Mapped[str] = mapped_column(String(64))
+    merchant_order_no: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(24))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    customs_status: Mapped[str | None] = mapped_column(String(24))
+    customs_ceb_code: Mapped[int | None] = mapped_column(Integer)
+    # Why the order is where it is, when that needs a reason: held, rejected, cancelled, cancellation refused.
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    parcel: Mapped[dict[str, Any]] = mapped_column(JSON)
+    payment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    correlation_id: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OrderEvent(Base):
+    """One entry of an order's timeline: every event about the order, once (event_id is unique)."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (Index(None, "order_id", "occurred_at", "id"),)
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(String(32), ForeignKey("orders.id"))
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(Text)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class IdempotencyKey(Base):
+    """The stored response of a request made with an Idempotency-Key, per API key (Stripe semantics)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index(None, "created_at"),)
+
+    api_key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

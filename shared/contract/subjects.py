@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fnmatch import fnmatchcase
+
 from shared.contract.events import ALL_EVENTS, Event
 
 SERVICES = ("orders", "customs", "postal")
@@ -29,3 +31,22 @@ def dead_letter_subject(consumer: str, original_subject: str) -> str:
 
 def events_of(service: str) -> list[type[Event]]:
     return [e for e in ALL_EVENTS if e.SERVICE == service]
+
+
+# Who consumes what (DESIGN.md, "Services and what each owns"), by event name; a trailing `.*` takes a family.
+# Every version in ALL_EVENTS matches, so while producers move to a `.v2` the consumer is listed on both.
+_CONSUMED_NAMES: dict[str, tuple[str, ...]] = {
+    "orders": ("waybill.*", "declaration.*", "parcel.*"),
+    "customs": ("order.accepted", "order.cancelled", "payment.recorded", "waybill.issued"),
+    "postal": ("order.accepted", "order.cancelled", "declaration.released", "declaration.rejected"),
+}
+
+CONSUMERS: dict[str, list[str]] = {
+    service: [e.event_type() for e in ALL_EVENTS if any(fnmatchcase(e.NAME, name) for name in names)]
+    for service, names in _CONSUMED_NAMES.items()
+}
+
+
+def consumers_of(event: type[Event] | Event) -> list[str]:
+    """The services that consume an event type, in SERVICES order."""
+    return [service for service in SERVICES if event.event_type() in CONSUMERS.get(service, [])]

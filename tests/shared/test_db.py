@@ -1,0 +1,66 @@
+"""One code path for SQLite and PostgreSQL: UTC-aware datetimes, WAL, foreign keys, savepoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, select, text
+from sqlalchemy.exc import IntegrityError
+
+from shared.db import Database, UTCDateTime, new_metadata
+
+metadata = new_metadata()
+parents = Table("parents", metadata, Column("id", Integer, primary_key=True), Column("at", UTCDateTime()))
+children = Table("children", metadata, Column("id", Integer, primary_key=True),
+                 Column("parent_id", Integer, ForeignKey("parents.id"), nullable=False), Column("name", String(10)))
+
+
+@pytest.fixture
+async def db(database_provider):
+    database = Database(await database_provider.url_for("dbtest", metadata))
+    yield database
+    await database.dispose()
+
+
+async def test_datetimes_come_back_utc_aware_whatever_zone_went_in(db):
+    tokyo = datetime(2026, 11, 21, 15, 0, tzinfo=timezone(timedelta(hours=9)))
+    async with db.transaction() as session:
+        await session.execute(parents.insert().values(id=1, at=tokyo))
+    async with db.reader() as session:
+        stored = (await session.execute(select(parents.c.at))).scalar_one()
+    assert stored.tzinfo is not None and stored.utcoffset() == timedelta(0)
+    assert stored == datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
+
+
+async def test_naive_datetimes_are_refused(db):
+    with pytest.raises(Exception, match="naive"):
+        async with db.transaction() as session:
+            await session.execute(parents.insert().values(id=2, at=datetime(2026, 1, 1)))
+
+
+async def test_foreign_keys_are_enforced(db):
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await session.execute(children.insert().values(id=1, parent_id=999, name="orphan"))
+
+
+async def test_a_failed_savepoint_keeps_the_rest_of_the_transaction(db):
+    async with db.transaction() as session:
+        await session.execute(parents.insert().values(id=10, at=datetime.now(UTC)))
+        with pytest.raises(IntegrityError):
+            async with session.begin_nested():
+                await session.execute(parents.insert().values(id=10, at=datetime.now(UTC)))
+        await session.execute(parents.insert().values(id=11, at=datetime.now(UTC)))
+    async with db.reader() as session:
+        assert (await session.execute(select(parents.c.id).order_by(parents.c.id))).scalars().all() == [10, 11]
+
+
+async def test_embedded_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}")
+    try:
+        async with database.reader() as session:
+            assert (await session.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
+            assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
+    finally:
+        await database.dispose()

@@ -1,0 +1,93 @@
+"""Errors map once to problem+json with a stable code and the field at fault."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import OperationalError
+
+from shared.app import BodySizeLimit
+from shared.errors import Conflict, InvalidInput, install_error_handlers
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=5)
+    quantity: int = Field(gt=0)
+
+
+def make_app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=200)
+
+    @app.post("/things")
+    async def create(body: Body) -> dict:
+        if body.name == "dup":
+            raise Conflict("already there", code="duplicate_thing")
+        if body.name == "bad":
+            raise InvalidInput("name is bad", code="name_bad", field="name")
+        return {"ok": True}
+
+    @app.get("/db")
+    async def db() -> dict:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    @app.get("/boom")
+    async def boom() -> dict:
+        raise RuntimeError("bug")
+
+    return app
+
+
+async def request(method: str, path: str, **kwargs) -> httpx.Response:
+    transport = httpx.ASGITransport(app=make_app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.request(method, path, **kwargs)
+
+
+async def test_typed_errors_become_problem_json_with_code_and_field():
+    response = await request("POST", "/things", json={"name": "bad", "quantity": 1})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "name_bad" and body["field"] == "name" and body["status"] == 422
+    conflict = await request("POST", "/things", json={"name": "dup", "quantity": 1})
+    assert conflict.status_code == 409 and conflict.json()["code"] == "duplicate_thing"
+
+
+async def test_framework_validation_errors_have_the_same_shape_with_every_field():
+    response = await request("POST", "/things", json={"name": "toolong", "quantity": 0, "extra": 1})
+    assert response.status_code == 422
+    body = response.json()
+    fields = {(e["field"], e["code"]) for e in body["errors"]}
+    assert fields == {("name", "too_long"), ("quantity", "must_be_positive"), ("extra", "field_unknown")}
+    assert body["field"] in {"name", "quantity", "extra"}
+
+
+async def test_malformed_json_is_a_422_not_a_500():
+    response = await request("POST", "/things", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["code"] == "json_invalid"
+
+
+async def test_body_over_the_limit_is_refused_with_413():
+    response = await request("POST", "/things", content=b"x" * 500, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["code"] == "body_too_large"
+
+
+async def test_database_unavailable_is_503_with_retry_after():
+    response = await request("GET", "/db")
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable" and response.headers["retry-after"] == "2"
+
+
+async def test_unexpected_errors_are_problem_json_500_without_internals():
+    response = await request("GET", "/boom")
+    assert response.status_code == 500 and response.json()["code"] == "internal_error"
+    assert "bug" not in response.text
+
+
+async def test_unknown_route_is_problem_json_404():
+    response = await request("GET", "/nope")
+    assert response.status_code == 404 and response.json()["code"] == "not_found"

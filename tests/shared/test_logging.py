@@ -1,0 +1,43 @@
+"""Personal data is masked in logs; every line is JSON with the service and bound ids."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import structlog
+
+from shared.logging import configure_logging, mask_personal_data, mask_value
+
+
+def test_mask_value_keeps_only_the_last_four_characters():
+    assert mask_value("11010519491231002X") == "**************002X"
+    assert mask_value("123") == "****"
+
+
+def test_processor_masks_sensitive_keys_nested_and_ids_in_free_text():
+    event = {
+        "event": "order.accepted",
+        "consignee": {"name": "Li Lei", "phone": "+86 138 0013 8000", "id_number": "11010519491231002X"},
+        "note": "buyer id 11010519491231002X called from 13800138000",
+        "order_id": "ord_1",
+    }
+    masked = mask_personal_data(None, "info", event)
+    assert masked["consignee"]["phone"].endswith("8000") and "138 0013" not in masked["consignee"]["phone"]
+    assert masked["consignee"]["id_number"] == "**************002X"
+    assert "11010519491231002X" not in masked["note"] and "13800138000" not in masked["note"]
+    assert masked["consignee"]["name"] == "Li Lei"
+    assert masked["order_id"] == "ord_1" and masked["event"] == "order.accepted"
+
+
+def test_configured_logger_writes_json_lines_with_service_and_correlation(tmp_path, capsys):
+    log_file = tmp_path / "orders.jsonl"
+    configure_logging("orders", log_file=str(log_file))
+    with structlog.contextvars.bound_contextvars(correlation_id="corr-1"):
+        structlog.get_logger().info("order.accepted", order_id="ord_1", phone="13800138000")
+    line = json.loads(io.StringIO(log_file.read_text()).readline())
+    assert line["event"] == "order.accepted"
+    assert line["service"] == "orders" and line["correlation_id"] == "corr-1" and line["order_id"] == "ord_1"
+    assert line["phone"] == "*******8000"
+    assert "timestamp" in line and line["level"] == "info"
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["event"] == "order.accepted"
