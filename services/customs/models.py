@@ -55,7 +55,7 @@ class ExactDecimal(TypeDecorator[Decimal]):
 
     def load_dialect_impl(self, dialect: Any) -> Any:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(String(precision + 2 if (precision := self.precision) else 40))
+            return dialect.type_descriptor(String(40))
         return dialect.type_descriptor(Numeric(self.precision, self.scale))
 
     def process_bind_param(self, value: Decimal | None, dialect: Any) -> Any:

@@ -14,7 +14,6 @@ class OrdersSettings(ServiceSettings):
     # every other endpoint, one order included, is held to max_order_body_bytes. Both answer 413 past the limit.
     max_body_bytes: int = 16_000_000
     max_order_body_bytes: int = 1_000_000
-    max_batch_orders: int = 1000
 
     # Back-pressure (DESIGN.md): past this many events not yet handled downstream (the customs and postal
     # consumers' pending + unacked messages on our stream, plus our unsent outbox rows), intake answers 429.

@@ -1,7 +1,26 @@
-"""Settings of the postal service (env prefix SILKGATE_POSTAL_)."""
+"""Settings of the postal service (env prefix SILKGATE_POSTAL_).
+
+Every policy the domain rules take as an argument is configurable here; the defaults are DOMAIN.md's, except the
+ages, which are short so the embedded demo shows parcels moving from release to handoff within a couple of minutes.
+Dict settings are given as JSON in the environment, e.g. SILKGATE_POSTAL_CARRIER_ENDPOINTS='{"DHL": "https://…"}'.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
+
+from pydantic import Field
+
+from services.postal.domain.carriers import DEFAULT_CARRIERS, CarrierNumbering
+from services.postal.domain.consolidation import (
+    DEFAULT_CATEGORIES,
+    DEFAULT_OFFICES,
+    DEFAULT_SUBCLASSES,
+    ORIGIN_OFFICE,
+    ConsolidationPolicy,
+)
+from services.postal.domain.s10 import DEFAULT_INDICATORS
 from shared.settings import ServiceSettings, prefixed
 
 
@@ -9,3 +28,84 @@ class PostalSettings(ServiceSettings):
     model_config = prefixed("postal")
 
     SERVICE: str = "postal"
+
+    # Identifiers
+    issuing_country: str = "CN"  # ISO country of the issuing post, the last two letters of every S10 id we issue
+    s10_indicators: dict[str, str] = {}  # mail product → S10 service indicator, merged over DEFAULT_INDICATORS
+    carriers: dict[str, dict[str, str | int]] = {}  # carrier code → {prefix, serial_digits, check}, over defaults
+    logistics_prefix: str = "SGL"  # e-commerce logistics company prefix of logisticsNo
+    logistics_serial_digits: int = 8
+
+    # Who receives what: mail goes to the post's own line, e-commerce to the order's carrier or this one.
+    mail_carrier: str = "SGPOST"
+    ecommerce_carrier: str = "SGE"
+
+    # Offices of exchange and S9 codes
+    origin_office: str = ORIGIN_OFFICE
+    offices: dict[str, str] = {}  # country → office of exchange, merged over DEFAULT_OFFICES
+    mail_categories: dict[str, str] = {}  # "channel", "product" or "channel:product" → A/B/C/D
+    mail_subclasses: dict[str, str] = {}  # same keys → 2-letter S9 subclass
+
+    # Consolidation policy (DOMAIN.md §4)
+    max_receptacle_weight_kg: Decimal = Decimal("30")
+    max_receptacle_items: int = 50
+    max_receptacle_age_s: int = 60
+    max_dispatch_receptacles: int = 20
+    max_dispatch_age_s: int = 60
+    consolidation_tick_s: float = 1.0
+
+    # Handoff to carriers
+    carrier_endpoints: dict[str, str] = {}  # carrier code → manifest URL
+    default_carrier_url: str = "http://127.0.0.1:8004/v1/manifests"  # the embedded sandbox carrier
+    carrier_tokens: dict[str, str] = {}  # carrier code → bearer token sent with the manifest, when it wants one
+    handoff_timeout_s: float = 10.0
+    handoff_poll_s: float = 0.5
+    handoff_lease_s: float = 60.0  # a claimed dispatch whose worker died is retried after this
+    handoff_backoff_s: list[float] = Field(default_factory=lambda: [1.0, 5.0, 15.0, 60.0, 300.0])
+    handoff_batch_size: int = 10
+
+    # Tracking events in
+    tracking_batch_max: int = 500
+    tracking_max_future_s: float = 3600.0  # clocks drift; an event dated further ahead than this is refused
+
+    @property
+    def policy(self) -> ConsolidationPolicy:
+        return ConsolidationPolicy(
+            max_receptacle_weight_kg=Decimal(self.max_receptacle_weight_kg),
+            max_receptacle_items=self.max_receptacle_items,
+            max_receptacle_age_s=self.max_receptacle_age_s,
+            max_dispatch_receptacles=self.max_dispatch_receptacles,
+            max_dispatch_age_s=self.max_dispatch_age_s,
+        )
+
+    @property
+    def carrier_numbering(self) -> Mapping[str, CarrierNumbering]:
+        configured = {
+            code.upper(): CarrierNumbering(
+                prefix=str(scheme["prefix"]),
+                serial_digits=int(scheme["serial_digits"]),
+                check=str(scheme.get("check", "none")),
+            )
+            for code, scheme in self.carriers.items()
+        }
+        return {**DEFAULT_CARRIERS, **configured}
+
+    @property
+    def indicators(self) -> Mapping[str, str]:
+        return {**DEFAULT_INDICATORS, **self.s10_indicators}
+
+    @property
+    def office_table(self) -> Mapping[str, str]:
+        return {**DEFAULT_OFFICES, **self.offices}
+
+    @property
+    def category_table(self) -> Mapping[str, str]:
+        return {**DEFAULT_CATEGORIES, **self.mail_categories}
+
+    @property
+    def subclass_table(self) -> Mapping[str, str]:
+        return {**DEFAULT_SUBCLASSES, **self.mail_subclasses}
+
+    def carrier_url(self, carrier: str) -> str:
+        """Where a carrier's manifests go: its configured endpoint, else the default (the sandbox carrier)."""
+        return self.carrier_endpoints.get(carrier, self.default_carrier_url)

@@ -1,0 +1,84 @@
+"""What an order shows besides its status: the customs status (with its CEB code) and the reason for the status.
+
+Declaration events arrive late, twice or out of order like every other event, so the customs status only moves
+forward along the declaration's life (DOMAIN.md §5 receipt codes):
+
+    accepted (120) → manual_review (300) / inspection (500) / detained (5xx) / review_concluded (399)
+                   → released (800) or rejected (100) → cancelled → closed (899)
+
+Within the held family the latest arrival wins (manual review may turn into an inspection and back); released
+and rejected never replace each other; a late `declaration.filed` never hides a release.
+"""
+
+from __future__ import annotations
+
+from shared.contract.events import (
+    DeclarationCancellationRefused,
+    DeclarationCancelled,
+    DeclarationHeld,
+    DeclarationRejected,
+    OrderCancelled,
+    WaybillVoided,
+)
+
+CUSTOMS_RANK = {
+    "accepted": 0,
+    "manual_review": 1,
+    "inspection": 1,
+    "detained": 1,
+    "review_concluded": 1,
+    "released": 2,
+    "rejected": 2,
+    "cancelled": 3,
+    "closed": 4,
+}
+HELD_RANK = 1
+# Statuses that are explained by a reason; any other status clears it.
+EXPLAINED_STATUSES = frozenset({"on_hold", "rejected", "cancelled"})
+_CANCELLING_EVENTS = frozenset(
+    {OrderCancelled.event_type(), WaybillVoided.event_type(), DeclarationCancelled.event_type()}
+)
+
+
+def customs_status_after(current: str | None, incoming: str) -> str:
+    """The order's customs status once a declaration event with status `incoming` has arrived."""
+    if current is None or current not in CUSTOMS_RANK:
+        return incoming
+    if incoming not in CUSTOMS_RANK:
+        return current
+    new_rank, old_rank = CUSTOMS_RANK[incoming], CUSTOMS_RANK[current]
+    if new_rank > old_rank or new_rank == old_rank == HELD_RANK:
+        return incoming
+    return current
+
+
+def status_reason_after(
+    event_type: str,
+    *,
+    old_status: str,
+    new_status: str,
+    reason: str | None,
+    customs_moved: bool,
+    current_reason: str | None,
+) -> str | None:
+    """The reason shown with the order's status after an event (None: no reason to show).
+
+    - a hold or a rejection that took effect shows customs' reason;
+    - a cancellation refused by customs (the order was cancelled after release) shows customs' reason, so the
+      merchant sees why customs keeps the release on record while the order stays cancelled;
+    - a cancellation (the merchant's, a voided waybill, a cancelled declaration) that took effect shows its reason;
+    - any other status change clears the reason; events that change nothing leave it as it was.
+    """
+    reason = reason or None
+    changed = new_status != old_status
+    if event_type == DeclarationHeld.event_type():
+        return reason if new_status == "on_hold" and (changed or customs_moved) else current_reason
+    if event_type == DeclarationRejected.event_type():
+        return reason if changed and new_status == "rejected" else current_reason
+    if event_type == DeclarationCancellationRefused.event_type():
+        return reason if new_status == "cancelled" else current_reason
+    if event_type in _CANCELLING_EVENTS and changed and new_status == "cancelled":
+        return reason
+    if changed and new_status not in EXPLAINED_STATUSES:
+        return None
+    return current_reason

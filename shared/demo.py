@@ -1,0 +1,151 @@
+"""`silkgate demo`: keys for a demo merchant and broker, sample parcels of every channel, followed to the end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import httpx
+
+from shared.settings import data_dir
+
+FINAL = {"delivered", "rejected", "cancelled", "returned"}
+RESIDENT_ID = "11010519491231002X"  # GB 11643 test vector (valid check character)
+
+
+def _party(name: str, phone: str, address: str, country: str, **extra) -> dict:
+    return {"name": name, "phone": phone, "address": address, "country": country, **extra}
+
+
+def _line(name: str, hs: str, price: str, qty: int, currency: str, origin: str, kg: str) -> dict:
+    total = f"{float(price) * qty:.2f}"
+    return {"line_no": 1, "sku": name[:3].upper() + "-1", "name": name, "hs_code": hs, "quantity": str(qty),
+            "unit": "PCE", "unit_price": price, "total_price": total, "currency": currency, "origin_country": origin,
+            "net_weight_kg": kg}
+
+
+def _order(no: str, channel: str, direction: str, line: dict, consignee: dict, sender: dict, **extra) -> dict:
+    value = line["total_price"]
+    return {"merchant_order_no": no, "channel": channel, "direction": direction, "sender": sender,
+            "consignee": consignee, "lines": [line], "currency": line["currency"], "goods_value": value,
+            "amount_paid": value, **extra}
+
+
+def sample_orders(run: str) -> list[tuple[str, dict]]:
+    """One parcel per channel, a green-channel one, and one whose vague description sends it to a broker."""
+    kashgar = _party("Kashgar Dried Fruit Co.", "+86 998 2821234", "12 Silk Road, Kashgar, Xinjiang", "CN")
+    almaty = _party("Aigerim Bekova", "+7 727 2501234", "5 Abay Ave, Almaty", "KZ")
+    berlin = _party("Jonas Weber", "+49 30 1234567", "Torstr. 1, Berlin", "DE")
+    beijing = _party("Li Lei", "+86 138 0013 8000", "1 Chang'an Ave, Dongcheng, Beijing", "CN",
+                     id_type="resident_id", id_number=RESIDENT_ID)
+    almaty_farm = _party("Tulpar Honey LLP", "+7 727 3334455", "8 Raiymbek Ave, Almaty", "KZ")
+    paid = datetime.now(UTC).isoformat()
+    return [
+        ("mail parcel to Almaty", _order(f"DEMO-{run}-MAIL", "mail", "export",
+                                          _line("Dried apricots", "081310", "6.50", 4, "USD", "CN", "2.0"),
+                                          almaty, kashgar, mail_product="parcel")),
+        ("express shipment to Berlin", _order(f"DEMO-{run}-EXP", "express", "export",
+                                              _line("Silk scarf", "621410", "45.00", 2, "EUR", "CN", "0.3"),
+                                              berlin, kashgar, carrier="SGX")),
+        ("e-commerce import to Beijing (9610)", _order(
+            f"DEMO-{run}-ECOM", "ecommerce", "import",
+            _line("Cashmere sweater", "6110120000", "680.00", 1, "CNY", "MN", "0.4"),
+            beijing, _party("Ulaanbaatar Cashmere", "+976 11 321234", "Peace Ave 17, Ulaanbaatar", "MN"),
+            trade_mode="9610",
+            payment={"payer_name": "Li Lei", "payer_id_type": "resident_id", "payer_id_number": RESIDENT_ID,
+                     "provider": "Alipay", "transaction_id": f"AP{run}1", "amount": "680.00", "currency": "CNY",
+                     "paid_at": paid})),
+        ("green channel: honey from Kazakhstan", _order(
+            f"DEMO-{run}-GREEN", "ecommerce", "import",
+            _line("Mountain honey", "0409000000", "95.00", 2, "CNY", "KZ", "1.0"),
+            beijing, almaty_farm, trade_mode="9610",
+            payment={"payer_name": "Li Lei", "payer_id_type": "resident_id", "payer_id_number": RESIDENT_ID,
+                     "provider": "Alipay", "transaction_id": f"AP{run}2", "amount": "190.00", "currency": "CNY",
+                     "paid_at": paid})),
+        ("express 'gift' (vague description: a broker decides)", _order(
+            f"DEMO-{run}-HELD", "express", "export", _line("Gift", "950300", "30.00", 1, "USD", "CN", "0.5"),
+            berlin, kashgar, carrier="SGX")),
+    ]
+
+
+async def demo_keys() -> dict[str, str]:
+    """Reuse the demo keys in var/demo-keys.json, or create them (the merchant DEMO and a broker)."""
+    from shared.keys import create_key
+
+    path = data_dir() / "demo-keys.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    _, merchant = await create_key(role="merchant", owner="DEMO", name="Demo merchant")
+    _, broker = await create_key(role="broker", owner="demo-broker", name="Demo customs broker")
+    _, ops = await create_key(role="ops", owner="ops", name="Demo operator")
+    keys = {"merchant": merchant, "broker": broker, "ops": ops}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(keys, indent=2))
+    path.chmod(0o600)
+    return keys
+
+
+async def run_demo(*, orders_url: str, customs_url: str, postal_url: str, wait: bool) -> None:
+    keys = await demo_keys()
+    click.echo(f"demo: merchant key {keys['merchant']}\ndemo: broker key   {keys['broker']}\n"
+               f"demo: (also in {Path(data_dir()) / 'demo-keys.json'})")
+    run = uuid.uuid4().hex[:6].upper()
+    merchant = {"Authorization": f"Bearer {keys['merchant']}"}
+    broker = {"Authorization": f"Bearer {keys['broker']}"}
+    async with httpx.AsyncClient(timeout=10) as client:
+        orders: dict[str, str] = {}
+        for title, body in sample_orders(run):
+            response = await client.post(f"{orders_url}/v1/orders", json=body,
+                                         headers={**merchant, "Idempotency-Key": body["merchant_order_no"]})
+            if response.status_code != 201:
+                raise click.ClickException(f"demo: {title} refused: {response.status_code} {response.text}")
+            order = response.json()
+            orders[order["id"]] = title
+            click.echo(f"demo: sent {title}: order {order['id']} ({order['status']})")
+        if not wait:
+            return
+        await follow(client, orders, orders_url=orders_url, customs_url=customs_url, merchant=merchant, broker=broker)
+
+
+async def follow(client: httpx.AsyncClient, orders: dict[str, str], *, orders_url: str, customs_url: str,
+                 merchant: dict, broker: dict, timeout_s: float = 300) -> None:
+    """Print each status change; release what a broker must decide; stop when all are final."""
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(seen.get(o) not in FINAL for o in orders):
+        for order_id, title in orders.items():
+            order = (await client.get(f"{orders_url}/v1/orders/{order_id}", headers=merchant)).json()
+            status = order.get("status")
+            if status != seen.get(order_id):
+                seen[order_id] = status
+                extra = f" tracking {order['tracking_number']}" if order.get("tracking_number") else ""
+                reason = f" — {order['status_reason']}" if order.get("status_reason") else ""
+                click.echo(f"demo: {title}: {status}{extra}{reason}")
+            if status == "on_hold":
+                await decide_as_broker(client, customs_url, broker, order_id)
+        await asyncio.sleep(1.0)
+    click.echo("demo: done — try `silkgate trace <order id>` to follow one parcel through the logs")
+
+
+async def decide_as_broker(client: httpx.AsyncClient, customs_url: str, broker: dict, order_id: str) -> None:
+    """The demo broker takes a held declaration, orders nothing further, and releases it."""
+    queue = (await client.get(f"{customs_url}/v1/declarations", params={"limit": 100}, headers=broker)).json()
+    for declaration in queue.get("data", []):
+        if declaration.get("order_id") != order_id:
+            continue
+        url = f"{customs_url}/v1/declarations/{declaration['id']}"
+        claim = await client.post(f"{url}/claim", headers=broker)
+        if claim.status_code not in (200, 201):
+            return
+        if declaration.get("status") == "inspection":
+            await client.post(f"{url}/inspection-result", headers=broker,
+                              json={"outcome": "passed", "note": "demo: contents match the declaration"})
+        response = await client.post(f"{url}/release", headers=broker,
+                                     json={"reason_code": "documents_verified", "note": "demo broker: checked"})
+        if response.status_code < 300:
+            click.echo(f"demo: broker released declaration {declaration['id']}")

@@ -1,0 +1,177 @@
+"""The whole system as real processes, for end-to-end tests and the benchmark.
+
+nats-server, three services (an API and a worker process each, optionally more replicas) and the sandbox carrier,
+driven only over HTTP as merchants, brokers and carriers do. Databases are SQLite files under `root`, or fresh
+PostgreSQL databases on `postgres_url`. The stack runs its own nats-server on a free port (never 4222), because
+fault tests restart it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.natsserver import NatsServer, free_port
+
+SERVICES = ("orders", "customs", "postal")
+
+
+@contextmanager
+def patched_env(values: dict[str, str]):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class Stack:
+    def __init__(self, root: Path, *, postgres_url: str = "", extra_env: dict[str, str] | None = None,
+                 replicas: int = 1) -> None:
+        self.root = root
+        self.postgres_url = postgres_url
+        self.nats = NatsServer()
+        self.ports = {name: free_port() for name in (*SERVICES, "carrier")}
+        self.replica_ports = {name: [free_port() for _ in range(replicas - 1)] for name in SERVICES}
+        self.extra_env = extra_env or {}
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.log_dir = root / "log"
+        self.pg_databases: list[str] = []
+        self.env: dict[str, str] = {}
+        self.keys: dict[str, str] = {}
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    # ── lifecycle ────────────────────────────────────────────────────────────
+    async def start(self) -> None:
+        self.nats.start()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {"SILKGATE_DATA_DIR": str(self.root), "SILKGATE_NATS_URL": self.nats.url, "PYTHONUNBUFFERED": "1"}
+        for service in SERVICES:
+            up = service.upper()
+            env[f"SILKGATE_{up}_DATABASE_URL"] = await self._database_url(service)
+            env[f"SILKGATE_{up}_PORT"] = str(self.ports[service])
+            env[f"SILKGATE_{up}_MIGRATE_ON_START"] = "false"
+            env[f"SILKGATE_{up}_LOG_FILE"] = str(self.log_dir / f"{service}.jsonl")
+            env[f"SILKGATE_{up}_CONSUMER_FETCH_TIMEOUT_S"] = "0.5"
+        env["SILKGATE_CARRIER_PORT"] = str(self.ports["carrier"])
+        env["SILKGATE_CARRIER_POSTAL_URL"] = self.url("postal")
+        env["SILKGATE_CARRIER_LOG_FILE"] = str(self.log_dir / "carrier.jsonl")
+        env["SILKGATE_POSTAL_DEFAULT_CARRIER_URL"] = f"{self.url('carrier')}/v1/manifests"
+        env.update(self.extra_env)
+        self.env = env
+        with patched_env(env):
+            from shared.keys import create_key
+            from shared.migrate import upgrade
+
+            for service in SERVICES:
+                await asyncio.to_thread(upgrade, service, env[f"SILKGATE_{service.upper()}_DATABASE_URL"])
+            _, self.keys["merchant"] = await create_key(role="merchant", owner="M001", name="Merchant One")
+            _, self.keys["merchant2"] = await create_key(role="merchant", owner="M002", name="Merchant Two")
+            _, self.keys["broker"] = await create_key(role="broker", owner="broker-1", name="Broker One")
+            _, self.keys["broker2"] = await create_key(role="broker", owner="broker-2", name="Broker Two")
+            _, self.keys["ops"] = await create_key(role="ops", owner="ops", name="Ops")
+            _, self.keys["payment"] = await create_key(role="payment", owner="Alipay", name="Alipay")
+            _, self.keys["carrier"] = await create_key(role="carrier", owner="*", name="sandbox carrier",
+                                                       services=("postal",))
+        self.env["SILKGATE_CARRIER_API_KEY"] = self.keys["carrier"]
+        for service in SERVICES:
+            self.start_service(service)
+            for index, port in enumerate(self.replica_ports[service], start=2):
+                self.spawn(f"{service}-api-{index}", [service, "--role", "api", "--port", str(port)])
+                self.spawn(f"{service}-worker-{index}", [service, "--role", "worker"])
+        self.spawn("carrier", ["carrier"])
+        await self.wait_ready()
+
+    def spawn(self, name: str, args: list[str]) -> None:
+        log = (self.log_dir / f"{name}.out").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "serve", *args], env={**os.environ, **self.env},
+            stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2],
+        )
+
+    def start_service(self, service: str) -> None:
+        self.spawn(f"{service}-api", [service, "--role", "api"])
+        self.spawn(f"{service}-worker", [service, "--role", "worker"])
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        for name in (f"{service}-api", f"{service}-worker"):
+            process = self.processes.get(name)
+            if process and process.poll() is None:
+                process.send_signal(sig)
+                process.wait(10)
+
+    async def restart(self, service: str) -> None:
+        self.kill(service)
+        self.start_service(service)
+        await self.wait_ready([service])
+
+    def restart_nats(self) -> None:
+        assert self.nats.process is not None
+        self.nats.process.kill()
+        self.nats.process.wait()
+        self.nats.start()  # same port, same store: JetStream state survives
+
+    async def wait_ready(self, services: tuple[str, ...] | list[str] = (*SERVICES, "carrier"), timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as client:
+            for service in services:
+                while True:
+                    try:
+                        if (await client.get(f"{self.url(service)}/readyz")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise AssertionError(f"{service} not ready; see {self.log_dir}/{service}-api.out")
+                    await asyncio.sleep(0.2)
+
+    async def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.nats.cleanup()
+        await self._drop_databases()
+
+    # ── databases ────────────────────────────────────────────────────────────
+    async def _database_url(self, service: str) -> str:
+        if not self.postgres_url:
+            return f"sqlite+aiosqlite:///{self.root / f'{service}.db'}"
+        name = f"sge2e_{service}_{uuid.uuid4().hex[:8]}"
+        engine = create_async_engine(self.postgres_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await engine.dispose()
+        self.pg_databases.append(name)
+        return self.postgres_url.rsplit("/", 1)[0] + f"/{name}"
+
+    async def _drop_databases(self) -> None:
+        if not self.pg_databases:
+            return
+        engine = create_async_engine(self.postgres_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            for name in self.pg_databases:
+                await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await engine.dispose()
