@@ -1,12 +1,19 @@
-"""The customs service: create_app builds the FastAPI app without I/O; the lifespan connects."""
+"""The customs service: create_app builds the FastAPI app without I/O; the lifespan connects.
+
+One declaration per parcel whatever its channel: opened from order.accepted, matched with its payment and
+waybill, assessed by the risk rules and released, held for a broker, inspected or rejected. Brokers work the
+queue through /v1/declarations with API keys of role `broker` (`ops` keys may read).
+"""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from services.customs.api import router
-from services.customs.consumers import HANDLERS
+from services.customs.consumers import build_handlers
+from services.customs.deadlines import documents_deadline_worker
 from services.customs.models import tables
+from services.customs.service import CustomsConfig
 from services.customs.settings import CustomsSettings
 from shared.app import build_app
 from shared.migrate import upgrade_async
@@ -16,10 +23,13 @@ from shared.runtime import ServiceRuntime
 def create_app(settings: CustomsSettings | None = None) -> FastAPI:
     """Build the customs app; pass settings in tests, read the environment otherwise."""
     settings = settings or CustomsSettings()
+    config = CustomsConfig.from_settings(settings)
 
     async def migrate(url: str) -> None:
         await upgrade_async("customs", url)
 
-    runtime = ServiceRuntime(settings=settings, tables=tables, handlers=HANDLERS,
+    runtime = ServiceRuntime(settings=settings, tables=tables, handlers=build_handlers(config),
+                             workers=[documents_deadline_worker],
                              migrate=migrate if settings.migrate_on_start else None)
+    runtime.extras["customs"] = config
     return build_app(runtime, title="silkgate customs", description=__doc__ or "", routers=[router])

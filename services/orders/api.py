@@ -2,6 +2,255 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import structlog
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.orders import examples, intake, service
+from services.orders.api_keys import router as api_keys_router
+from services.orders.domain.idempotency import request_fingerprint
+from services.orders.domain.status import OrderStatus
+from services.orders.examples import responses
+from services.orders.intake import IntakeRequest, IntakeResponse
+from services.orders.repository import OrderFilters
+from services.orders.schemas import BatchRequest, BatchResponse, CancelRequest, OrderOut, OrderPage
+from shared.auth import Principal, require_roles
+from shared.contract.parcel import Channel, Parcel, Payment
+from shared.errors import InvalidInput
+from shared.runtime import ServiceRuntime
+
+log = structlog.get_logger()
 
 router = APIRouter(prefix="/v1")
+BATCH_PATH = "/v1/orders/batch"
+
+MerchantKey = Annotated[Principal, Depends(require_roles("merchant"))]
+ReaderKey = Annotated[Principal, Depends(require_roles("merchant", "ops"))]
+PaymentKey = Annotated[Principal, Depends(require_roles("payment"))]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Required. A unique string per order (e.g. a UUID); kept 24 h.",
+           examples=["7d0c8a36-2b51-4c1e-9a53-0f6a3d2b9e11"]),
+]
+OrderId = Annotated[str, Path(description="The order id", examples=["ord_3f9c2a7be1d04c6a8e5f0b12"], max_length=64)]
+
+_COMMON_ERRORS = (
+    (401, "Missing, unknown or revoked API key",
+     examples.problem(401, "api_key_invalid", "Missing or invalid API key", "Unknown or revoked API key")),
+    (403, "The key's role may not call this endpoint",
+     examples.problem(403, "role_not_allowed", "Not allowed for this key",
+                      "This endpoint needs a key with role merchant")),
+)
+_INTAKE_ERRORS = (
+    (409, "Duplicate merchant order number, or the Idempotency-Key was used with another body",
+     examples.DUPLICATE_PROBLEM),
+    (413, "Request body too large", examples.TOO_LARGE_PROBLEM),
+    (422, "Invalid order: every field at fault in `errors`", examples.VALIDATION_PROBLEM),
+    (429, "Backlog full: retry after the `Retry-After` seconds", examples.BACKLOG_PROBLEM),
+    *_COMMON_ERRORS,
+)
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    return request.app.state.runtime
+
+
+T = TypeVar("T")
+# A unique constraint decides a race between concurrent requests; the loser runs again and sees the winner.
+INTAKE_ATTEMPTS = 3
+
+
+async def in_transaction(runtime: ServiceRuntime, use_case: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run a use case in one transaction, again when a concurrent request won a unique constraint."""
+    for attempt in range(1, INTAKE_ATTEMPTS + 1):
+        try:
+            async with runtime.db.transaction() as session:
+                return await use_case(session)
+        except IntegrityError:
+            if attempt == INTAKE_ATTEMPTS:
+                raise
+            log.info("order.intake_retried", attempt=attempt, reason="a concurrent request won a unique constraint")
+    raise AssertionError("unreachable")
+
+
+async def intake_request(request: Request, principal: Principal, idempotency_key: str | None) -> IntakeRequest:
+    key = intake.require_idempotency_key(idempotency_key)
+    body = await request.body()  # FastAPI has read and cached it: the bytes the merchant sent
+    correlation_id = intake.usable_correlation_id(getattr(request.state, "correlation_id", None))
+    structlog.contextvars.bind_contextvars(idempotency_key=key)
+    return IntakeRequest(principal=principal, idempotency_key=key, correlation_id=correlation_id,
+                         fingerprint=request_fingerprint(request.method, request.url.path, body))
+
+
+async def admit(runtime: ServiceRuntime, request: IntakeRequest) -> None:
+    """429 while the backlog is over the bound; a replay of an answered request still goes through."""
+    monitor = runtime.extras.get("backlog")
+    if monitor is None or not monitor.full:
+        return
+    async with runtime.db.reader() as session:
+        if await intake.stored_response(session, request) is not None:
+            return
+    monitor.admit()
+
+
+def intake_response(outcome: IntakeResponse) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    if outcome.status == 201 and "id" in outcome.body:
+        headers["Location"] = f"/v1/orders/{outcome.body['id']}"
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers)
+
+
+@router.post(
+    "/orders", status_code=201, response_model=OrderOut, tags=["orders"], summary="Submit an order",
+    responses=responses((201, "The order, accepted (replays carry `Idempotent-Replayed: true`)",
+                         examples.ACCEPTED_ORDER_EXAMPLE), *_INTAKE_ERRORS),
+)
+async def create_order(
+    request: Request,
+    parcel: Annotated[Parcel, Body(openapi_examples=examples.PARCEL_EXAMPLES)],
+    principal: MerchantKey,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Validate and accept one order of any channel; `order.accepted` goes out through the outbox."""
+    runtime = runtime_of(request)
+    intake_req = await intake_request(request, principal, idempotency_key)
+    await admit(runtime, intake_req)
+    outcome = await in_transaction(runtime, lambda s: intake.accept_order(s, runtime.outbox, intake_req, parcel))
+    return intake_response(outcome)
+
+
+@router.post(
+    "/orders/batch", response_model=BatchResponse, tags=["orders"], summary="Submit up to 1,000 orders",
+    responses=responses((200, "One result per order, in input order", examples.BATCH_RESPONSE_EXAMPLE),
+                        *_INTAKE_ERRORS),
+)
+async def create_orders_batch(
+    request: Request,
+    batch: Annotated[BatchRequest, Body(openapi_examples={"mixed": {"summary": "A good and a bad order",
+                                                                     "value": examples.BATCH_REQUEST_EXAMPLE}})],
+    principal: MerchantKey,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Each order is created (201) or gets the problem it would have got alone (409, 422); the good ones are
+    stored together in one transaction. The whole batch is idempotent under its Idempotency-Key."""
+    runtime = runtime_of(request)
+    intake_req = await intake_request(request, principal, idempotency_key)
+    await admit(runtime, intake_req)
+    prepared = intake.prepare_batch(batch.orders)
+    outcome = await in_transaction(runtime, lambda s: intake.accept_batch(s, runtime.outbox, intake_req, prepared))
+    return intake_response(outcome)
+
+
+@router.get(
+    "/orders", response_model=OrderPage, tags=["orders"], summary="List orders, newest first",
+    responses=responses((200, "A page of orders", examples.ORDER_PAGE_EXAMPLE),
+                        (422, "Invalid filter or cursor",
+                         examples.problem(422, "cursor_invalid", "Invalid input",
+                                          "starting_after ord_x is not an order of this list",
+                                          field="starting_after")),
+                        *_COMMON_ERRORS),
+)
+async def list_orders(
+    request: Request,
+    principal: ReaderKey,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    starting_after: Annotated[str | None, Query(max_length=64, description="The last id of the previous page")] = None,
+    status: OrderStatus | None = None,
+    channel: Channel | None = None,
+    created_gte: Annotated[datetime | None, Query(description="Created at or after (with a time zone)")] = None,
+    created_lt: Annotated[datetime | None, Query(description="Created before (with a time zone)")] = None,
+    merchant_order_no: Annotated[str | None, Query(max_length=64)] = None,
+    merchant: Annotated[str | None, Query(max_length=64, description="Ops only: one merchant's orders")] = None,
+) -> JSONResponse:
+    """A merchant's orders (ops: everyone's), filtered, with cursor pagination (`starting_after`)."""
+    for name, value in (("created_gte", created_gte), ("created_lt", created_lt)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} needs a time zone, e.g. 2026-03-01T00:00:00Z", code="timezone_required",
+                               field=name)
+    filters = OrderFilters(merchant_code=merchant, status=status, channel=channel, created_gte=created_gte,
+                           created_lt=created_lt, merchant_order_no=merchant_order_no)
+    page = service.OrderPageRequest(filters=filters, starting_after=starting_after, limit=limit)
+    async with runtime_of(request).db.reader() as session:
+        return JSONResponse(await service.list_orders(session, principal, page))
+
+
+@router.get(
+    "/orders/{order_id}", response_model=OrderOut, tags=["orders"], summary="An order, its status and timeline",
+    responses=responses((200, "The order", examples.ORDER_EXAMPLE),
+                        (404, "No such order (or another merchant's)", examples.NOT_FOUND_PROBLEM), *_COMMON_ERRORS),
+)
+async def get_order(request: Request, order_id: OrderId, principal: ReaderKey) -> JSONResponse:
+    """Status, channel, tracking number, customs status and reason, and every event with its time."""
+    async with runtime_of(request).db.reader() as session:
+        return JSONResponse(await service.get_order(session, principal, order_id))
+
+
+@router.post(
+    "/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"], summary="Cancel an order before handoff",
+    responses=responses(
+        (200, "The order, cancelled (again: unchanged)", examples.CANCELLED_ORDER_EXAMPLE),
+        (404, "No such order (or another merchant's)", examples.NOT_FOUND_PROBLEM),
+        (409, "Handed off already: too late to cancel",
+         examples.problem(409, "cancel_not_allowed", "Conflict",
+                          "Order ord_3f9c2a7be1d04c6a8e5f0b12 is handed_off: it can only be cancelled before handoff",
+                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/cancel")),
+        *_COMMON_ERRORS),
+)
+async def cancel_order(
+    request: Request,
+    order_id: OrderId,
+    principal: ReaderKey,
+    body: Annotated[CancelRequest | None, Body(openapi_examples={
+        "reason": {"summary": "With a reason", "value": {"reason": "buyer changed their mind"}}})] = None,
+) -> JSONResponse:
+    """Publishes `order.cancelled`; customs cancels the declaration (or, after release, refuses and says why:
+    see `status_reason`) and postal voids the waybill."""
+    runtime = runtime_of(request)
+    reason = body.reason if body is not None else ""
+    async with runtime.db.transaction() as session:
+        order = await service.cancel_order(session, runtime.outbox, principal=principal, order_id=order_id,
+                                           reason=reason)
+    return JSONResponse(order)
+
+
+@router.post(
+    "/orders/{order_id}/payment", status_code=201, response_model=OrderOut, tags=["payments"],
+    summary="Record the payment of an order",
+    responses=responses(
+        (201, "The order with its payment (200 when the same payment is recorded again)",
+         {**examples.ACCEPTED_ORDER_EXAMPLE, "timeline": examples.ACCEPTED_ORDER_EXAMPLE["timeline"] + [
+             {"type": "silkgate.orders.payment.recorded.v1", "title": "Payment of 208.51 CNY recorded via Alipay",
+              "occurred_at": "2026-03-01T02:18:00Z"}]}),
+        (404, "No such order", examples.NOT_FOUND_PROBLEM),
+        (409, "The order has a payment already",
+         examples.problem(409, "payment_already_recorded", "Conflict", "Order ord_3f9c… already has a payment",
+                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/payment")),
+        (422, "The payment does not fit the order",
+         examples.problem(422, "payment_amount_mismatch", "Invalid input",
+                          "payment 200.00 differs from the amount paid 208.51", field="amount",
+                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/payment")),
+        *_COMMON_ERRORS),
+)
+async def record_payment(
+    request: Request,
+    order_id: OrderId,
+    payment: Annotated[Payment, Body(openapi_examples={"alipay": {"summary": "An Alipay payment",
+                                                                  "value": examples.PAYMENT_EXAMPLE}})],
+    principal: PaymentKey,
+) -> JSONResponse:
+    """A payment company (key role `payment`, owner = provider) records the payment of an order accepted without
+    one: the amount must equal the order's amount paid; publishes `payment.recorded`."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        status, order = await service.record_payment(session, runtime.outbox, principal=principal,
+                                                     order_id=order_id, payment=payment)
+    return JSONResponse(order, status_code=status)
+
+
+router.include_router(api_keys_router)

@@ -23,7 +23,8 @@ producer starts sending the new property (or they validate with `extra="ignore"`
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,11 @@ def check_compatibility(committed_dir: Path | str, models: Iterable[type[Event]]
         path = Path(committed_dir) / "schemas" / f"{model.event_type()}.json"
         if not path.exists():
             continue  # a new event type (or a new version) is always allowed
-        committed = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            committed = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            errors.append(f"{model.event_type()}: the committed schema {path} is not JSON ({error})")
+            continue
         for change in compare(committed, event_schema(model)).breaking:
             errors.append(
                 f"{model.event_type()}: {change} — a breaking change needs a new event type "
@@ -81,7 +86,7 @@ class _Comparison:
     def __init__(self, old_root: dict[str, Any], new_root: dict[str, Any], result: Compatibility) -> None:
         self.roots = (old_root, new_root)
         self.result = result
-        self.seen: set[tuple[str, str]] = set()  # pairs of $refs already compared, against recursive models
+        self.open: set[tuple[str, str]] = set()  # pairs of $refs being compared, against recursive models
 
     def breaking(self, path: str, what: str) -> None:
         self.result.breaking.append(f"{path}: {what}")
@@ -90,12 +95,26 @@ class _Comparison:
         self.result.additive.append(f"{path}: {what}")
 
     def node(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
-        refs = (old.get("$ref", ""), new.get("$ref", ""))
-        if all(refs):
-            if refs in self.seen:
-                return
-            self.seen.add(refs)
-        old, new = _resolve(self.roots[0], old), _resolve(self.roots[1], new)
+        with self.entering(old.get("$ref"), new.get("$ref")) as fresh:
+            if fresh:
+                self.resolved(_resolve(self.roots[0], old), _resolve(self.roots[1], new), path)
+
+    @contextmanager
+    def entering(self, old_ref: str | None, new_ref: str | None) -> Iterator[bool]:
+        """False when this pair of models is already being compared further up (a recursive model)."""
+        refs = (old_ref or "", new_ref or "")
+        if not all(refs):
+            yield True
+        elif refs in self.open:
+            yield False
+        else:
+            self.open.add(refs)
+            try:
+                yield True
+            finally:
+                self.open.discard(refs)
+
+    def resolved(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
         if old.get("description") != new.get("description") and path != "$":
             self.additive(path, "description changed")
         old_variants, new_variants = _variants(self.roots[0], old), _variants(self.roots[1], new)
@@ -106,7 +125,9 @@ class _Comparison:
             self.breaking(path, f"now also {kind} (consumers do not expect it)")
         for kind in sorted(old_variants.keys() & new_variants.keys() - {"null"}):
             label = path if len(old_variants) == 1 else f"{path} ({kind})"
-            self.variant(old_variants[kind], new_variants[kind], label, path)
+            with self.entering(old_variants[kind].get("x-ref"), new_variants[kind].get("x-ref")) as fresh:
+                if fresh:
+                    self.variant(old_variants[kind], new_variants[kind], label, path)
 
     def nullability(self, old_null: bool, new_null: bool, path: str) -> None:
         if old_null and not new_null:
@@ -200,7 +221,8 @@ def _variants(root: dict[str, Any], node: dict[str, Any]) -> dict[str, dict[str,
         return _by_kind(node)
     out: dict[str, dict[str, Any]] = {}
     for option in options:
-        for kind, variant in _by_kind(_resolve(root, option)).items():
+        resolved = {**_resolve(root, option), "x-ref": option["$ref"]} if "$ref" in option else option
+        for kind, variant in _by_kind(resolved).items():
             out[kind if kind not in out else f"{kind} {variant.get('title', len(out))}"] = variant
     return out
 

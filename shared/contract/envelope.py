@@ -54,11 +54,15 @@ class Envelope(ContractModel):
         )
 
     def event(self) -> Event:
-        """The typed payload; raises UnknownEventType or pydantic.ValidationError."""
+        """The typed payload; raises UnknownEventType or pydantic.ValidationError.
+
+        A tolerant reader: fields added by a newer producer (an additive change keeps the version) are ignored,
+        so consumers need not be upgraded before producers.
+        """
         model = EVENTS_BY_TYPE.get(self.type)
         if model is None:
             raise UnknownEventType(self.type)
-        return model.model_validate(self.data)
+        return model.model_validate(self.data, extra="ignore")
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

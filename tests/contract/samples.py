@@ -17,9 +17,9 @@ PAYMENT = Payment(payer_name="Li Wei", provider="alipay", transaction_id="TX-1",
                   currency="CNY", paid_at=AT)
 PARCEL = Parcel(
     merchant_order_no="NORD-1001", channel="ecommerce", direction="import", trade_mode="9610",
-    sender=SENDER, consignee=CONSIGNEE, currency="CNY", goods_value=Decimal("110.50"), freight=Decimal("10"),
+    sender=SENDER, consignee=CONSIGNEE, currency="CNY", goods_value=Decimal("110.50"), freight=Decimal(10),
     amount_paid=Decimal("120.50"), payment=PAYMENT,
-    lines=[OrderLine(line_no=1, sku="SCARF-01", name="wool scarf", hs_code="6117101000", quantity=Decimal("1"),
+    lines=[OrderLine(line_no=1, sku="SCARF-01", name="wool scarf", hs_code="6117101000", quantity=Decimal(1),
                      unit_price=Decimal("110.50"), total_price=Decimal("110.50"), currency="CNY",
                      origin_country="FR", net_weight_kg=Decimal("0.250"))],
 )

@@ -1,0 +1,271 @@
+"""Use cases of an accepted order: reading it, recording what happens to it, cancelling it, paying for it.
+
+Nothing here commits: the request or the consumer's batch owns the transaction. Intake (creating orders,
+idempotency) lives in intake.py, API keys in keys.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.orders import repository
+from services.orders.domain.progress import customs_status_after, status_reason_after
+from services.orders.domain.status import apply_event, can_cancel, timeline_title
+from services.orders.domain.validation import validate_parcel
+from services.orders.keys import create_api_key, ensure_merchant  # noqa: F401 - the CLI imports them from here
+from services.orders.models import Order, OrderEvent
+from services.orders.repository import OrderFilters
+from services.orders.schemas import OrderOut, OrderSummary
+from shared.auth import Principal
+from shared.contract.events import (
+    Event,
+    OrderCancelled,
+    ParcelTracking,
+    PaymentRecorded,
+    WaybillVoided,
+)
+from shared.contract.parcel import Parcel, Payment
+from shared.db import utcnow
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.outbox import Outbox
+
+log = structlog.get_logger()
+
+# Payload fields kept off the timeline: the parcel is on the order already, and a waybill's consignee is personal data.
+_TIMELINE_OMITS = frozenset({"parcel", "consignee"})
+# Where each event type keeps the time it happened.
+_TIME_FIELDS = ("occurred_at", "issued_at", "voided_at", "handed_off_at", "delivered_at", "accepted_at",
+                "cancelled_at")
+# Roles that see every merchant's orders.
+_ALL_ORDERS_ROLES = frozenset({"ops", "payment"})
+
+
+# ── views ─────────────────────────────────────────────────────────────────────
+
+
+def order_summary(order: Order) -> dict[str, Any]:
+    """The order as listed, JSON-ready."""
+    return OrderSummary.model_validate(_summary_fields(order)).model_dump(mode="json")
+
+
+def order_detail(order: Order, events: list[OrderEvent]) -> dict[str, Any]:
+    """The order with its parcel, payment and timeline, JSON-ready."""
+    fields = {
+        **_summary_fields(order),
+        "payment": order.payment,
+        "parcel": order.parcel,
+        "timeline": [{"type": e.event_type, "title": e.title, "occurred_at": e.occurred_at} for e in events],
+    }
+    return OrderOut.model_validate(fields).model_dump(mode="json")
+
+
+def _summary_fields(order: Order) -> dict[str, Any]:
+    return {name: getattr(order, name) for name in OrderSummary.model_fields}
+
+
+# ── reading ───────────────────────────────────────────────────────────────────
+
+
+async def visible_order(session: AsyncSession, principal: Principal, order_id: str, *,
+                        for_update: bool = False) -> Order:
+    """The order if this key may see it; another merchant's order is as unknown as a missing one (404)."""
+    merchant_code = None if principal.role in _ALL_ORDERS_ROLES else principal.owner
+    order = await repository.get_order(session, order_id, merchant_code=merchant_code, for_update=for_update)
+    if order is None:
+        raise NotFound(f"No order {order_id}", code="order_not_found")
+    return order
+
+
+async def get_order(session: AsyncSession, principal: Principal, order_id: str) -> dict[str, Any]:
+    """One order with its timeline."""
+    order = await visible_order(session, principal, order_id)
+    return order_detail(order, await repository.timeline(session, order.id))
+
+
+@dataclass(frozen=True)
+class OrderPageRequest:
+    filters: OrderFilters
+    starting_after: str | None
+    limit: int
+
+
+async def list_orders(session: AsyncSession, principal: Principal, page: OrderPageRequest) -> dict[str, Any]:
+    """A page of orders newest first; a merchant only ever sees its own."""
+    filters = page.filters
+    if principal.role not in _ALL_ORDERS_ROLES:
+        filters = OrderFilters(**{**filters.__dict__, "merchant_code": principal.owner})
+    after = None
+    if page.starting_after is not None:
+        after = await repository.get_order(session, page.starting_after, merchant_code=filters.merchant_code)
+        if after is None:
+            raise InvalidInput(f"starting_after {page.starting_after} is not an order of this list",
+                               code="cursor_invalid", field="starting_after")
+    rows = await repository.list_orders(session, filters, after=after, limit=page.limit + 1)
+    has_more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return {"data": [order_summary(o) for o in rows], "has_more": has_more,
+            "next_cursor": rows[-1].id if has_more else None}
+
+
+# ── recording events: the one place an order's status changes ────────────────
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """What recording an event did to an order (issue 7's webhooks hook in on `changed`)."""
+
+    order: Order
+    event_type: str
+    old_status: str
+    new_status: str
+    recorded: bool  # False: the event was on the timeline already, nothing changed
+
+    @property
+    def changed(self) -> bool:
+        return self.old_status != self.new_status
+
+
+async def record_order_event(session: AsyncSession, *, order: Order, event: Event, event_id: str,
+                             occurred_at: datetime | None = None, title: str | None = None) -> StatusChange:
+    """Apply one event to an order (status, customs status, tracking number, reason) and add it to the timeline.
+
+    Every status change of an order goes through here. Events arrive late, twice or out of order: the status
+    never moves backwards (status.apply_event), and an event already on the timeline changes nothing.
+    `order` must be loaded for update.
+    """
+    event_type = event.event_type()
+    old_status = order.status
+    if await repository.order_event_exists(session, event_id):
+        log.info("order.event_duplicate", order_id=order.id, event_id=event_id, event_type=event_type)
+        return StatusChange(order, event_type, old_status, old_status, recorded=False)
+    tracking_status = event.status if isinstance(event, ParcelTracking) else None
+    new_status = apply_event(old_status, event_type, tracking_status=tracking_status)
+    customs_moved = _apply_customs_status(order, event)
+    _apply_tracking_number(order, event)
+    order.status_reason = status_reason_after(
+        event_type, old_status=old_status, new_status=new_status, reason=getattr(event, "reason", None),
+        customs_moved=customs_moved, current_reason=order.status_reason,
+    )
+    now = utcnow()
+    order.status = new_status
+    order.updated_at = now
+    data = event.model_dump(mode="json")
+    await repository.insert_order_events(session, [{
+        "order_id": order.id,
+        "event_id": event_id,
+        "event_type": event_type,
+        "title": title or timeline_title(event_type, data),
+        "occurred_at": occurred_at or event_time(event) or now,
+        "recorded_at": now,
+        "data": {k: v for k, v in data.items() if k not in _TIMELINE_OMITS},
+    }])
+    await session.flush()
+    if new_status != old_status:
+        log.info("order.status_changed", order_id=order.id, event_type=event_type, old_status=old_status,
+                 new_status=new_status, tracking_number=order.tracking_number)
+    else:
+        log.info("order.event_recorded", order_id=order.id, event_type=event_type, status=new_status)
+    return StatusChange(order, event_type, old_status, new_status, recorded=True)
+
+
+def event_time(event: Event) -> datetime | None:
+    """When the event happened, by the payload's own time field."""
+    for name in _TIME_FIELDS:
+        value = getattr(event, name, None)
+        if isinstance(value, datetime):
+            return value
+    return None
+
+
+def _apply_customs_status(order: Order, event: Event) -> bool:
+    """Take a declaration event's customs status and CEB code unless it would move customs backwards."""
+    incoming = getattr(event, "status", None) if hasattr(event, "ceb_code") else None
+    if incoming is None:
+        return False
+    if customs_status_after(order.customs_status, incoming) != incoming:
+        return False
+    order.customs_status, order.customs_ceb_code = incoming, event.ceb_code
+    return True
+
+
+def _apply_tracking_number(order: Order, event: Event) -> None:
+    """The first tracking number postal tells us about sticks (a late or repeated waybill.issued changes nothing)."""
+    number = getattr(event, "tracking_number", None)
+    if number and order.tracking_number is None and not isinstance(event, WaybillVoided):
+        order.tracking_number = number
+
+
+# ── cancellation ──────────────────────────────────────────────────────────────
+
+
+async def cancel_order(session: AsyncSession, outbox: Outbox, *, principal: Principal, order_id: str,
+                       reason: str) -> dict[str, Any]:
+    """Cancel before handoff: the order shows cancelled at once and order.cancelled asks customs and postal to undo.
+
+    Cancelling a cancelled order returns it unchanged. Customs answers with declaration.cancelled, or, for an
+    order it had already released, declaration.cancellation_refused: the order stays cancelled (postal voids the
+    waybill, so the parcel does not travel) and its status_reason shows customs' reason.
+    """
+    order = await visible_order(session, principal, order_id, for_update=True)
+    if order.status == "cancelled":
+        log.info("order.cancel_repeated", order_id=order.id)
+        return order_detail(order, await repository.timeline(session, order.id))
+    if not can_cancel(order.status):
+        raise Conflict(f"Order {order.id} is {order.status}: it can only be cancelled before handoff",
+                       code="cancel_not_allowed", extra={"order_status": order.status})
+    event = OrderCancelled(order_id=order.id, merchant_code=order.merchant_code, reason=reason,
+                           cancelled_at=utcnow())
+    envelope = await outbox.add(session, event, subject=order.id, correlation_id=order.correlation_id)
+    title = "Cancellation requested" + (f": {reason}" if reason else "")
+    with structlog.contextvars.bound_contextvars(correlation_id=order.correlation_id):
+        await record_order_event(session, order=order, event=event, event_id=envelope.id, title=title)
+        log.info("order.cancelled", order_id=order.id, merchant_code=order.merchant_code, by=principal.role)
+    return order_detail(order, await repository.timeline(session, order.id))
+
+
+# ── payment ───────────────────────────────────────────────────────────────────
+
+
+async def record_payment(session: AsyncSession, outbox: Outbox, *, principal: Principal, order_id: str,
+                         payment: Payment) -> tuple[int, dict[str, Any]]:
+    """A payment company records the payment of an order accepted without one; publishes payment.recorded.
+
+    Returns (201, order), or (200, order) when the same payment is recorded again (a retry).
+    """
+    order = await visible_order(session, principal, order_id, for_update=True)
+    if order.payment is not None:
+        recorded = Payment.model_validate(order.payment)
+        if (recorded.provider, recorded.transaction_id) == (payment.provider, payment.transaction_id):
+            return 200, order_detail(order, await repository.timeline(session, order.id))
+        raise Conflict(f"Order {order.id} already has a payment", code="payment_already_recorded")
+    if order.status in ("cancelled", "rejected"):
+        raise Conflict(f"Order {order.id} is {order.status}: nothing to pay for", code="order_not_payable",
+                       extra={"order_status": order.status})
+    _check_payment(principal, Parcel.model_validate(order.parcel), payment)
+    order.payment = payment.model_dump(mode="json")
+    event = PaymentRecorded(order_id=order.id, merchant_code=order.merchant_code, payment=payment)
+    envelope = await outbox.add(session, event, subject=order.id, correlation_id=order.correlation_id)
+    with structlog.contextvars.bound_contextvars(correlation_id=order.correlation_id):
+        await record_order_event(session, order=order, event=event, event_id=envelope.id, occurred_at=utcnow())
+        log.info("order.payment_recorded", order_id=order.id, provider=payment.provider)
+    return 201, order_detail(order, await repository.timeline(session, order.id))
+
+
+def _check_payment(principal: Principal, parcel: Parcel, payment: Payment) -> None:
+    """The intake rules on the payment document (currency, amount, payer ID), plus: a company records its own."""
+    errors = []
+    if payment.provider.casefold() != principal.owner.casefold():
+        errors.append({"field": "provider", "code": "provider_mismatch",
+                       "message": f"this key records payments of {principal.owner}, not {payment.provider}"})
+    for violation in validate_parcel(parcel.model_copy(update={"payment": payment})):
+        if violation.field.startswith("payment."):
+            errors.append({"field": violation.field.removeprefix("payment."), "code": violation.code,
+                           "message": violation.message})
+    if errors:
+        first = errors[0]
+        raise InvalidInput(first["message"], code=first["code"], field=first["field"], errors=errors)

@@ -1,0 +1,151 @@
+"""Waybill use cases: issue on order.accepted, bag on declaration.released, void on cancel or rejection.
+
+Events about one parcel may come in any order. A release or a void that comes before its order.accepted is kept
+(pending_events) and applied when the waybill is issued; a redelivered event finds the state it already made and
+does nothing, so no parcel gets two numbers or goes into a bag twice. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.postal import repository
+from services.postal.consolidation import place_in_receptacle, take_out
+from services.postal.domain import consolidation as rules
+from services.postal.identifiers import allocate_identifier
+from services.postal.models import Waybill
+from services.postal.settings import PostalSettings
+from shared.contract.events import DeclarationReleased, Event, OrderAccepted, WaybillIssued, WaybillVoided
+
+log = structlog.get_logger()
+
+# emit(event, subject=order_id, correlation_id=…): the outbox of the caller's transaction.
+Emit = Callable[..., Awaitable[Any]]
+
+VOIDABLE = frozenset({"issued", "in_receptacle"})
+
+
+async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, *,
+                        correlation_id: str, emit: Emit, now: datetime) -> Waybill:
+    """Issue the parcel's tracking number (once per order) and publish waybill.issued."""
+    existing = await repository.get_waybill_by_order(session, event.order_id)
+    if existing is not None:
+        log.info("waybill.already_issued", order_id=event.order_id, tracking_number=existing.tracking_number)
+        return existing
+    parcel = event.parcel
+    identifier = await allocate_identifier(session, parcel, settings, today=now.date())
+    product = parcel.mail_product if parcel.channel == "mail" else None
+    waybill = Waybill(
+        tracking_number=identifier.tracking_number,
+        order_id=event.order_id,
+        merchant_code=event.merchant_code,
+        merchant_order_no=parcel.merchant_order_no,
+        channel=parcel.channel,
+        carrier=identifier.carrier,
+        mail_product=product,
+        status="issued",
+        tracking_status="pre_transit",
+        parcel=parcel.model_dump(mode="json"),
+        weight_kg=Decimal(parcel.weight_kg),
+        destination_office=rules.office_of_exchange(parcel.consignee.country, offices=settings.office_table),
+        mail_category=rules.mail_category_for(parcel.channel, product, categories=settings.category_table),
+        mail_subclass=rules.mail_subclass_for(parcel.channel, product, subclasses=settings.subclass_table),
+        registered=rules.is_registered_or_insured(product),
+        correlation_id=correlation_id,
+        issued_at=now,
+    )
+    await repository.add_waybill(session, waybill)
+    await emit(
+        WaybillIssued(order_id=event.order_id, merchant_order_no=parcel.merchant_order_no,
+                      tracking_number=waybill.tracking_number, channel=parcel.channel, carrier=waybill.carrier,
+                      consignee=parcel.consignee, issued_at=now),
+        subject=event.order_id, correlation_id=correlation_id,
+    )
+    log.info("waybill.issued", order_id=event.order_id, tracking_number=waybill.tracking_number,
+             channel=parcel.channel, carrier=waybill.carrier, sequence=identifier.sequence)
+    await _apply_pending(session, settings, waybill, emit=emit, now=now)
+    return waybill
+
+
+async def _apply_pending(session: AsyncSession, settings: PostalSettings, waybill: Waybill, *, emit: Emit,
+                         now: datetime) -> None:
+    pending = await repository.take_pending(session, waybill.order_id)
+    if "void" in pending:  # a void beats a release: the parcel must not travel
+        await _void(session, waybill, reason=pending["void"]["reason"], emit=emit, now=now)
+    elif "release" in pending:
+        log.info("declaration.release_applied", order_id=waybill.order_id, tracking_number=waybill.tracking_number)
+        await _release(session, settings, waybill, DeclarationReleased.model_validate(pending["release"]), now=now)
+
+
+async def release_parcel(session: AsyncSession, settings: PostalSettings, event: DeclarationReleased, *,
+                         now: datetime) -> None:
+    """Customs released the parcel: into the open receptacle of its route (kept until its waybill exists)."""
+    waybill = await repository.get_waybill_by_order(session, event.order_id, lock=True)
+    if waybill is None:
+        kept = await repository.add_pending(session, order_id=event.order_id, kind="release",
+                                            payload=event.model_dump(mode="json"))
+        log.info("declaration.release_buffered", order_id=event.order_id, declaration_id=event.declaration_id,
+                 duplicate=not kept)
+        return
+    await _release(session, settings, waybill, event, now=now)
+
+
+async def _release(session: AsyncSession, settings: PostalSettings, waybill: Waybill, event: DeclarationReleased,
+                   *, now: datetime) -> None:
+    if waybill.status != "issued":
+        # Already bagged (a second release) or voided meanwhile: never bag a parcel twice or bag a void one.
+        log.info("waybill.release_ignored", order_id=waybill.order_id, tracking_number=waybill.tracking_number,
+                 status=waybill.status, declaration_id=event.declaration_id)
+        return
+    waybill.declaration_id = event.declaration_id
+    waybill.customs_form = event.form
+    waybill.released_at = event.occurred_at
+    await place_in_receptacle(session, settings, waybill, now=now)
+
+
+async def void_waybill(session: AsyncSession, *, order_id: str, reason: str, emit: Emit, now: datetime) -> None:
+    """Void the order's waybill before handoff (kept until the waybill exists); refused, and logged, after it."""
+    waybill = await repository.get_waybill_by_order(session, order_id, lock=True)
+    if waybill is None:
+        kept = await repository.add_pending(session, order_id=order_id, kind="void", payload={"reason": reason})
+        log.info("waybill.void_buffered", order_id=order_id, reason=reason, duplicate=not kept)
+        return
+    await _void(session, waybill, reason=reason, emit=emit, now=now)
+
+
+async def _void(session: AsyncSession, waybill: Waybill, *, reason: str, emit: Emit, now: datetime) -> None:
+    ids = {"order_id": waybill.order_id, "tracking_number": waybill.tracking_number}
+    if waybill.status == "voided":
+        log.info("waybill.void_duplicate", **ids)
+        return
+    if waybill.status not in VOIDABLE:
+        log.warning("waybill.void_refused", **ids, reason="handed_off", status=waybill.status, requested=reason)
+        return
+    if waybill.receptacle_id is not None:
+        refusal = await take_out(session, waybill, now=now)
+        if refusal is not None:
+            # The carrier may already hold the manifest naming this parcel; orders learns the rest from handoff.
+            log.warning("waybill.void_refused", **ids, reason=refusal, status=waybill.status, requested=reason)
+            return
+    waybill.status = "voided"
+    waybill.voided_at = now
+    waybill.void_reason = reason[:512]
+    await emit(WaybillVoided(order_id=waybill.order_id, tracking_number=waybill.tracking_number,
+                             reason=reason[:512], voided_at=now),
+               subject=waybill.order_id, correlation_id=waybill.correlation_id)
+    log.info("waybill.voided", **ids, reason=reason)
+
+
+def outbox_emitter(session: AsyncSession, outbox: Any) -> Emit:
+    """An Emit writing to `outbox` in `session`'s transaction (workers and HTTP requests)."""
+
+    async def emit(event: Event, *, subject: str, correlation_id: str) -> None:
+        await outbox.add(session, event, subject=subject, correlation_id=correlation_id)
+
+    return emit
