@@ -124,14 +124,23 @@ _PYDANTIC_CODES = {
 }
 
 
+def _code(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    bound = (err.get("ctx") or {})
+    # "must not be negative" only when the bound is zero; other lower/upper bounds are plain range errors.
+    if kind == "greater_than_equal" and str(bound.get("ge")) not in ("0", "0.0"):
+        return "too_small"
+    if kind in ("less_than", "less_than_equal"):
+        return "too_large"
+    if kind == "greater_than" and str(bound.get("gt")) not in ("0", "0.0"):
+        return "too_small"
+    return _PYDANTIC_CODES.get(kind, kind or "invalid")
+
+
 def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """pydantic errors → [{field, code, message}] with our stable codes."""
     return [
-        {
-            "field": _field_path(tuple(err.get("loc", ()))),
-            "code": _PYDANTIC_CODES.get(err.get("type", ""), err.get("type", "invalid")),
-            "message": err.get("msg", "invalid"),
-        }
+        {"field": _field_path(tuple(err.get("loc", ()))), "code": _code(err), "message": err.get("msg", "invalid")}
         for err in errors
     ]
 

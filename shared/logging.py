@@ -12,9 +12,10 @@ import structlog
 
 # Keys whose values are personal data (DESIGN.md: ID numbers and phones masked in logs).
 _SENSITIVE_KEYS = re.compile(r"(id_number|phone|payer_id|passport|api_key|secret|authorization)", re.I)
-# 15/18-char China resident IDs and long digit runs that look like phone numbers, inside free text.
+# 15/18-char China resident IDs, international phone numbers (+…) and China mobile numbers, inside free text.
+# Deliberately narrow: ISO timestamps and hex ids must stay readable.
 _ID_IN_TEXT = re.compile(r"\b\d{17}[\dXx]\b|\b\d{15}\b")
-_PHONE_IN_TEXT = re.compile(r"\+?\d[\d \-]{8,}\d")
+_PHONE_IN_TEXT = re.compile(r"\+\d{1,3}[ \-]?\d[\d \-]{5,}\d|\b1[3-9]\d{9}\b")
 
 
 def mask_value(value: str) -> str:

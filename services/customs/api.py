@@ -15,10 +15,10 @@ from services.customs import brokers
 from services.customs.repository import DeclarationRepository
 from services.customs.schemas import (
     AuditTrail,
+    DecisionBody,
     DeclarationDetail,
     DeclarationPage,
     DeclarationSummary,
-    DecisionBody,
     DetainBody,
     InspectionResultBody,
 )

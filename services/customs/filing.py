@@ -21,22 +21,22 @@ from services.customs.domain.matching import (
     match_documents,
     needs_three_document_match,
 )
-from services.customs.domain.policy import CustomsPolicy
-from services.customs.domain.risk import Assessment, assess, lane
-from services.customs.domain.status import action_for_decision, allowed_actions
 from services.customs.domain.money import ZERO
+from services.customs.domain.policy import CustomsPolicy
+from services.customs.domain.risk import Assessment, assess, hold_for_documents, lane
+from services.customs.domain.status import action_for_decision, allowed_actions
 from services.customs.domain.tax import TaxAssessment, declaration_tax, taxable_value_cny
 from services.customs.models import Declaration, DeclarationLine, Document, EarlyCancellation
 from services.customs.repository import LANE_RANKS, DeclarationRepository
 from services.customs.service import (
     SYSTEM,
-    record_filing,
     CustomsConfig,
     Emitter,
     buyer_key,
     new_declaration_id,
     parcel_of,
     record_action,
+    record_filing,
     status_event,
     transition,
 )
@@ -231,6 +231,7 @@ async def _assess(repo: DeclarationRepository, config: CustomsConfig, declaratio
     annual = await _annual_total(repo, declaration, now=now)
     assessment = assess(parcel, declaration_id=declaration.id, policy=policy, now=now, recent=recent,
                         annual_total_cny=annual, extra_findings=match_findings)
+    assessment = hold_for_documents(assessment, match_findings, policy)
     tax = declaration_tax(parcel, form=declaration.form or "", policy=policy, annual_total_cny=annual)
     return assessment, tax
 

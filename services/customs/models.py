@@ -61,13 +61,17 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Decimal | None, dialect: Any) -> Any:
         if value is None:
             return None
-        return str(Decimal(value)) if dialect.name == "sqlite" else Decimal(value)
+        if dialect.name != "sqlite":
+            return Decimal(value)
+        # The column's scale, as NUMERIC(p, s) would keep it, so both engines answer "100.00" for 100.
+        return str(Decimal(value).quantize(Decimal(1).scaleb(-self.scale)))
 
     def process_result_value(self, value: Any, dialect: Any) -> Decimal | None:
         return None if value is None else Decimal(str(value))
 
 
-def Money() -> ExactDecimal:  # noqa: N802 - reads like a type in the column definitions
+def money() -> ExactDecimal:
+    """Money in CNY or the order's currency, to the cent."""
     return ExactDecimal(16, 2)
 
 
@@ -103,9 +107,9 @@ class Declaration(Base):
     lane_rank: Mapped[int] = mapped_column(Integer)  # 0 green, 1 standard: the queue's first sort key
     status: Mapped[str] = mapped_column(String(24))
     ceb_code: Mapped[int] = mapped_column(Integer)
-    value_cny: Mapped[Decimal | None] = mapped_column(Money())
-    taxable_value_cny: Mapped[Decimal | None] = mapped_column(Money())
-    tax_cny: Mapped[Decimal | None] = mapped_column(Money())
+    value_cny: Mapped[Decimal | None] = mapped_column(money())
+    taxable_value_cny: Mapped[Decimal | None] = mapped_column(money())
+    tax_cny: Mapped[Decimal | None] = mapped_column(money())
     tax_regime: Mapped[str | None] = mapped_column(String(24))
     counts_towards_annual: Mapped[bool] = mapped_column(Boolean, default=False)
     risk_score: Mapped[int | None] = mapped_column(Integer)
@@ -141,8 +145,8 @@ class DeclarationLine(Base):
     hs_code: Mapped[str] = mapped_column(String(12))
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal(15, 3))
     unit: Mapped[str] = mapped_column(String(8))
-    unit_price: Mapped[Decimal] = mapped_column(Money())
-    total_price: Mapped[Decimal] = mapped_column(Money())
+    unit_price: Mapped[Decimal] = mapped_column(money())
+    total_price: Mapped[Decimal] = mapped_column(money())
     currency: Mapped[str] = mapped_column(String(3))
     origin_country: Mapped[str] = mapped_column(String(2))
     net_weight_kg: Mapped[Decimal] = mapped_column(ExactDecimal(13, 3))
@@ -219,16 +223,16 @@ class EarlyCancellation(Base):
 # The audit trail is append-only in the database too, not only by the absence of an endpoint.
 # Also written by hand into the Alembic revision (autogenerate does not see triggers).
 AUDIT_APPEND_ONLY_SQLITE = [
-    "CREATE TRIGGER audit_trail_no_update BEFORE UPDATE ON audit_trail "
-    "BEGIN SELECT RAISE(ABORT, 'audit_trail is append-only'); END",
-    "CREATE TRIGGER audit_trail_no_delete BEFORE DELETE ON audit_trail "
-    "BEGIN SELECT RAISE(ABORT, 'audit_trail is append-only'); END",
+    ("CREATE TRIGGER audit_trail_no_update BEFORE UPDATE ON audit_trail "
+     "BEGIN SELECT RAISE(ABORT, 'audit_trail is append-only'); END"),
+    ("CREATE TRIGGER audit_trail_no_delete BEFORE DELETE ON audit_trail "
+     "BEGIN SELECT RAISE(ABORT, 'audit_trail is append-only'); END"),
 ]
 AUDIT_APPEND_ONLY_POSTGRESQL = [
-    "CREATE OR REPLACE FUNCTION audit_trail_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'audit_trail is append-only'; END $$",
-    "CREATE TRIGGER audit_trail_append_only BEFORE UPDATE OR DELETE ON audit_trail "
-    "FOR EACH ROW EXECUTE FUNCTION audit_trail_append_only()",
+    ("CREATE OR REPLACE FUNCTION audit_trail_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+     "$$ BEGIN RAISE EXCEPTION 'audit_trail is append-only'; END $$"),
+    ("CREATE TRIGGER audit_trail_append_only BEFORE UPDATE OR DELETE ON audit_trail "
+     "FOR EACH ROW EXECUTE FUNCTION audit_trail_append_only()"),
 ]
 for _statement in AUDIT_APPEND_ONLY_SQLITE:
     event.listen(AuditEntry.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))

@@ -26,6 +26,9 @@ from services.customs.models import (
 from shared.contract.events import Finding
 
 LANE_RANKS = {"green": 0, "standard": 1}
+# A buyer with more parcels than this inside the split-purchase window is far over any limit already; the
+# cap keeps one busy buyer from making every assessment slower.
+PRIOR_DECLARATIONS_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,9 @@ class DeclarationRepository:
 
     async def add(self, declaration: Declaration, lines: Sequence[DeclarationLine]) -> None:
         self.session.add(declaration)
-        await self.session.flush([declaration])  # the lines' foreign key needs the row first
+        await self.session.flush()  # the lines' foreign key needs the row first
         self.session.add_all(lines)
-        await self.session.flush(list(lines))
+        await self.session.flush()
 
     async def change(self, declaration: Declaration, **values: Any) -> bool:
         """Update a declaration only if nobody changed it since it was read (optimistic, on `version`).
@@ -147,7 +150,7 @@ class DeclarationRepository:
         query = select(Declaration.opened_at, value).where(
             Declaration.buyer_key == buyer_key, Declaration.channel == channel, Declaration.opened_at >= since,
             Declaration.id != exclude_id, Declaration.status != "cancelled", value.is_not(None),
-        )
+        ).order_by(Declaration.opened_at.desc()).limit(PRIOR_DECLARATIONS_LIMIT)
         return [PriorDeclaration(at, amount) for at, amount in (await self.session.execute(query)).all()]
 
     async def annual_total_cny(self, *, buyer_key: str, year_start: datetime, exclude_id: str) -> Decimal:
@@ -169,7 +172,7 @@ class DeclarationRepository:
 
     async def add_document(self, document: Document) -> None:
         self.session.add(document)
-        await self.session.flush([document])
+        await self.session.flush()
 
     async def attach_buffered_documents(self, *, order_id: str, declaration_id: str) -> int:
         """Documents that arrived before their order now belong to its declaration."""
@@ -203,7 +206,7 @@ class DeclarationRepository:
 
     async def append_audit(self, entry: AuditEntry) -> None:
         self.session.add(entry)
-        await self.session.flush([entry])
+        await self.session.flush()
 
     async def audit_trail(self, declaration_id: str) -> list[AuditEntry]:
         query = select(AuditEntry).where(AuditEntry.declaration_id == declaration_id).order_by(AuditEntry.id)
@@ -216,7 +219,7 @@ class DeclarationRepository:
 
     async def add_early_cancellation(self, cancellation: EarlyCancellation) -> None:
         self.session.add(cancellation)
-        await self.session.flush([cancellation])
+        await self.session.flush()
 
     async def drop_early_cancellation(self, order_id: str) -> None:
         await self.session.execute(delete(EarlyCancellation).where(EarlyCancellation.order_id == order_id))

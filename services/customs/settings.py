@@ -29,7 +29,7 @@ class CustomsSettings(ServiceSettings):
     SERVICE: str = "customs"
 
     # Any CustomsPolicy field, as plain values (see services/customs/domain/policy.py).
-    policy: dict[str, Any] = {}
+    policy: dict[str, Any] = Field(default_factory=dict)
     # The main thresholds, settable on their own; None keeps the policy's value.
     rates_to_cny: dict[str, Decimal] | None = None  # CNY per unit of currency, e.g. {"USD": "7.10"}
     random_inspection_rate: Decimal | None = Field(default=None, ge=0, le=1)

@@ -46,14 +46,17 @@ _COMMON_ERRORS = (
     (403, "The key's role may not call this endpoint",
      examples.problem(403, "role_not_allowed", "Not allowed for this key",
                       "This endpoint needs a key with role merchant")),
+    (422, "Invalid input: the field at fault and a stable code",
+     examples.problem(422, "too_long", "Invalid input", "String should have at most 64 characters",
+                      field="order_id", instance="/v1/orders/ord_…")),
 )
 _INTAKE_ERRORS = (
+    *_COMMON_ERRORS,
     (409, "Duplicate merchant order number, or the Idempotency-Key was used with another body",
      examples.DUPLICATE_PROBLEM),
     (413, "Request body too large", examples.TOO_LARGE_PROBLEM),
     (422, "Invalid order: every field at fault in `errors`", examples.VALIDATION_PROBLEM),
     (429, "Backlog full: retry after the `Retry-After` seconds", examples.BACKLOG_PROBLEM),
-    *_COMMON_ERRORS,
 )
 
 
@@ -149,12 +152,11 @@ async def create_orders_batch(
 
 @router.get(
     "/orders", response_model=OrderPage, tags=["orders"], summary="List orders, newest first",
-    responses=responses((200, "A page of orders", examples.ORDER_PAGE_EXAMPLE),
+    responses=responses((200, "A page of orders", examples.ORDER_PAGE_EXAMPLE), *_COMMON_ERRORS,
                         (422, "Invalid filter or cursor",
                          examples.problem(422, "cursor_invalid", "Invalid input",
                                           "starting_after ord_x is not an order of this list",
-                                          field="starting_after")),
-                        *_COMMON_ERRORS),
+                                          field="starting_after"))),
 )
 async def list_orders(
     request: Request,
@@ -182,8 +184,8 @@ async def list_orders(
 
 @router.get(
     "/orders/{order_id}", response_model=OrderOut, tags=["orders"], summary="An order, its status and timeline",
-    responses=responses((200, "The order", examples.ORDER_EXAMPLE),
-                        (404, "No such order (or another merchant's)", examples.NOT_FOUND_PROBLEM), *_COMMON_ERRORS),
+    responses=responses((200, "The order", examples.ORDER_EXAMPLE), *_COMMON_ERRORS,
+                        (404, "No such order (or another merchant's)", examples.NOT_FOUND_PROBLEM)),
 )
 async def get_order(request: Request, order_id: OrderId, principal: ReaderKey) -> JSONResponse:
     """Status, channel, tracking number, customs status and reason, and every event with its time."""
@@ -194,13 +196,12 @@ async def get_order(request: Request, order_id: OrderId, principal: ReaderKey) -
 @router.post(
     "/orders/{order_id}/cancel", response_model=OrderOut, tags=["orders"], summary="Cancel an order before handoff",
     responses=responses(
-        (200, "The order, cancelled (again: unchanged)", examples.CANCELLED_ORDER_EXAMPLE),
+        (200, "The order, cancelled (again: unchanged)", examples.CANCELLED_ORDER_EXAMPLE), *_COMMON_ERRORS,
         (404, "No such order (or another merchant's)", examples.NOT_FOUND_PROBLEM),
         (409, "Handed off already: too late to cancel",
          examples.problem(409, "cancel_not_allowed", "Conflict",
                           "Order ord_3f9c2a7be1d04c6a8e5f0b12 is handed_off: it can only be cancelled before handoff",
-                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/cancel")),
-        *_COMMON_ERRORS),
+                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/cancel"))),
 )
 async def cancel_order(
     request: Request,
@@ -226,7 +227,7 @@ async def cancel_order(
         (201, "The order with its payment (200 when the same payment is recorded again)",
          {**examples.ACCEPTED_ORDER_EXAMPLE, "timeline": examples.ACCEPTED_ORDER_EXAMPLE["timeline"] + [
              {"type": "silkgate.orders.payment.recorded.v1", "title": "Payment of 208.51 CNY recorded via Alipay",
-              "occurred_at": "2026-03-01T02:18:00Z"}]}),
+              "occurred_at": "2026-03-01T02:18:00Z"}]}), *_COMMON_ERRORS,
         (404, "No such order", examples.NOT_FOUND_PROBLEM),
         (409, "The order has a payment already",
          examples.problem(409, "payment_already_recorded", "Conflict", "Order ord_3f9c… already has a payment",
@@ -234,8 +235,7 @@ async def cancel_order(
         (422, "The payment does not fit the order",
          examples.problem(422, "payment_amount_mismatch", "Invalid input",
                           "payment 200.00 differs from the amount paid 208.51", field="amount",
-                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/payment")),
-        *_COMMON_ERRORS),
+                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/payment"))),
 )
 async def record_payment(
     request: Request,

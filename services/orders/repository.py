@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.models import IdempotencyKey, Merchant, Order, OrderEvent
 
-
 # ── merchants ─────────────────────────────────────────────────────────────────
 
 

@@ -6,8 +6,8 @@ idempotency) lives in intake.py, API keys in keys.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -36,8 +36,9 @@ from shared.outbox import Outbox
 
 log = structlog.get_logger()
 
-# Payload fields kept off the timeline: the parcel is on the order already, and a waybill's consignee is personal data.
-_TIMELINE_OMITS = frozenset({"parcel", "consignee"})
+# Payload fields kept off the timeline: the order holds the parcel and payment already, and they (like a waybill's
+# consignee) carry personal data.
+_TIMELINE_OMITS = frozenset({"parcel", "payment", "consignee"})
 # Where each event type keeps the time it happened.
 _TIME_FIELDS = ("occurred_at", "issued_at", "voided_at", "handed_off_at", "delivered_at", "accepted_at",
                 "cancelled_at")
@@ -98,7 +99,7 @@ async def list_orders(session: AsyncSession, principal: Principal, page: OrderPa
     """A page of orders newest first; a merchant only ever sees its own."""
     filters = page.filters
     if principal.role not in _ALL_ORDERS_ROLES:
-        filters = OrderFilters(**{**filters.__dict__, "merchant_code": principal.owner})
+        filters = replace(filters, merchant_code=principal.owner)
     after = None
     if page.starting_after is not None:
         after = await repository.get_order(session, page.starting_after, merchant_code=filters.merchant_code)
@@ -178,7 +179,8 @@ def event_time(event: Event) -> datetime | None:
     for name in _TIME_FIELDS:
         value = getattr(event, name, None)
         if isinstance(value, datetime):
-            return value
+            # A producer that sent a time without a zone meant UTC (the contract's times are UTC).
+            return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return None
 
 

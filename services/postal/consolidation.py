@@ -77,7 +77,7 @@ async def place_in_receptacle(session: AsyncSession, settings: PostalSettings, w
         receptacle = Receptacle(
             id=new_id("rcp"), carrier=route.carrier, channel=route.channel, origin_office=route.origin,
             destination_office=route.destination, mail_category=route.category, mail_subclass=route.subclass,
-            status="open", registered=False, weight_kg=Decimal("0"), item_count=0, opened_at=now,
+            status="open", registered=False, weight_kg=Decimal(0), item_count=0, opened_at=now,
         )
         await repository.add_receptacle(session, receptacle)
         log.info("receptacle.opened", receptacle_id=receptacle.id, carrier=route.carrier,
@@ -233,7 +233,7 @@ async def take_out(session: AsyncSession, waybill: Waybill, *, now: datetime) ->
     remaining = await repository.waybills_in_receptacles(session, [receptacle.id])
     receptacle.registered = any(w.registered for w in remaining if w.status == "in_receptacle")
     if receptacle.item_count <= 0:
-        receptacle.status, receptacle.item_count, receptacle.weight_kg = "emptied", 0, Decimal("0")
+        receptacle.status, receptacle.item_count, receptacle.weight_kg = "emptied", 0, Decimal(0)
     elif receptacle.status == "closed" and dispatch is not None:
         was_last = receptacle.s9_id is not None and s9.parse_receptacle_id(receptacle.s9_id).is_last
         receptacle.s9_id = _label(dispatch, receptacle, is_last=was_last)

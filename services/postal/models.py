@@ -21,6 +21,7 @@ tables = ServiceTables(metadata=metadata, outbox=outbox_table(metadata), inbox=i
                        api_keys=api_keys_table(metadata))
 
 Weight = Numeric(12, 3)
+OPEN = text("status = 'open'")  # the partial-index condition of "one open receptacle / dispatch per key"
 
 
 class Sequence(Base):
@@ -109,7 +110,7 @@ class Receptacle(Base):
         # At most one open bag per key, even with two replicas racing to open one: the loser retries and joins it.
         Index(
             "uq_receptacles_open_key", "carrier", "channel", "origin_office", "destination_office", "mail_category",
-            "mail_subclass", unique=True, sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'"),
+            "mail_subclass", unique=True, sqlite_where=OPEN, postgresql_where=OPEN,
         ),
         Index("ix_receptacles_status_opened_at", "status", "opened_at"),
     )
@@ -147,8 +148,7 @@ class Dispatch(Base):
     __table_args__ = (
         Index(
             "uq_dispatches_open_key", "carrier", "origin_office", "destination_office", "mail_category",
-            "mail_subclass", "year", unique=True, sqlite_where=text("status = 'open'"),
-            postgresql_where=text("status = 'open'"),
+            "mail_subclass", "year", unique=True, sqlite_where=OPEN, postgresql_where=OPEN,
         ),
         Index("ix_dispatches_status_next_attempt_at", "status", "next_attempt_at"),
     )

@@ -8,11 +8,12 @@ that an open receptacle, which belongs to no dispatch yet, is locked before the 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence as Seq
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,10 +21,13 @@ from services.postal.models import Dispatch, PendingEvent, Receptacle, Sequence,
 from shared.db import utcnow
 
 
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
 def _insert(session: AsyncSession, model: Any) -> Any:
     """INSERT with ON CONFLICT support for the session's dialect."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    return (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(model)
 
 
 def _locked(query: Select, *, skip_locked: bool = False) -> Select:
@@ -58,7 +62,21 @@ async def allocate(session: AsyncSession, name: str, count: int = 1) -> int:
     return end - count
 
 
-# ── waybills ───────────────────────────────────────────────────────────────────
+# ── waybills ──────────────────────────────────────────────────────────────────
+
+
+async def lock_order(session: AsyncSession, order_id: str) -> None:
+    """Serialise everything done for one order until the transaction ends (PostgreSQL advisory lock).
+
+    The order's events come through different consumers: without this, an order.accepted and a
+    declaration.released handled at once could each miss the other (the waybill not yet visible to the release,
+    the kept release not yet visible to the issue) and the release would wait forever. SQLite already runs one
+    writer at a time.
+    """
+    if _dialect(session) != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(f"postal-order:{order_id}".encode()).digest()[:8], "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def get_waybill(session: AsyncSession, tracking_number: str, *, lock: bool = False) -> Waybill | None:
@@ -165,6 +183,12 @@ async def closed_receptacles_of(session: AsyncSession, dispatch_id: str) -> list
         .order_by(Receptacle.serial)
     )
     return list((await session.execute(_locked(query))).scalars())
+
+
+async def receptacles_of(session: AsyncSession, dispatch_id: str) -> list[Receptacle]:
+    """Every receptacle that joined a dispatch, emptied ones included, by serial (for reading)."""
+    query = select(Receptacle).where(Receptacle.dispatch_id == dispatch_id).order_by(Receptacle.serial)
+    return list((await session.execute(query)).scalars())
 
 
 # ── dispatches ─────────────────────────────────────────────────────────────────

@@ -34,6 +34,7 @@ VOIDABLE = frozenset({"issued", "in_receptacle"})
 async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, *,
                         correlation_id: str, emit: Emit, now: datetime) -> Waybill:
     """Issue the parcel's tracking number (once per order) and publish waybill.issued."""
+    await repository.lock_order(session, event.order_id)
     existing = await repository.get_waybill_by_order(session, event.order_id)
     if existing is not None:
         log.info("waybill.already_issued", order_id=event.order_id, tracking_number=existing.tracking_number)
@@ -86,6 +87,7 @@ async def _apply_pending(session: AsyncSession, settings: PostalSettings, waybil
 async def release_parcel(session: AsyncSession, settings: PostalSettings, event: DeclarationReleased, *,
                          now: datetime) -> None:
     """Customs released the parcel: into the open receptacle of its route (kept until its waybill exists)."""
+    await repository.lock_order(session, event.order_id)
     waybill = await repository.get_waybill_by_order(session, event.order_id, lock=True)
     if waybill is None:
         kept = await repository.add_pending(session, order_id=event.order_id, kind="release",
@@ -111,6 +113,7 @@ async def _release(session: AsyncSession, settings: PostalSettings, waybill: Way
 
 async def void_waybill(session: AsyncSession, *, order_id: str, reason: str, emit: Emit, now: datetime) -> None:
     """Void the order's waybill before handoff (kept until the waybill exists); refused, and logged, after it."""
+    await repository.lock_order(session, order_id)
     waybill = await repository.get_waybill_by_order(session, order_id, lock=True)
     if waybill is None:
         kept = await repository.add_pending(session, order_id=order_id, kind="void", payload={"reason": reason})

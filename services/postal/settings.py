@@ -31,8 +31,10 @@ class PostalSettings(ServiceSettings):
 
     # Identifiers
     issuing_country: str = "CN"  # ISO country of the issuing post, the last two letters of every S10 id we issue
-    s10_indicators: dict[str, str] = {}  # mail product → S10 service indicator, merged over DEFAULT_INDICATORS
-    carriers: dict[str, dict[str, str | int]] = {}  # carrier code → {prefix, serial_digits, check}, over defaults
+    # Mail product → S10 service indicator, merged over DEFAULT_INDICATORS.
+    s10_indicators: dict[str, str] = Field(default_factory=dict)
+    # Carrier code → {"prefix", "serial_digits", "check": mod7|mod10|mod11|none}, merged over DEFAULT_CARRIERS.
+    carriers: dict[str, dict[str, str | int]] = Field(default_factory=dict)
     logistics_prefix: str = "SGL"  # e-commerce logistics company prefix of logisticsNo
     logistics_serial_digits: int = 8
 
@@ -42,12 +44,14 @@ class PostalSettings(ServiceSettings):
 
     # Offices of exchange and S9 codes
     origin_office: str = ORIGIN_OFFICE
-    offices: dict[str, str] = {}  # country → office of exchange, merged over DEFAULT_OFFICES
-    mail_categories: dict[str, str] = {}  # "channel", "product" or "channel:product" → A/B/C/D
-    mail_subclasses: dict[str, str] = {}  # same keys → 2-letter S9 subclass
+    # Country → office of exchange, merged over DEFAULT_OFFICES.
+    offices: dict[str, str] = Field(default_factory=dict)
+    # "channel", "product" or "channel:product" → mail category (A/B/C/D) and 2-letter S9 subclass.
+    mail_categories: dict[str, str] = Field(default_factory=dict)
+    mail_subclasses: dict[str, str] = Field(default_factory=dict)
 
     # Consolidation policy (DOMAIN.md §4)
-    max_receptacle_weight_kg: Decimal = Decimal("30")
+    max_receptacle_weight_kg: Decimal = Decimal(30)
     max_receptacle_items: int = 50
     max_receptacle_age_s: int = 60
     max_dispatch_receptacles: int = 20
@@ -55,9 +59,10 @@ class PostalSettings(ServiceSettings):
     consolidation_tick_s: float = 1.0
 
     # Handoff to carriers
-    carrier_endpoints: dict[str, str] = {}  # carrier code → manifest URL
+    carrier_endpoints: dict[str, str] = Field(default_factory=dict)  # carrier code → manifest URL
     default_carrier_url: str = "http://127.0.0.1:8004/v1/manifests"  # the embedded sandbox carrier
-    carrier_tokens: dict[str, str] = {}  # carrier code → bearer token sent with the manifest, when it wants one
+    # Carrier code → bearer token sent with its manifests, for carriers that want one.
+    carrier_tokens: dict[str, str] = Field(default_factory=dict)
     handoff_timeout_s: float = 10.0
     handoff_poll_s: float = 0.5
     handoff_lease_s: float = 60.0  # a claimed dispatch whose worker died is retried after this

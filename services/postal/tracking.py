@@ -44,7 +44,7 @@ class TrackingEventInput:
 
 @dataclass
 class ItemResult:
-    """What became of one reported event."""
+    """What became of one reported event; `error` says why it was rejected."""
 
     index: int
     tracking_number: str | None
@@ -52,18 +52,36 @@ class ItemResult:
     code: str | None = None
     status: str | None = None
     known: bool | None = None
-    problem: dict[str, Any] | None = field(default=None)
+    error: SilkgateError | None = field(default=None)
 
     @classmethod
     def rejected(cls, index: int, tracking_number: str | None, error: SilkgateError) -> ItemResult:
-        problem = error.problem()
+        return cls(index, tracking_number, "rejected", error=error)
+
+    def problem(self) -> dict[str, Any] | None:
+        """The rejection as problem+json fields (status, code, title, detail, field)."""
+        if self.error is None:
+            return None
+        problem = self.error.problem()
         problem.pop("type", None)
-        return cls(index, tracking_number, "rejected", problem=problem)
+        return problem
+
+
+ANY_CARRIER = "*"
 
 
 def carrier_codes(owner: str) -> frozenset[str]:
-    """The carrier codes a key acts for: its owner, or a comma-separated list of codes (the sandbox carrier)."""
+    """The carrier codes a key acts for: its owner, or a comma-separated list of codes (the sandbox carrier).
+
+    An owner of "*" acts for every carrier: meant for the embedded sandbox, which plays whichever carrier a
+    manifest names. Production carrier keys name their codes.
+    """
     return frozenset(code.strip().upper() for code in owner.split(",") if code.strip())
+
+
+def acts_for(carriers: frozenset[str], carrier: str) -> bool:
+    """True when a key acting for `carriers` may report on (and read) parcels handed to `carrier`."""
+    return ANY_CARRIER in carriers or carrier.upper() in carriers
 
 
 def normalize_number(raw: str) -> str:
@@ -103,7 +121,7 @@ async def _parcel_for(session: AsyncSession, number: str, carriers: frozenset[st
         # Not handed to anyone yet, or not ours at all: nothing this carrier can report on.
         raise NotFound(f"No parcel {number} has been handed off to you", code="parcel_not_found",
                        field="tracking_number")
-    if waybill.carrier not in carriers:
+    if not acts_for(carriers, waybill.carrier):
         raise Forbidden(f"Parcel {number} was handed to another carrier", code="parcel_of_another_carrier",
                         field="tracking_number")
     return waybill

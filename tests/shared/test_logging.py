@@ -41,3 +41,12 @@ def test_configured_logger_writes_json_lines_with_service_and_correlation(tmp_pa
     assert line["phone"] == "*******8000"
     assert "timestamp" in line and line["level"] == "info"
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["event"] == "order.accepted"
+
+
+def test_timestamps_and_hex_ids_in_values_stay_readable():
+    event = {"event": "declaration.claimed", "claim_expires_at": "2026-11-21T07:15:00.123456+00:00",
+             "event_id": "3723ad3134ab4f7786bc451c49a0bf1e", "note": "call +86 138 0013 8000 after 2026-11-21 07:15"}
+    masked = mask_personal_data(None, "info", event)
+    assert masked["claim_expires_at"] == event["claim_expires_at"]
+    assert masked["event_id"] == event["event_id"]
+    assert "2026-11-21 07:15" in masked["note"] and "0013" not in masked["note"]

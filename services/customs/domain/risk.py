@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal, NamedTuple
@@ -248,3 +248,18 @@ def assess(
     ]
     total = score_findings(findings, policy)
     return Assessment(tuple(findings), total, decide(total, findings, policy), lane(parcel, policy))
+
+
+def hold_for_documents(assessment: Assessment, match_findings: Sequence[Finding], policy: CustomsPolicy) -> Assessment:
+    """Mismatching documents alone hold a declaration for a broker's review; they do not send goods to inspection.
+
+    A disagreement between order, payment and waybill (DOMAIN.md §6) is a paperwork question a broker resolves
+    with the parties; two of them would otherwise add up to the inspection score. Inspection still follows when
+    the other findings call for it by themselves.
+    """
+    if not match_findings or assessment.decision != "inspection":
+        return assessment
+    others = [f for f in assessment.findings if f not in match_findings]
+    if decide(score_findings(others, policy), others, policy) == "inspection":
+        return assessment
+    return replace(assessment, decision="manual_review")

@@ -26,7 +26,7 @@ _S9_MAX_KG = Decimal("999.9")
 class ConsolidationPolicy:
     """Closing thresholds for receptacles (bags) and dispatches."""
 
-    max_receptacle_weight_kg: Decimal = Decimal("30")
+    max_receptacle_weight_kg: Decimal = Decimal(30)
     max_receptacle_items: int = 50
     max_receptacle_age_s: int = 600
     max_dispatch_receptacles: int = 20

@@ -151,7 +151,7 @@ def _receptacle_row(receptacle: ManifestReceptacle) -> dict[str, Any]:
         "registered": parsed.registered,
         "weight_kg": _amount(parsed.weight_kg),  # gross, as on the S9 label
         "item_count": len(receptacle.items),
-        "items_weight_kg": _amount(sum((item.weight_kg for item in receptacle.items), Decimal("0"))),
+        "items_weight_kg": _amount(sum((item.weight_kg for item in receptacle.items), Decimal(0))),
         "tracking_numbers": [item.tracking_number for item in receptacle.items],
     }
 
@@ -174,7 +174,7 @@ def build_manifest(
     duplicates = sorted(number for number, n in Counter(row["tracking_number"] for row in item_rows).items() if n > 1)
     if duplicates:
         raise InvalidManifest("item", f"items appear more than once: {', '.join(duplicates)}")
-    total_kg = sum((Decimal(row["weight_kg"]) for row in receptacle_rows), Decimal("0"))
+    total_kg = sum((Decimal(row["weight_kg"]) for row in receptacle_rows), Decimal(0))
     return {
         "manifest_version": MANIFEST_VERSION,
         "prepared_at": prepared_at.isoformat(),

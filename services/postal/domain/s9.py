@@ -66,7 +66,7 @@ class ReceptacleId:
         return Decimal(self.weight_units) * _TENTH
 
 
-def weight_units(weight_kg: Decimal | int | float | str) -> int:
+def weight_units(weight_kg: Decimal | float | str) -> int:
     """The S9 weight field (0.1 kg units) for a weight: rounded up to the next 0.1 kg, 0.1–999.9 kg."""
     # Floats go through str() so 0.3 stays 0.3 instead of 0.299999… (or 0.30000000000000004 rounding up to 0.4).
     try:
@@ -135,7 +135,7 @@ def build_receptacle_id(
     receptacle_serial: int,
     is_last: bool,
     registered: bool,
-    weight_kg: Decimal | int | float | str,
+    weight_kg: Decimal | float | str,
     countries: Collection[str] = ISO_3166_ALPHA2,
 ) -> str:
     """The 29-character S9 receptacle identifier; the weight is rounded up to 0.1 kg."""

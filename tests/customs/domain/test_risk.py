@@ -11,6 +11,7 @@ from services.customs.domain.risk import (
     annual_limit,
     assess,
     decide,
+    hold_for_documents,
     hs_chapter_invalid,
     hs_prohibited,
     lane,
@@ -130,7 +131,7 @@ def test_split_purchases_within_window():
     def split(value, recent):
         return split_purchases(channel="ecommerce", value_cny=D(value), recent=recent, now=NOW, policy=P)
 
-    hours = lambda h: NOW - timedelta(hours=h)  # noqa: E731
+    hours = lambda h: NOW - timedelta(hours=h)
     assert split("2500", [PriorDeclaration(hours(1), D("2500"))]) == []  # 5000 is not over
     [f] = split("2500", [PriorDeclaration(hours(1), D("2500.01"))])
     assert f.code == "split_purchases" and f.severity == "high"
@@ -209,3 +210,19 @@ def test_assess_split_purchases_use_the_transaction_value():
     p = parcel(goods_value=D("40"), freight=D("10.01"), amount_paid=D("50.01"))  # 4950 + 50.01 > 5000
     result = assess(p, declaration_id="d", policy=NO_SAMPLING, now=NOW, recent=recent)
     assert [f.code for f in result.findings] == ["split_purchases"] and result.decision == "manual_review"
+
+
+def test_document_mismatches_alone_hold_for_review_not_inspection():
+    mismatches = [finding("consignee_mismatch", "high"), finding("amount_mismatch", "high")]
+    result = assess(parcel(), declaration_id="d", policy=NO_SAMPLING, now=NOW, extra_findings=mismatches)
+    assert result.decision == "inspection" and result.score == 100  # two high findings reach the inspection score
+    assert hold_for_documents(result, mismatches, NO_SAMPLING).decision == "manual_review"
+
+
+def test_document_mismatches_keep_an_inspection_the_other_findings_call_for():
+    mismatches = [finding("consignee_mismatch", "high")]
+    sampled = assess(parcel(), declaration_id="d", policy=P.with_overrides(random_inspection_rate="1"), now=NOW,
+                     extra_findings=mismatches)
+    assert hold_for_documents(sampled, mismatches, P).decision == "inspection"
+    clean = assess(parcel(), declaration_id="d", policy=NO_SAMPLING, now=NOW)
+    assert hold_for_documents(clean, [], NO_SAMPLING) is clean

@@ -71,13 +71,13 @@ def test_dispatch_close_reason(count: int, age_s: int, reason: str | None) -> No
 
 
 def test_policy_is_configurable_and_checked() -> None:
-    small = c.ConsolidationPolicy(max_receptacle_weight_kg=Decimal("5"), max_receptacle_items=2)
+    small = c.ConsolidationPolicy(max_receptacle_weight_kg=Decimal(5), max_receptacle_items=2)
     assert (
-        c.receptacle_close_reason(weight_kg=Decimal("1"), item_count=2, opened_at=T0, now=T0, policy=small) == "count"
+        c.receptacle_close_reason(weight_kg=Decimal(1), item_count=2, opened_at=T0, now=T0, policy=small) == "count"
     )
     for bad in (
-        {"max_receptacle_weight_kg": Decimal("0")},
-        {"max_receptacle_weight_kg": Decimal("1000")},
+        {"max_receptacle_weight_kg": Decimal(0)},
+        {"max_receptacle_weight_kg": Decimal(1000)},
         {"max_receptacle_items": 0},
         {"max_receptacle_age_s": 0},
         {"max_dispatch_receptacles": 1000},  # S9 receptacle serials have 3 digits

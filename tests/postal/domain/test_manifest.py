@@ -41,7 +41,7 @@ def rid(serial: int, *, last: bool = False, weight: str = "10.2", dispatch_seria
 def item(number: str, form: str = "CN23") -> ManifestItem:
     line = ManifestLine(
         description="Dried apricots",
-        quantity=Decimal("2"),
+        quantity=Decimal(2),
         weight_kg=Decimal("1.000"),
         value=Decimal("60.00"),
         hs_code="0813100000",

@@ -67,7 +67,7 @@ def test_weight_rounds_up_to_a_tenth(weight: object, units: int) -> None:
     assert s9.weight_units(weight) == units  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("weight", [Decimal("999.91"), 1000, Decimal("0"), -1, "abc", float("nan"), True])
+@pytest.mark.parametrize("weight", [Decimal("999.91"), 1000, Decimal(0), -1, "abc", float("nan"), True])
 def test_weight_outside_s9(weight: object) -> None:
     with pytest.raises(InvalidS9) as err:
         s9.weight_units(weight)  # type: ignore[arg-type]

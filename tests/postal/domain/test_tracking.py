@@ -15,7 +15,7 @@ STATUSES = set(typing.get_args(TrackingStatus))
 
 # Every EMSEVT code DOMAIN.md §4 lists (EMJ/EMK and EDD/EDE written as pairs there).
 DOMAIN_CODES = set(
-    "EMA EMB EXA EXB EXC EXD EXX EMC EMJ EMK EMD EDA EDB EME EDC EMF EDD EDE EMG EDF EDG EDH EMH EMI EDX".split()
+    ["EMA", "EMB", "EXA", "EXB", "EXC", "EXD", "EXX", "EMC", "EMJ", "EMK", "EMD", "EDA", "EDB", "EME", "EDC", "EMF", "EDD", "EDE", "EMG", "EDF", "EDG", "EDH", "EMH", "EMI", "EDX"]
 )
 
 

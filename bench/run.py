@@ -1,0 +1,305 @@
+"""The pipeline benchmark: the real stack, a stream of orders, throughput, latency, lag, CPU, and the machine's limits.
+
+    python -m bench.run --db sqlite --duration 60               # as fast as it can (back-pressure bounds the backlog)
+    python -m bench.run --db postgres --rate 400 --duration 60  # a fixed offered rate
+
+Results: bench/results/<run>.json, a table on stdout, and a PNG of throughput, latency and lag over the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench.observer import Observer, raw_insert_rate, raw_publish_rate
+from bench.orders import is_held, order_body
+from shared.stack import Stack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+class Load:
+    """Offers orders at a fixed rate, or as fast as the system accepts them, single and batched."""
+
+    def __init__(self, stack: Stack, args: argparse.Namespace, run: str) -> None:
+        self.stack, self.args, self.run = stack, args, run
+        self.next_n = 0
+        self.accepted = 0
+        self.throttled = 0
+        self.errors: dict[str, int] = {}
+        self.accept_times: list[float] = []
+
+    def take(self, count: int) -> list[int]:
+        numbers = list(range(self.next_n, self.next_n + count))
+        self.next_n += count
+        return numbers
+
+    def body(self, n: int) -> dict:
+        return order_body(n, self.run, held=is_held(n, self.args.held_share))
+
+    async def send_single(self, client: httpx.AsyncClient, n: int) -> None:
+        body = self.body(n)
+        while True:
+            response = await client.post("/v1/orders", json=body, headers={"Idempotency-Key": body["merchant_order_no"]})
+            if response.status_code == 429:
+                self.throttled += 1
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                continue
+            self._count(response.status_code, 1)
+            return
+
+    async def send_batch(self, client: httpx.AsyncClient, numbers: list[int]) -> None:
+        orders = [self.body(n) for n in numbers]
+        key = f"batch-{self.run}-{numbers[0]}"
+        while True:
+            response = await client.post("/v1/orders/batch", json={"orders": orders}, headers={"Idempotency-Key": key},
+                                         timeout=60)
+            if response.status_code == 429:
+                self.throttled += 1
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                continue
+            if response.status_code >= 300:
+                self._count(response.status_code, len(numbers))
+                return
+            for result in response.json().get("results", []):
+                self._count(result.get("status", 0), 1)
+            return
+
+    def _count(self, status: int, count: int) -> None:
+        if status == 201:
+            self.accepted += count
+            self.accept_times.extend([time.time()] * count)
+        else:
+            self.errors[str(status)] = self.errors.get(str(status), 0) + count
+
+    async def offer(self, duration: float) -> None:
+        headers = {"Authorization": f"Bearer {self.stack.keys['merchant']}"}
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=self.stack.url("orders"), headers=headers, timeout=30, limits=limits) as client:
+            deadline = time.monotonic() + duration
+            if self.args.rate:
+                await self._fixed_rate(client, deadline)
+            else:
+                await asyncio.gather(*(self._as_fast_as_possible(client, deadline) for _ in range(self.args.clients)))
+
+    async def _unit(self, client: httpx.AsyncClient) -> None:
+        """One unit of work: a batch (with probability batch_share, weighted by orders) or a single order."""
+        if self.next_n % 100 < self.args.batch_share * 100:
+            await self.send_batch(client, self.take(self.args.batch_size))
+        else:
+            await self.send_single(client, self.take(1)[0])
+
+    async def _as_fast_as_possible(self, client: httpx.AsyncClient, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            await self._unit(client)
+
+    async def _fixed_rate(self, client: httpx.AsyncClient, deadline: float) -> None:
+        pending: set[asyncio.Task] = set()
+        started = time.monotonic()
+        while time.monotonic() < deadline:
+            due = int((time.monotonic() - started) * self.args.rate)
+            while self.next_n < due:
+                pending.add(asyncio.create_task(self._unit(client)))
+            pending = {t for t in pending if not t.done()}
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*pending)
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "count": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "count": len(ordered)}
+
+
+def latencies(observer: Observer, target: str) -> list[float]:
+    return [m[target] - m["accepted"] for m in observer.milestones.values() if "accepted" in m and target in m]
+
+
+def rate_in_window(times: list[float], start: float, end: float) -> float:
+    inside = [t for t in times if start <= t <= end]
+    return len(inside) / max(end - start, 1e-9)
+
+
+async def benchmark(args: argparse.Namespace) -> dict:
+    run = uuid.uuid4().hex[:6]
+    root = Path(tempfile.mkdtemp(prefix=f"silkgate-bench-{run}-"))
+    postgres_url = (args.postgres_url or DEFAULT_POSTGRES) if args.db == "postgres" else ""
+    env = {"SILKGATE_CUSTOMS_RANDOM_INSPECTION_RATE": str(args.inspection_rate),
+           "SILKGATE_ORDERS_MAX_BACKLOG": str(args.max_backlog)}
+    for service in ("ORDERS", "CUSTOMS", "POSTAL"):
+        env[f"SILKGATE_{service}_LOG_LEVEL"] = args.log_level
+    stack = Stack(root, postgres_url=postgres_url, extra_env=env)
+    await stack.start()
+    try:
+        database_urls = {s: stack.env[f"SILKGATE_{s.upper()}_DATABASE_URL"] for s in ("orders", "customs", "postal")}
+        print(f"bench: stack up ({args.db}); measuring this machine's raw limits …", flush=True)
+        limits = {"insert_tx_per_s": round(await raw_insert_rate(database_urls["orders"].replace("/orders.db", "/raw.db")
+                                                                if args.db == "sqlite" else database_urls["orders"]), 1),
+                  "jetstream_publish_per_s": {k: round(v, 1) for k, v in (await raw_publish_rate(stack.nats.url)).items()}}
+        observer = Observer(stack.nats.url, database_urls)
+        await observer.start()
+        pids = {name: p.pid for name, p in stack.processes.items()}
+        load = Load(stack, args, run)
+        mode = f"fixed {args.rate}/s" if args.rate else f"as fast as it can ({args.clients} clients)"
+        print(f"bench: offering orders for {args.duration}s, {mode}, batch share {args.batch_share}", flush=True)
+        offer_started = time.time()
+        offer = asyncio.create_task(load.offer(args.duration))
+        while not offer.done():
+            row = await observer.sample(pids)
+            print(f"  t={row['t'] - offer_started:5.0f}s accepted={load.accepted:6d} "
+                  f"released={row['counts'].get('released', 0):6d} handed_off={row['counts'].get('handed_off', 0):6d} "
+                  f"consumer_lag={sum(row['consumer_lag'].values()):6d} outbox_lag={sum(row['outbox_lag'].values()):5d}",
+                  flush=True)
+            await asyncio.sleep(1.0)
+        await offer
+        offer_ended = time.time()
+        drain_deadline = time.time() + args.drain
+        expected = sum(1 for n in range(load.next_n) if not is_held(n, args.held_share))
+        while time.time() < drain_deadline and len(observer.observed_at.get("handed_off", [])) < expected * 0.999:
+            await observer.sample(pids)
+            await asyncio.sleep(1.0)
+        await observer.sample(pids)
+        await observer.stop()
+        return report(args, load, observer, limits, offer_started, offer_ended, root)
+    finally:
+        await stack.stop()
+
+
+def report(args, load: Load, observer: Observer, limits: dict, started: float, ended: float, root: Path) -> dict:
+    window = (started + args.warmup, ended)
+    first, last = observer.samples[0], observer.samples[-1]
+    cpu = {name: round((last["cpu_s"][name] - first["cpu_s"].get(name, 0)) / max(last["t"] - first["t"], 1e-9), 3)
+           for name in last["cpu_s"]}
+    handed = observer.observed_at.get("handed_off", [])
+    released = observer.observed_at.get("released", [])
+    result = {
+        "config": vars(args),
+        "limits": limits,
+        "offered_orders": load.next_n,
+        "accepted_orders": load.accepted,
+        "throttled_responses_429": load.throttled,
+        "errors": load.errors,
+        "intake_orders_per_s": round(rate_in_window(load.accept_times, *window), 1),
+        "released_per_s": round(rate_in_window(released, *window), 1),
+        "end_to_end_handed_off_per_s": round(rate_in_window(handed, *window), 1),
+        "handed_off_total": len(handed),
+        "latency_s": {
+            "accepted_to_waybill_issued": percentiles(latencies(observer, "waybill_issued")),
+            "accepted_to_released": percentiles(latencies(observer, "released")),
+            "accepted_to_handed_off": percentiles(latencies(observer, "handed_off")),
+        },
+        "cpu_cores_per_process": cpu,
+        "max_consumer_lag": max(sum(s["consumer_lag"].values()) for s in observer.samples),
+        "max_outbox_lag": max(sum(s["outbox_lag"].values()) for s in observer.samples),
+        "timeseries": observer.samples,
+    }
+    insert_rate = limits["insert_tx_per_s"] or 1
+    publish_rate = limits["jetstream_publish_per_s"]["pipelined"] or 1
+    result["ratios"] = {
+        "handed_off_per_raw_insert_tx": round(result["end_to_end_handed_off_per_s"] / insert_rate, 4),
+        "handed_off_per_raw_publish": round(result["end_to_end_handed_off_per_s"] / publish_rate, 4),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{args.db}"
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, default=str))
+    plot(result, RESULTS / f"{name}.png", started)
+    print_table(result, RESULTS / f"{name}.json")
+    return result
+
+
+def print_table(result: dict, path: Path) -> None:
+    lat = result["latency_s"]
+    rows = [
+        ("intake orders/s", result["intake_orders_per_s"]),
+        ("released/s", result["released_per_s"]),
+        ("end-to-end handed_off/s", result["end_to_end_handed_off_per_s"]),
+        ("accepted→waybill p50/p95/p99 s", _triple(lat["accepted_to_waybill_issued"])),
+        ("accepted→released p50/p95/p99 s", _triple(lat["accepted_to_released"])),
+        ("accepted→handed_off p50/p95/p99 s", _triple(lat["accepted_to_handed_off"])),
+        ("max consumer lag / outbox lag", f"{result['max_consumer_lag']} / {result['max_outbox_lag']}"),
+        ("429 responses", result["throttled_responses_429"]),
+        ("raw insert tx/s", result["limits"]["insert_tx_per_s"]),
+        ("raw JetStream publish/s seq/pipelined", "{sequential} / {pipelined}".format(**result["limits"]["jetstream_publish_per_s"])),
+        ("handed_off/s ÷ raw insert tx/s", result["ratios"]["handed_off_per_raw_insert_tx"]),
+        ("CPU cores by process", ", ".join(f"{k}={v}" for k, v in sorted(result["cpu_cores_per_process"].items()))),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print("\n" + "\n".join(f"{label:<{width}}  {value}" for label, value in rows))
+    print(f"\nresults: {path}")
+
+
+def _triple(p: dict) -> str:
+    return f"{p['p50']} / {p['p95']} / {p['p99']}  (n={p['count']})"
+
+
+def plot(result: dict, path: Path, started: float) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench: matplotlib not installed (pip install -e '.[bench]'); no plot")
+        return
+    samples = result["timeseries"]
+    t = [s["t"] - started for s in samples]
+
+    def per_second(key: str) -> list[float]:
+        counts = [s["counts"].get(key, 0) for s in samples]
+        return [0.0] + [(b - a) / max(t2 - t1, 1e-9) for a, b, t1, t2 in zip(counts, counts[1:], t, t[1:])]
+
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    for key in ("accepted", "released", "handed_off"):
+        ax1.plot(t, per_second(key), label=f"{key}/s")
+    ax1.set_ylabel("events per second")
+    ax1.legend()
+    ax1.set_title(f"silkgate pipeline ({result['config']['db']})")
+    ax2.plot(t, [sum(s["consumer_lag"].values()) for s in samples], label="consumer lag")
+    ax2.plot(t, [sum(s["outbox_lag"].values()) for s in samples], label="outbox lag")
+    ax2.set_ylabel("messages")
+    ax2.set_xlabel("seconds since the load started")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    print(f"bench: plot {path}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--postgres-url", default=os.environ.get("SILKGATE_BENCH_POSTGRES_URL", ""))
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of offered load")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds left out of the rates")
+    parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the pipeline to empty")
+    parser.add_argument("--rate", type=float, default=0.0, help="orders/s offered; 0 = as fast as it can")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients in as-fast-as-it-can mode")
+    parser.add_argument("--batch-share", type=float, default=0.5, help="share of orders sent via /v1/orders/batch")
+    parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--held-share", type=float, default=0.05, help="share of orders customs should hold")
+    parser.add_argument("--inspection-rate", type=float, default=0.0, help="customs random inspection rate")
+    parser.add_argument("--max-backlog", type=int, default=5000, help="intake answers 429 past this backlog")
+    parser.add_argument("--log-level", default="WARNING")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(benchmark(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Background workers of the postal service, run next to the relay and consumers (ServiceRuntime.workers).
+
+Both are safe with replicas: the tick claims receptacles and dispatches with SKIP LOCKED, the handoff worker
+claims dispatches under a lease. Each loop survives database and carrier outages and goes on at its interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from services.postal.adapters import CarrierAdapter, HttpCarrierAdapter
+from services.postal.consolidation import consolidate
+from services.postal.handoff import hand_off_due
+from services.postal.settings import PostalSettings
+from shared.db import utcnow
+
+log = structlog.get_logger()
+
+ADAPTER = "carrier_adapter"  # runtime.extras key: tests and embedders put their own adapter there
+
+
+async def consolidation_worker(runtime: Any, stop: asyncio.Event) -> None:
+    """Every tick, close receptacles and dispatches past their age (count and weight close them on the spot)."""
+    settings: PostalSettings = runtime.settings
+    while not stop.is_set():
+        try:
+            async with runtime.db.transaction() as session:
+                receptacles, dispatches = await consolidate(session, settings, now=utcnow())
+            if receptacles or dispatches:
+                log.info("consolidation.tick", receptacles_closed=receptacles, dispatches_closed=dispatches)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again
+            log.warning("consolidation.error", error=str(exc) or type(exc).__name__)
+        await _sleep_or_stop(stop, settings.consolidation_tick_s)
+
+
+async def handoff_worker(runtime: Any, stop: asyncio.Event) -> None:
+    """Hand closed dispatches to their carriers, retrying failed ones with backoff."""
+    settings: PostalSettings = runtime.settings
+    adapter: CarrierAdapter | None = runtime.extras.get(ADAPTER)
+    owned = adapter is None
+    if adapter is None:
+        adapter = HttpCarrierAdapter(settings)
+    try:
+        while not stop.is_set():
+            handed = 0
+            try:
+                handed = await hand_off_due(runtime.db, settings, adapter, runtime.outbox)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a claimed dispatch is retried when its lease runs out
+                log.warning("handoff.error", error=str(exc) or type(exc).__name__)
+            if not handed:
+                await _sleep_or_stop(stop, settings.handoff_poll_s)
+    finally:
+        if owned:
+            await adapter.aclose()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

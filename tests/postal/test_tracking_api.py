@@ -1,0 +1,194 @@
+"""POST /v1/tracking-events: mapping, duplicates, out-of-order events, unknown codes, tenancy, batches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import structlog
+
+from services.postal.domain import s10
+from shared.contract.events import ParcelDelivered, ParcelTracking
+from tests.postal.support import HAND_OFF_AT_ONCE, RecordingCarrier, handed_off
+from tests.postal.factories import accepted
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def at(hours: float) -> str:
+    return (T0 + timedelta(hours=hours)).isoformat()
+
+
+@pytest.fixture
+async def postal(start_postal):
+    """A postal service whose mail parcel "m1" went to SGPOST and express parcel "x1" to SGX."""
+    service = await start_postal(adapter=RecordingCarrier(), **HAND_OFF_AT_ONCE)
+    service.numbers = await handed_off(service, ("m1", "mail", {}), ("x1", "express", {"carrier": "SGX"}))
+    service.post_key = await service.key("carrier", "SGPOST")
+    service.sgx_key = await service.key("carrier", "SGX")
+    return service
+
+
+async def post(postal, body, key=None):
+    return await postal.client.post("/v1/tracking-events", json=body, headers=key or postal.post_key)
+
+
+async def test_an_emsevt_event_is_mapped_stored_and_published(postal):
+    number = postal.numbers["m1"]
+    response = await post(postal, {"tracking_number": number, "code": "emc", "occurred_at": at(1),
+                                   "location": "CNURCA"})
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 1, "duplicate": 0, "rejected": 0, "results": [
+        {"index": 0, "tracking_number": number, "result": "accepted", "code": "EMC", "status": "in_transit",
+         "known": True, "problem": None}]}
+    [event] = await postal.emitted(ParcelTracking)
+    assert (event.subject, event.correlation_id) == ("m1", "corr-m1")
+    assert event.data | {"occurred_at": None} == {
+        "order_id": "m1", "tracking_number": number, "code": "EMC", "status": "in_transit",
+        "description": "Left outward office of exchange", "location": "CNURCA", "occurred_at": None}
+    parcel = (await postal.client.get(f"/v1/parcels/{number}", headers=postal.post_key)).json()
+    assert parcel["tracking_status"] == "in_transit"
+    assert [e["code"] for e in parcel["events"]] == ["EMC"]
+
+
+async def test_a_resent_event_is_a_duplicate_and_published_once(postal):
+    body = {"tracking_number": postal.numbers["m1"], "code": "EMD", "occurred_at": at(2)}
+    assert (await post(postal, body)).json()["accepted"] == 1
+    again = (await post(postal, body)).json()
+    assert (again["duplicate"], again["results"][0]["result"]) == (1, "duplicate")
+    same_in_batch = (await post(postal, {"events": [body, body]})).json()
+    assert same_in_batch["duplicate"] == 2
+    assert len(await postal.emitted(ParcelTracking)) == 1
+
+
+async def test_late_events_take_their_place_in_time_and_delivery_is_published_once(postal):
+    number = postal.numbers["m1"]
+    await post(postal, {"tracking_number": number, "code": "EMI", "occurred_at": at(30), "location": "Almaty"})
+    await post(postal, {"events": [
+        {"tracking_number": number, "code": "EMD", "occurred_at": at(10)},
+        {"tracking_number": number, "code": "EDG", "occurred_at": at(28)},
+        {"tracking_number": number, "code": "EMI", "occurred_at": at(31)},  # a second scan of the delivery
+    ]})
+    [delivered] = await postal.emitted(ParcelDelivered)
+    assert delivered.data["delivered_at"] == at(30).replace("+00:00", "Z")
+    assert (delivered.data["location"], delivered.subject) == ("Almaty", "m1")
+    parcel = (await postal.client.get(f"/v1/parcels/{number}", headers=postal.post_key)).json()
+    assert (parcel["status"], parcel["tracking_status"]) == ("delivered", "delivered")
+    assert [e["code"] for e in parcel["events"]] == ["EMD", "EDG", "EMI", "EMI"]  # in time order
+    assert len(await postal.emitted(ParcelTracking)) == 4
+
+
+async def test_an_unknown_code_is_kept_and_logged_but_moves_nothing(postal):
+    number = postal.numbers["m1"]
+    await post(postal, {"tracking_number": number, "code": "EMC", "occurred_at": at(1)})
+    with structlog.testing.capture_logs() as logs:
+        response = await post(postal, {"tracking_number": number, "code": "ZZ9", "occurred_at": at(2),
+                                       "description": "Scanned at hub 7"})
+    result = response.json()["results"][0]
+    assert (result["result"], result["status"], result["known"]) == ("accepted", "unknown", False)
+    assert [e["code"] for e in logs if e["event"] == "tracking.unknown_code"] == ["ZZ9"]
+    parcel = (await postal.client.get(f"/v1/parcels/{number}", headers=postal.post_key)).json()
+    assert parcel["tracking_status"] == "in_transit"
+    assert parcel["events"][-1] | {"received_at": None} == {
+        "code": "ZZ9", "status": "unknown", "known": False, "description": "Scanned at hub 7", "location": "",
+        "occurred_at": at(2).replace("+00:00", "Z"), "received_at": None}
+    [_, unknown] = await postal.emitted(ParcelTracking)
+    assert unknown.data["status"] == "unknown"
+
+
+async def test_express_codes_come_from_the_carrier_table(postal):
+    number = postal.numbers["x1"]
+    response = await post(postal, {"events": [
+        {"tracking_number": number, "code": "PU", "occurred_at": at(1)},
+        {"tracking_number": number, "code": "CH", "occurred_at": at(2)},
+        {"tracking_number": number, "code": "DL", "occurred_at": at(3)},
+    ]}, key=postal.sgx_key)
+    assert [r["status"] for r in response.json()["results"]] == ["in_transit", "held_by_customs", "delivered"]
+    assert len(await postal.emitted(ParcelDelivered)) == 1
+
+
+async def test_a_returned_parcel_ends_returned(postal):
+    number = postal.numbers["x1"]
+    await post(postal, {"tracking_number": number, "code": "RT", "occurred_at": at(5)}, key=postal.sgx_key)
+    parcel = (await postal.client.get(f"/v1/parcels/{number}", headers=postal.sgx_key)).json()
+    assert (parcel["status"], parcel["tracking_status"]) == ("returned", "returned")
+
+
+async def test_a_batch_answers_each_event_on_its_own(postal):
+    mail, express = postal.numbers["m1"], postal.numbers["x1"]
+    bad_check = mail[:10] + str((int(mail[10]) + 1) % 10) + mail[11:]
+    never_issued = s10.build(service_indicator="CP", serial=99_999_999, country="CN")
+    response = await post(postal, {"events": [
+        {"tracking_number": mail, "code": "EMC", "occurred_at": at(1)},
+        {"tracking_number": mail, "code": "EMC", "occurred_at": at(1)},
+        {"tracking_number": never_issued, "code": "EMC", "occurred_at": at(1)},
+        {"tracking_number": express, "code": "IT", "occurred_at": at(1)},
+        {"tracking_number": bad_check, "code": "EMC", "occurred_at": at(1)},
+        {"tracking_number": mail, "occurred_at": at(1)},
+        {"tracking_number": mail, "code": "EMD", "occurred_at": "2026-03-02T10:00:00"},
+        {"tracking_number": mail, "code": "EMD", "occurred_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()},
+    ]})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["accepted"], body["duplicate"], body["rejected"]) == (1, 1, 6)
+    problems = [(r["result"], r["problem"] and (r["problem"]["status"], r["problem"]["code"], r["problem"].get("field")))
+                for r in body["results"]]
+    assert problems == [
+        ("accepted", None),
+        ("duplicate", None),
+        ("rejected", (404, "parcel_not_found", "tracking_number")),
+        ("rejected", (403, "parcel_of_another_carrier", "tracking_number")),
+        ("rejected", (422, "invalid_tracking_number", "tracking_number")),
+        ("rejected", (422, "field_required", "events[5].code")),
+        ("rejected", (422, "timezone_aware", "events[6].occurred_at")),
+        ("rejected", (422, "occurred_in_future", "occurred_at")),
+    ]
+    assert "check digit" in body["results"][4]["problem"]["detail"]
+    assert not s10.is_valid(bad_check)
+    assert len(await postal.emitted(ParcelTracking)) == 1
+
+
+async def test_a_single_rejected_event_answers_with_its_problem_status(postal):
+    express = postal.numbers["x1"]
+    foreign = await post(postal, {"tracking_number": express, "code": "IT", "occurred_at": at(1)})
+    assert foreign.status_code == 403
+    assert foreign.headers["content-type"] == "application/problem+json"
+    assert foreign.json()["code"] == "parcel_of_another_carrier"
+    unknown = await post(postal, {"tracking_number": "NOPE123", "code": "IT", "occurred_at": at(1)})
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "parcel_not_found")
+    invalid = await post(postal, {"tracking_number": express, "code": "I T", "occurred_at": at(1), "extra": 1})
+    assert (invalid.status_code, invalid.json()["field"]) == (422, "code")
+    assert {e["field"] for e in invalid.json()["errors"]} == {"code", "extra"}
+
+
+async def test_a_parcel_not_handed_off_yet_is_not_the_carriers_to_report_on(postal):
+    await postal.publish(accepted("later"))
+    waybill = await postal.until_waybill("later")
+    response = await post(postal, {"tracking_number": waybill.tracking_number, "code": "EMC", "occurred_at": at(1)})
+    assert (response.status_code, response.json()["code"]) == (404, "parcel_not_found")
+
+
+async def test_a_key_may_act_for_several_carriers_or_all_of_them(postal):
+    several = await postal.key("carrier", "SGPOST, sgx")
+    everyone = await postal.key("carrier", "*")
+    for key, code in ((several, "EMC"), (everyone, "EMD")):
+        response = await post(postal, {"events": [
+            {"tracking_number": postal.numbers["m1"], "code": code, "occurred_at": at(1)},
+            {"tracking_number": postal.numbers["x1"], "code": "IT", "occurred_at": at(1) if code == "EMC" else at(2)},
+        ]}, key=key)
+        assert response.json()["accepted"] == 2
+
+
+async def test_only_carrier_keys_post_and_bad_bodies_are_refused(postal):
+    body = {"tracking_number": postal.numbers["m1"], "code": "EMC", "occurred_at": at(1)}
+    assert (await postal.client.post("/v1/tracking-events", json=body)).status_code == 401
+    ops = await postal.key("ops", "ops-team")
+    refused = await post(postal, body, key=ops)
+    assert (refused.status_code, refused.json()["code"]) == (403, "role_not_allowed")
+    not_json = await postal.client.post("/v1/tracking-events", content=b"{nope", headers=postal.post_key)
+    assert (not_json.status_code, not_json.json()["code"]) == (422, "json_invalid")
+    empty = await post(postal, {"events": []})
+    assert (empty.status_code, empty.json()["field"]) == (422, "events")
+    too_many = await post(postal, {"events": [body] * 501})
+    assert (too_many.status_code, too_many.json()["code"]) == (422, "too_many_items")
+    assert await postal.emitted(ParcelTracking) == []
