@@ -143,7 +143,7 @@ async def test_queue_pages_through_declarations_opened_at_the_same_instant_by_id
     ("channel=pigeon", "channel", "value_not_allowed"),
     ("lane=fast", "lane", "value_not_allowed"),
     ("limit=0", "limit", "too_small"),
-    ("limit=101", "limit", "less_than_equal"),
+    ("limit=101", "limit", "too_large"),
     ("starting_after=not-a-cursor", "starting_after", "cursor_invalid"),
     ("starting_after=WzEsIjIwMjUtMDEtMDEiLCJ4Il0", "starting_after", "cursor_invalid"),  # naive time inside
 ])
@@ -343,7 +343,7 @@ async def test_decisions_on_a_final_declaration_are_not_allowed(customs):
     ("release", {"reason_code": "Bad Code"}, "reason_code", "format_invalid"),
     ("release", {"reason_code": "ok_code", "verdict": "yes"}, "verdict", "field_unknown"),
     ("release", {"reason_code": "ok_code", "note": "x" * 2001}, "note", "too_long"),
-    ("detain", {"reason_code": "ok_code", "detention_code": 600}, "detention_code", "less_than_equal"),
+    ("detain", {"reason_code": "ok_code", "detention_code": 600}, "detention_code", "too_large"),
     ("detain", {"reason_code": "ok_code", "detention_code": 500}, "detention_code", "too_small"),
     ("inspection-result", {"outcome": "maybe"}, "outcome", "value_not_allowed"),
 ])
