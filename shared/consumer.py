@@ -160,10 +160,18 @@ class DurableConsumer:
         """Handle a batch in one transaction; ack only after commit."""
         started = time.perf_counter()
         outcome = _Outcome()
+        parsed = [_parse(msg) for msg in msgs]
+        # Handle one parcel's events together and parcels in a fixed order, so concurrent batches (another stream's
+        # consumer, a replica) lock rows in the same order and do not deadlock; a stable sort keeps each parcel's
+        # events in their delivery order.
+        parsed.sort(key=lambda item: item[1].subject if item[1] is not None else "")
         try:
             async with self.db.transaction() as session:
-                for msg in msgs:
-                    await self._handle_one(session, msg, outcome)
+                for msg, envelope, event, error in parsed:
+                    if error is not None:
+                        outcome.dead.append((msg, error))
+                        continue
+                    await self._handle_one(session, msg, envelope, event, outcome)
         except Exception as exc:  # noqa: BLE001 - commit failed: nothing took effect, all come again
             log.warning("consumer.batch_failed", consumer=self.name, size=len(msgs), error=str(exc) or type(exc).__name__)
             for msg in msgs:
@@ -179,13 +187,8 @@ class DurableConsumer:
             await _quietly(msg.nak(delay=delay))
         BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
 
-    async def _handle_one(self, session: AsyncSession, msg: Any, outcome: _Outcome) -> None:
-        try:
-            envelope = Envelope.from_bytes(msg.data)
-            event = envelope.event()
-        except Exception as exc:  # noqa: BLE001 - a message we cannot read will never succeed
-            outcome.dead.append((msg, f"unreadable message: {exc}"[:1000]))
-            return
+    async def _handle_one(self, session: AsyncSession, msg: Any, envelope: Envelope, event: Event,
+                          outcome: _Outcome) -> None:
         bound = structlog.contextvars.bound_contextvars(
             correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type, order_id=envelope.subject,
         )
@@ -243,6 +246,14 @@ class DurableConsumer:
         info = await js.consumer_info(self.stream, self.name)
         CONSUMER_LAG.labels(self.service, self.stream).set(info.num_pending + info.num_ack_pending)
         return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
+def _parse(msg: Any) -> tuple[Any, Envelope | None, Event | None, str | None]:
+    try:
+        envelope = Envelope.from_bytes(msg.data)
+        return msg, envelope, envelope.event(), None
+    except Exception as exc:  # noqa: BLE001 - a message we cannot read will never succeed
+        return msg, None, None, f"unreadable message: {exc}"[:1000]
 
 
 def _deliveries(msg: Any) -> int:
