@@ -66,7 +66,8 @@ class ServiceRuntime:
         url = self.settings.resolved_database_url()
         if self.migrate is not None:
             await self.migrate(url)
-        self.db = Database(url)
+        self.db = Database(url, pool_size=self.settings.database_pool_size,
+                           busy_timeout_ms=self.settings.sqlite_busy_timeout_ms)
         await self.db.ping()
         self._stop.clear()
         self._tasks.append(asyncio.create_task(self._connect_bus(), name=f"{self.service}-bus"))

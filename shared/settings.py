@@ -52,6 +52,10 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_s: list[float] = [0.5, 2.0, 5.0, 15.0, 30.0]
     duplicate_window_s: float = 600.0
 
+    # How long a SQLite writer waits for another process's write lock before the request fails with 503.
+    sqlite_busy_timeout_ms: int = 30000
+    database_pool_size: int = 10
+
     # Embedded mode migrates at start-up; production runs `silkgate migrate` as its own job.
     migrate_on_start: bool = True
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from services.carrier import repository
 from services.carrier.schemas import ManifestIn, ManifestStatus, Receipt
-from services.carrier.service import _receipt, accept_manifest
+from services.carrier.service import accept_manifest, receipt_of
 from shared.auth import bearer_key
 from shared.errors import NotFound, Unauthorized
 
@@ -44,4 +44,4 @@ async def get_manifest(dispatch_id: str, request: Request) -> ManifestStatus:
         if row is None:
             raise NotFound(f"No manifest for dispatch {dispatch_id}", code="manifest_not_found")
         events = await repository.progress(session, dispatch_id)
-    return ManifestStatus(receipt=Receipt(**_receipt(row, duplicate=False).body), events=events)
+    return ManifestStatus(receipt=Receipt(**receipt_of(row._mapping, duplicate=False).body), events=events)

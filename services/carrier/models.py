@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
 from shared.db import UTCDateTime, new_metadata
@@ -39,5 +37,3 @@ planned_events = Table(
     Column("sent_at", UTCDateTime(), nullable=True),
 )
 Index("ix_planned_events_state_next_try_at", planned_events.c.state, planned_events.c.next_try_at)
-
-Row = dict[str, Any]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,5 +52,3 @@ class ManifestStatus(BaseModel):
     receipt: Receipt
     events: dict[str, int] = Field(description="Planned events by state: planned, accepted, duplicate, given_up")
 
-
-JSON = dict[str, Any]

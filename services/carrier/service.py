@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,9 +49,11 @@ class Receipt:
     duplicate: bool
 
 
-def _receipt(row: Any, *, duplicate: bool, planned: int | None = None) -> Receipt:
-    body = {"receipt_id": row.receipt_id, "dispatch_id": row.dispatch_id, "carrier": row.carrier,
-            "items": row.item_count, "received_at": row.received_at.isoformat(), "duplicate": duplicate}
+def receipt_of(manifest: Mapping[str, Any], *, duplicate: bool, planned: int | None = None) -> Receipt:
+    """The receipt of a stored manifest (a row's mapping or the values just inserted)."""
+    body = {"receipt_id": manifest["receipt_id"], "dispatch_id": manifest["dispatch_id"],
+            "carrier": manifest["carrier"], "items": manifest["item_count"],
+            "received_at": manifest["received_at"].isoformat(), "duplicate": duplicate}
     if planned is not None:
         body["events_planned"] = planned
     return Receipt(body, duplicate)
@@ -88,7 +91,7 @@ async def accept_manifest(db: Database, settings: CarrierSettings, manifest: dic
                                                           idempotency_key=idempotency_key)
                 if existing is not None:
                     log.info("manifest.duplicate", dispatch_id=dispatch_id, receipt_id=existing.receipt_id)
-                    return _receipt(existing, duplicate=True)
+                    return receipt_of(existing._mapping, duplicate=True)
                 now = utcnow()
                 values = {"dispatch_id": dispatch_id, "idempotency_key": idempotency_key,
                           "receipt_id": f"rcv_{uuid.uuid4().hex[:24]}",
@@ -101,13 +104,8 @@ async def accept_manifest(db: Database, settings: CarrierSettings, manifest: dic
             continue  # a concurrent post of the same dispatch won: answer with its receipt
         log.info("manifest.received", dispatch_id=dispatch_id, carrier=values["carrier"], items=values["item_count"],
                  events_planned=len(rows))
-        return _receipt(_Row(values), duplicate=False, planned=len(rows))
+        return receipt_of(values, duplicate=False, planned=len(rows))
     raise RuntimeError("manifest could be neither stored nor found")
-
-
-class _Row:
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
 
 
 async def post_due_events(db: Database, settings: CarrierSettings, client: httpx.AsyncClient) -> int:

@@ -14,8 +14,9 @@ class CarrierSettings(ServiceSettings):
 
     SERVICE: str = "carrier"
 
-    # Where tracking events go, and the postal API key (role carrier) they are posted with. The key's owner must
-    # list every carrier code the sandbox plays (see README of services/carrier).
+    # Where tracking events go, and the postal API key (role carrier) they are posted with. The key's owner in
+    # postal names the carrier codes the sandbox plays: a comma-separated list (e.g. "SGPOST,SGX,SGE,SFX,DHL"),
+    # or "*" for whichever carrier a manifest names.
     postal_url: str = "http://127.0.0.1:8003"
     api_key: str = ""
     # Optional: when set, POST /v1/manifests wants `Authorization: Bearer <manifest_api_key>`.

@@ -14,6 +14,8 @@ from services.orders.backpressure import BacklogMonitor
 from services.orders.consumers import HANDLERS
 from services.orders.models import tables
 from services.orders.settings import OrdersSettings
+from services.orders.webhooks.api import router as webhooks_router
+from services.orders.webhooks.delivery import webhook_sender_worker
 from services.orders.workers import purge_idempotency_keys_worker
 from shared.app import BodySizeLimit, build_app
 from shared.migrate import upgrade_async
@@ -23,6 +25,8 @@ DESCRIPTION = """Merchants submit parcel orders of every channel (mail, express,
 
 Authenticate with `Authorization: Bearer <api key>`. Every order needs an `Idempotency-Key` header: the same key with
 the same body replays the first answer (`Idempotent-Replayed: true`), the same key with another body is a 409.
+Register webhook endpoints (`/v1/webhook-endpoints`) to hear of status changes instead of polling: each POST is
+signed (`Silkgate-Signature`), retried with backoff for up to 3 days, and logged per endpoint (replayable).
 Errors are `application/problem+json` with a stable `code` and, for invalid input, the `field` at fault and an
 `errors` list naming every field. Past a backlog of unfinished work intake answers 429 with `Retry-After`.
 """
@@ -36,9 +40,9 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         await upgrade_async("orders", url)
 
     runtime = ServiceRuntime(settings=settings, tables=tables, handlers=HANDLERS,
-                             workers=[purge_idempotency_keys_worker],
+                             workers=[purge_idempotency_keys_worker, webhook_sender_worker],
                              migrate=migrate if settings.migrate_on_start else None)
-    app = build_app(runtime, title="silkgate orders", description=DESCRIPTION, routers=[router])
+    app = build_app(runtime, title="silkgate orders", description=DESCRIPTION, routers=[router, webhooks_router])
     # The kit's limit (max_body_bytes) is sized for a batch; everything else gets the single-order limit.
     app.add_middleware(SingleOrderBodyLimit, max_bytes=settings.max_order_body_bytes, exempt_paths={BATCH_PATH})
     _run_backlog_monitor(app, runtime, settings)

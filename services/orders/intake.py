@@ -26,6 +26,7 @@ from services.orders.domain.status import INITIAL_STATUS, timeline_title
 from services.orders.domain.validation import validate_parcel
 from services.orders.models import IdempotencyKey, Order, OrderEvent
 from services.orders.service import order_detail, order_summary
+from services.orders.webhooks import service as webhooks
 from shared.auth import Principal
 from shared.contract.envelope import Envelope
 from shared.contract.events import OrderAccepted
@@ -186,6 +187,8 @@ async def _insert(session: AsyncSession, outbox: Outbox, accepted: list[tuple[Or
     await repository.insert_orders(session, [_columns(order) for order, _, _ in accepted])
     await repository.insert_order_events(session, [_columns(event) for _, event, _ in accepted])
     await outbox.add_envelopes(session, [envelope for _, _, envelope in accepted])
+    # Intake is a status change too (to `accepted`): the merchant's order.accepted webhooks commit with the orders.
+    await webhooks.enqueue(session, [(order, "order.accepted", None) for order, _, _ in accepted])
 
 
 def _columns(entity: Order | OrderEvent) -> dict[str, Any]:

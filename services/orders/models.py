@@ -95,3 +95,8 @@ class IdempotencyKey(Base):
     response_status: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# The webhook tables share this metadata (and so the orders database and its migrations); imported last because
+# they build on Base and AutoId above.
+from services.orders.webhooks import models as webhook_models  # noqa: E402,F401

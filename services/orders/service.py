@@ -21,6 +21,8 @@ from services.orders.keys import create_api_key, ensure_merchant  # noqa: F401 -
 from services.orders.models import Order, OrderEvent
 from services.orders.repository import OrderFilters
 from services.orders.schemas import OrderOut, OrderSummary
+from services.orders.webhooks import service as webhooks
+from services.orders.webhooks.rules import webhook_event_type
 from shared.auth import Principal
 from shared.contract.events import (
     Event,
@@ -118,7 +120,7 @@ async def list_orders(session: AsyncSession, principal: Principal, page: OrderPa
 
 @dataclass(frozen=True)
 class StatusChange:
-    """What recording an event did to an order (issue 7's webhooks hook in on `changed`)."""
+    """What recording an event did to an order (its webhooks are queued by record_order_event)."""
 
     order: Order
     event_type: str
@@ -147,6 +149,7 @@ async def record_order_event(session: AsyncSession, *, order: Order, event: Even
     tracking_status = event.status if isinstance(event, ParcelTracking) else None
     new_status = apply_event(old_status, event_type, tracking_status=tracking_status)
     customs_moved = _apply_customs_status(order, event)
+    old_tracking_number = order.tracking_number
     _apply_tracking_number(order, event)
     order.status_reason = status_reason_after(
         event_type, old_status=old_status, new_status=new_status, reason=getattr(event, "reason", None),
@@ -166,6 +169,12 @@ async def record_order_event(session: AsyncSession, *, order: Order, event: Even
         "data": {k: v for k, v in data.items() if k not in _TIMELINE_OMITS},
     }])
     await session.flush()
+    # The merchant's webhooks are queued in this same transaction: they exist exactly when the change does.
+    webhook_type = webhook_event_type(event_type=event_type, old_status=old_status, new_status=new_status,
+                                      tracking_assigned=old_tracking_number is None and order.tracking_number is not None,
+                                      customs_moved=customs_moved)
+    if webhook_type is not None:
+        await webhooks.enqueue(session, [(order, webhook_type, old_status)])
     if new_status != old_status:
         log.info("order.status_changed", order_id=order.id, event_type=event_type, old_status=old_status,
                  new_status=new_status, tracking_number=order.tracking_number)

@@ -26,6 +26,14 @@ from shared.errors import InvalidInput, SilkgateError, invalid_input_from, valid
 
 router = APIRouter(prefix="/v1", tags=["postal"])
 
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem+json answers an endpoint gives."""
+    meaning = {401: "No or an unknown API key", 403: "The key's role or carrier may not do this",
+               404: "Not found, or not yours to see", 422: "Invalid input; `field` names the culprit"}
+    return {status: {"description": meaning[status], "content": {"application/problem+json": {}}}
+            for status in statuses}
+
 _TRACKING_BODY = {
     "requestBody": {
         "required": True,
@@ -97,6 +105,7 @@ def _parse_batch(body: Any, limit: int) -> tuple[list[TrackingEventInput | None]
         "per event; a single rejected event answers with its problem status."
     ),
     openapi_extra=_TRACKING_BODY,
+    responses=_problems(401, 403, 404, 422),
 )
 async def post_tracking_events(
     request: Request, principal: Annotated[Principal, Depends(require_roles("carrier"))],
@@ -130,7 +139,7 @@ async def post_tracking_events(
     )
 
 
-@router.get("/parcels/{tracking_number}", response_model=ParcelOut,
+@router.get("/parcels/{tracking_number}", response_model=ParcelOut, responses=_problems(401, 403, 404),
             summary="A parcel with its receptacle, dispatch and tracking history")
 async def get_parcel(
     tracking_number: str, request: Request, principal: Annotated[Principal, Depends(require_roles("carrier", "ops"))],
@@ -140,7 +149,8 @@ async def get_parcel(
         return await queries.parcel_view(session, principal, tracking_number)
 
 
-@router.get("/dispatches", response_model=DispatchPage, summary="Dispatches, newest first (ops)")
+@router.get("/dispatches", response_model=DispatchPage, responses=_problems(401, 403, 422),
+            summary="Dispatches, newest first (ops)")
 async def list_dispatches(
     request: Request,
     _principal: Annotated[Principal, Depends(require_roles("ops"))],
@@ -154,7 +164,7 @@ async def list_dispatches(
         return await queries.dispatch_page(session, status=status, carrier=carrier, cursor=cursor, limit=limit)
 
 
-@router.get("/dispatches/{dispatch_id}", response_model=DispatchOut,
+@router.get("/dispatches/{dispatch_id}", response_model=DispatchOut, responses=_problems(401, 403, 404),
             summary="A dispatch (dsp_ id or S9 dispatch identifier) with its receptacles and manifest")
 async def get_dispatch(
     dispatch_id: str, request: Request, principal: Annotated[Principal, Depends(require_roles("carrier", "ops"))],

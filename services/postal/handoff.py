@@ -53,9 +53,7 @@ async def mark_handed_off(session: AsyncSession, claim: Claim, receipt: dict[str
                           now: datetime) -> int:
     """Record the carrier's receipt and emit parcel.handed_off per parcel; returns how many parcels (0 if done)."""
     # Waybills before the dispatch: the lock order a void takes, so the two never deadlock.
-    waybills = await repository.waybills_of_dispatch(session, claim.dispatch_id, status="in_receptacle")
-    for waybill in waybills:
-        await repository.get_waybill(session, waybill.tracking_number, lock=True)
+    waybills = await repository.waybills_of_dispatch(session, claim.dispatch_id, status="in_receptacle", lock=True)
     dispatch = await repository.get_dispatch(session, claim.dispatch_id, lock=True)
     if dispatch is None or dispatch.status != "handing_off":
         log.info("dispatch.handoff_already_recorded", dispatch_id=claim.dispatch_id)

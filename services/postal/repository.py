@@ -8,12 +8,11 @@ that an open receptacle, which belongs to no dispatch yet, is locked before the 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence as Seq
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, text, update
+from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,20 +64,6 @@ async def allocate(session: AsyncSession, name: str, count: int = 1) -> int:
 # ── waybills ──────────────────────────────────────────────────────────────────
 
 
-async def lock_order(session: AsyncSession, order_id: str) -> None:
-    """Serialise everything done for one order until the transaction ends (PostgreSQL advisory lock).
-
-    The order's events come through different consumers: without this, an order.accepted and a
-    declaration.released handled at once could each miss the other (the waybill not yet visible to the release,
-    the kept release not yet visible to the issue) and the release would wait forever. SQLite already runs one
-    writer at a time.
-    """
-    if _dialect(session) != "postgresql":
-        return
-    key = int.from_bytes(hashlib.sha256(f"postal-order:{order_id}".encode()).digest()[:8], "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
 async def get_waybill(session: AsyncSession, tracking_number: str, *, lock: bool = False) -> Waybill | None:
     query = select(Waybill).where(Waybill.tracking_number == tracking_number)
     return (await session.execute(_locked(query) if lock else query)).scalar_one_or_none()
@@ -101,13 +86,14 @@ async def waybills_in_receptacles(session: AsyncSession, receptacle_ids: Seq[str
     return list((await session.execute(query)).scalars())
 
 
-async def waybills_of_dispatch(session: AsyncSession, dispatch_id: str, *, status: str) -> list[Waybill]:
+async def waybills_of_dispatch(session: AsyncSession, dispatch_id: str, *, status: str,
+                               lock: bool = False) -> list[Waybill]:
     query = (
         select(Waybill)
         .where(Waybill.dispatch_id == dispatch_id, Waybill.status == status)
         .order_by(Waybill.tracking_number)
     )
-    return list((await session.execute(query)).scalars())
+    return list((await session.execute(_locked(query) if lock else query)).scalars())
 
 
 async def set_dispatch_of_receptacle(session: AsyncSession, receptacle_id: str, dispatch_id: str) -> None:
@@ -128,6 +114,17 @@ async def add_pending(session: AsyncSession, *, order_id: str, kind: str, payloa
                                                       received_at=utcnow())
     result = await session.execute(statement.on_conflict_do_nothing(index_elements=["order_id", "kind"]))
     return bool(result.rowcount)
+
+
+async def stranded_pending_orders(session: AsyncSession, *, limit: int) -> list[str]:
+    """Orders with kept events although their waybill exists (the two were handled at the same moment)."""
+    query = (
+        select(PendingEvent.order_id)
+        .join(Waybill, Waybill.order_id == PendingEvent.order_id)
+        .distinct()
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
 
 
 async def take_pending(session: AsyncSession, order_id: str) -> dict[str, dict[str, Any]]:

@@ -1,8 +1,11 @@
 """Waybill use cases: issue on order.accepted, bag on declaration.released, void on cancel or rejection.
 
 Events about one parcel may come in any order. A release or a void that comes before its order.accepted is kept
-(pending_events) and applied when the waybill is issued; a redelivered event finds the state it already made and
-does nothing, so no parcel gets two numbers or goes into a bag twice. Nothing here commits.
+(pending_events) and applied when the waybill is issued. Orders' and customs' events come through different
+consumers, so the two can be handled at the same moment, each in a transaction that cannot see the other's: then
+the kept event is found by the next consolidation tick (apply_stranded). Every step checks the waybill's status
+under its row lock, so a redelivered or doubly applied event does nothing twice: no parcel gets two numbers or
+goes into a bag twice. Nothing here commits.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ VOIDABLE = frozenset({"issued", "in_receptacle"})
 async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, *,
                         correlation_id: str, emit: Emit, now: datetime) -> Waybill:
     """Issue the parcel's tracking number (once per order) and publish waybill.issued."""
-    await repository.lock_order(session, event.order_id)
     existing = await repository.get_waybill_by_order(session, event.order_id)
     if existing is not None:
         log.info("waybill.already_issued", order_id=event.order_id, tracking_number=existing.tracking_number)
@@ -74,6 +76,18 @@ async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: 
     return waybill
 
 
+async def apply_stranded(session: AsyncSession, settings: PostalSettings, *, emit: Emit, now: datetime,
+                         limit: int = 100) -> int:
+    """Apply kept events whose waybill was issued while they were being kept; returns how many orders."""
+    orders = await repository.stranded_pending_orders(session, limit=limit)
+    for order_id in orders:
+        waybill = await repository.get_waybill_by_order(session, order_id, lock=True)
+        if waybill is not None:
+            log.info("pending.stranded_applied", order_id=order_id, tracking_number=waybill.tracking_number)
+            await _apply_pending(session, settings, waybill, emit=emit, now=now)
+    return len(orders)
+
+
 async def _apply_pending(session: AsyncSession, settings: PostalSettings, waybill: Waybill, *, emit: Emit,
                          now: datetime) -> None:
     pending = await repository.take_pending(session, waybill.order_id)
@@ -87,7 +101,6 @@ async def _apply_pending(session: AsyncSession, settings: PostalSettings, waybil
 async def release_parcel(session: AsyncSession, settings: PostalSettings, event: DeclarationReleased, *,
                          now: datetime) -> None:
     """Customs released the parcel: into the open receptacle of its route (kept until its waybill exists)."""
-    await repository.lock_order(session, event.order_id)
     waybill = await repository.get_waybill_by_order(session, event.order_id, lock=True)
     if waybill is None:
         kept = await repository.add_pending(session, order_id=event.order_id, kind="release",
@@ -113,7 +126,6 @@ async def _release(session: AsyncSession, settings: PostalSettings, waybill: Way
 
 async def void_waybill(session: AsyncSession, *, order_id: str, reason: str, emit: Emit, now: datetime) -> None:
     """Void the order's waybill before handoff (kept until the waybill exists); refused, and logged, after it."""
-    await repository.lock_order(session, order_id)
     waybill = await repository.get_waybill_by_order(session, order_id, lock=True)
     if waybill is None:
         kept = await repository.add_pending(session, order_id=order_id, kind="void", payload={"reason": reason})

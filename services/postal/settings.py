@@ -8,11 +8,13 @@ Dict settings are given as JSON in the environment, e.g. SILKGATE_POSTAL_CARRIER
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from services.postal.domain.carriers import DEFAULT_CARRIERS, CarrierNumbering
+from services.postal.domain import s9, s10
+from services.postal.domain.carriers import DEFAULT_CARRIERS, CarrierNumbering, logistics_number
 from services.postal.domain.consolidation import (
     DEFAULT_CATEGORIES,
     DEFAULT_OFFICES,
@@ -72,6 +74,25 @@ class PostalSettings(ServiceSettings):
     # Tracking events in
     tracking_batch_max: int = 500
     tracking_max_future_s: float = 3600.0  # clocks drift; an event dated further ahead than this is refused
+
+    @model_validator(mode="after")
+    def _rules_accept_the_configuration(self) -> PostalSettings:
+        """Fail at start-up, not on the first parcel, when a policy or a table is one the rules refuse."""
+        self.policy  # noqa: B018 - building it validates the thresholds
+        self.carrier_numbering  # noqa: B018
+        for code in self.carriers:
+            if not code.strip():
+                raise ValueError("carrier codes must not be empty")
+        s10.build(service_indicator="RR", serial=1, country=self.issuing_country)
+        for indicator in self.s10_indicators.values():
+            s10.build(service_indicator=indicator, serial=1, country=self.issuing_country)
+        s9.dispatch_id(origin=self.origin_office, destination=self.origin_office, category="A", subclass="CN",
+                       year=2000, serial=1)
+        for office in self.offices.values():
+            s9.dispatch_id(origin=office, destination=office, category="A", subclass="CN", year=2000, serial=1)
+        logistics_number(company_prefix=self.logistics_prefix, serial=0, day=date(2000, 1, 1),
+                                  serial_digits=self.logistics_serial_digits)
+        return self
 
     @property
     def policy(self) -> ConsolidationPolicy:

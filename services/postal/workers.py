@@ -14,6 +14,7 @@ import structlog
 from services.postal.adapters import CarrierAdapter, HttpCarrierAdapter
 from services.postal.consolidation import consolidate
 from services.postal.handoff import hand_off_due
+from services.postal.service import apply_stranded, outbox_emitter
 from services.postal.settings import PostalSettings
 from shared.db import utcnow
 
@@ -23,14 +24,19 @@ ADAPTER = "carrier_adapter"  # runtime.extras key: tests and embedders put their
 
 
 async def consolidation_worker(runtime: Any, stop: asyncio.Event) -> None:
-    """Every tick, close receptacles and dispatches past their age (count and weight close them on the spot)."""
+    """Every tick, close receptacles and dispatches past their age (count and weight close them on the spot), after
+    applying any kept release or void whose waybill turned up meanwhile."""
     settings: PostalSettings = runtime.settings
     while not stop.is_set():
         try:
             async with runtime.db.transaction() as session:
-                receptacles, dispatches = await consolidate(session, settings, now=utcnow())
-            if receptacles or dispatches:
-                log.info("consolidation.tick", receptacles_closed=receptacles, dispatches_closed=dispatches)
+                now = utcnow()
+                stranded = await apply_stranded(session, settings, emit=outbox_emitter(session, runtime.outbox),
+                                                now=now)
+                receptacles, dispatches = await consolidate(session, settings, now=now)
+            if receptacles or dispatches or stranded:
+                log.info("consolidation.tick", receptacles_closed=receptacles, dispatches_closed=dispatches,
+                         pending_applied=stranded)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the next tick tries again

@@ -9,8 +9,8 @@ import structlog
 
 from services.postal.domain import s10
 from shared.contract.events import ParcelDelivered, ParcelTracking
-from tests.postal.support import HAND_OFF_AT_ONCE, RecordingCarrier, handed_off
 from tests.postal.factories import accepted
+from tests.postal.support import HAND_OFF_AT_ONCE, RecordingCarrier, handed_off
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -134,7 +134,8 @@ def vague_description(parcel: Parcel, policy: CustomsPolicy) -> list[Finding]:
         words = re.findall(r"[^\W\d_]+", normalize_text(line.name))
         if all(word in policy.vague_words for word in words):
             message = f"line {line.line_no}: description {line.name!r} does not say what the goods are"
-            findings.append(_finding("vague_description", "low", message, [f"lines[{line.line_no}].name"]))
+            # Medium: goods that are not named cannot be classified or valued, so a broker must look.
+            findings.append(_finding("vague_description", "medium", message, [f"lines[{line.line_no}].name"]))
     return findings
 
 

@@ -119,7 +119,7 @@ def test_undervaluation_per_kg_for_food():
 @pytest.mark.parametrize("name", ["Gift", "goods", "Spare parts", "SAMPLE ITEMS", "礼物", "123", "misc. stuff"])
 def test_vague_descriptions(name):
     [f] = vague_description(one_line(name=name), P)
-    assert f.code == "vague_description" and f.severity == "low"
+    assert f.code == "vague_description" and f.severity == "medium"
 
 
 @pytest.mark.parametrize("name", ["Cotton T-shirt", "Gift box of dried apricots", "Phone accessories: USB cable"])
@@ -226,3 +226,9 @@ def test_document_mismatches_keep_an_inspection_the_other_findings_call_for():
     assert hold_for_documents(sampled, mismatches, P).decision == "inspection"
     clean = assess(parcel(), declaration_id="d", policy=NO_SAMPLING, now=NOW)
     assert hold_for_documents(clean, [], NO_SAMPLING) is clean
+
+
+def test_assess_a_vague_description_alone_goes_to_manual_review():
+    result = assess(one_line(name="Gift"), declaration_id="dec-vague", policy=NO_SAMPLING, now=NOW)
+    assert [f.code for f in result.findings] == ["vague_description"]
+    assert result.decision == "manual_review"

@@ -1,0 +1,121 @@
+"""What merchants, brokers and carriers do over HTTP, as small helpers for the end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+
+from shared.stack import Stack
+
+RESIDENT_ID = "11010519491231002X"
+KASHGAR = {"name": "Kashgar Dried Fruit Co.", "phone": "+86 998 2821234", "address": "12 Silk Road, Kashgar",
+           "country": "CN"}
+ALMATY = {"name": "Aigerim Bekova", "phone": "+7 727 2501234", "address": "5 Abay Ave, Almaty", "country": "KZ"}
+BERLIN = {"name": "Jonas Weber", "phone": "+49 30 1234567", "address": "Torstr. 1, Berlin", "country": "DE"}
+
+
+def beijing_buyer(n: int = 0) -> dict:
+    from bench.orders import resident_id
+
+    return {"name": f"Li Lei {n}", "phone": f"+86 138 0013 {n % 10000:04d}", "address": f"{n} Chang'an Ave, Beijing",
+            "country": "CN", "id_type": "resident_id", "id_number": resident_id(n) if n else RESIDENT_ID}
+
+
+def line(name: str, hs: str, price: str, qty: int, currency: str, origin: str, kg: str = "0.5") -> dict:
+    return {"line_no": 1, "sku": "SKU-1", "name": name, "hs_code": hs, "quantity": str(qty), "unit": "PCE",
+            "unit_price": price, "total_price": f"{float(price) * qty:.2f}", "currency": currency,
+            "origin_country": origin, "net_weight_kg": kg}
+
+
+def order(channel: str, *, name: str | None = None, hs: str | None = None, sender: dict | None = None,
+          origin: str | None = None, payment: bool = True, payer: str | None = None, buyer: int = 0) -> dict:
+    """A valid order of `channel`; `name`/`hs` change the goods (e.g. "Gift" sends it to a broker)."""
+    number = f"E2E-{uuid.uuid4().hex[:10]}"
+    if channel == "mail":
+        body = {"channel": "mail", "direction": "export", "mail_product": "parcel", "consignee": ALMATY,
+                "lines": [line(name or "Dried apricots", hs or "081310", "6.50", 2, "USD", origin or "CN")]}
+    elif channel == "express":
+        body = {"channel": "express", "direction": "export", "carrier": "SGX", "consignee": BERLIN,
+                "lines": [line(name or "Silk scarf", hs or "621410", "45.00", 1, "EUR", origin or "CN")]}
+    else:
+        consignee = beijing_buyer(buyer)
+        body = {"channel": "ecommerce", "direction": "import", "trade_mode": "9610", "consignee": consignee,
+                "lines": [line(name or "Cashmere sweater", hs or "6110120000", "380.00", 1, "CNY", origin or "MN")]}
+    total = body["lines"][0]["total_price"]
+    body.update(merchant_order_no=number, sender=sender or KASHGAR, currency=body["lines"][0]["currency"],
+                goods_value=total, amount_paid=total)
+    if channel == "ecommerce" and payment:
+        body["payment"] = payment_body(body, payer=payer)
+    return body
+
+
+def payment_body(order_body: dict, *, payer: str | None = None) -> dict:
+    consignee = order_body["consignee"]
+    return {"payer_name": payer or consignee["name"], "payer_id_type": "resident_id",
+            "payer_id_number": consignee["id_number"], "provider": "Alipay",
+            "transaction_id": f"AP{uuid.uuid4().hex[:12]}", "amount": order_body["amount_paid"],
+            "currency": order_body["currency"], "paid_at": datetime.now(UTC).isoformat()}
+
+
+class Actors:
+    """HTTP clients for the merchant, the brokers, the payment company and ops."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        auth = lambda role: {"Authorization": f"Bearer {stack.keys[role]}"}  # noqa: E731
+        self.merchant = httpx.AsyncClient(base_url=stack.url("orders"), headers=auth("merchant"), timeout=30)
+        self.payment = httpx.AsyncClient(base_url=stack.url("orders"), headers=auth("payment"), timeout=30)
+        self.broker = httpx.AsyncClient(base_url=stack.url("customs"), headers=auth("broker"), timeout=30)
+        self.broker2 = httpx.AsyncClient(base_url=stack.url("customs"), headers=auth("broker2"), timeout=30)
+        self.postal_ops = httpx.AsyncClient(base_url=stack.url("postal"), headers=auth("ops"), timeout=30)
+
+    async def close(self) -> None:
+        for client in (self.merchant, self.payment, self.broker, self.broker2, self.postal_ops):
+            await client.aclose()
+
+    async def place(self, body: dict) -> dict:
+        response = await self.merchant.post("/v1/orders", json=body, headers={"Idempotency-Key": body["merchant_order_no"]})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def get(self, order_id: str) -> dict:
+        response = await self.merchant.get(f"/v1/orders/{order_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def wait_status(self, order_id: str, *statuses: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        current: dict = {}
+        while time.monotonic() < deadline:
+            current = await self.get(order_id)
+            if current["status"] in statuses:
+                return current
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"order {order_id} stayed {current.get('status')} (wanted {statuses}): {current}")
+
+    async def declaration_of(self, order_id: str, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            page = (await self.broker.get("/v1/declarations", params={"limit": 100})).json()
+            for declaration in page["data"]:
+                if declaration["order_id"] == order_id:
+                    return declaration
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"no declaration for {order_id}")
+
+    async def decide(self, declaration_id: str, action: str, *, client: httpx.AsyncClient | None = None,
+                     reason: str = "documents_verified") -> httpx.Response:
+        client = client or self.broker
+        claim = await client.post(f"/v1/declarations/{declaration_id}/claim")
+        assert claim.status_code in (200, 201), claim.text
+        return await client.post(f"/v1/declarations/{declaration_id}/{action}",
+                                 json={"reason_code": reason, "note": "e2e broker"})
+
+    async def parcel(self, tracking_number: str) -> dict:
+        response = await self.postal_ops.get(f"/v1/parcels/{tracking_number}")
+        assert response.status_code == 200, response.text
+        return response.json()
