@@ -99,4 +99,4 @@ class IdempotencyKey(Base):
 
 # The webhook tables share this metadata (and so the orders database and its migrations); imported last because
 # they build on Base and AutoId above.
-from services.orders.webhooks import models as webhook_models  # noqa: E402,F401
+from services.orders.webhooks import models as webhook_models  # noqa: F401

@@ -28,7 +28,7 @@ async def _check(url: str) -> None:
         async with engine.connect() as conn:
             assert await conn.run_sync(_diff) == []  # the revision and the models agree
             version = (await conn.execute(text("SELECT version_num FROM alembic_version_orders"))).scalar_one()
-            assert version == "orders_0001"
+            assert version == "orders_0002"
     finally:
         await engine.dispose()
 

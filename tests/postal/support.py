@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from services.postal import service
+from services.postal import repository, service
 from services.postal.consolidation import consolidate
 from services.postal.models import Dispatch, Receptacle, Waybill, tables
 from services.postal.settings import PostalSettings
@@ -39,11 +39,13 @@ class Postal:
         return envelope
 
     async def handled(self) -> bool:
-        """Every envelope published so far has been handled (its id is in postal's inbox)."""
+        """Every envelope published so far has been handled (its id is in postal's inbox), and no kept event
+        waits for the tick any more (an accept and a release handled at the same moment leave one behind)."""
         table = self.runtime.tables.inbox
         async with self.runtime.db.reader() as session:
             seen = set((await session.execute(select(table.c.event_id))).scalars())
-        return self.published <= seen
+            stranded = await repository.stranded_pending_orders(session, limit=1)
+        return self.published <= seen and not stranded
 
     async def until_handled(self) -> None:
         await eventually(self.handled)

@@ -17,6 +17,7 @@ import asyncio
 import random
 import time
 import uuid
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -62,7 +63,7 @@ def request_headers(*, event_id: str, event_type: str, signature: str, host: str
 
 
 async def post(client: httpx.AsyncClient, delivery: ClaimedDelivery, *, timeout_s: float,
-               policy: urls.AddressPolicy) -> Outcome:
+               policy: urls.AddressPolicy, resolver: Executor | None = None) -> Outcome:
     """POST one delivery to its endpoint, signed now; never raises for the endpoint's faults."""
     started = time.monotonic()
 
@@ -72,7 +73,7 @@ async def post(client: httpx.AsyncClient, delivery: ClaimedDelivery, *, timeout_
     try:
         async with asyncio.timeout(timeout_s):
             endpoint = urls.parse_url(delivery.url)
-            address = (await urls.resolve(endpoint, policy))[0]
+            address = (await urls.resolve(endpoint, policy, executor=resolver))[0]
             body = delivery.payload.encode()
             signature = signing.signature_header(delivery.secret, int(time.time()), body)
             extensions = {"sni_hostname": endpoint.host} if endpoint.scheme == "https" else {}
@@ -127,6 +128,10 @@ class WebhookSender:
         self.in_flight: dict[str, set[asyncio.Task]] = {}  # endpoint id → its sends
         self._slot_freed = asyncio.Event()
         self._leases: dict[str, str] = {}  # delivery id → lease token, while in flight
+        # Our own resolver threads, one per possible send: a host whose DNS hangs holds only its endpoint's share
+        # (a timed-out lookup keeps its thread until the resolver gives up) and never the loop's default pool.
+        self.resolver = ThreadPoolExecutor(max_workers=settings.webhook_max_in_flight,
+                                           thread_name_prefix="webhook-dns")
 
     @property
     def in_flight_count(self) -> int:
@@ -140,26 +145,33 @@ class WebhookSender:
         # No keep-alive: each POST connects to the address checked for it (connections are never shared between
         # hosts behind one address), and a dead endpoint holds no pooled connection.
         limits = httpx.Limits(max_connections=s.webhook_max_in_flight, max_keepalive_connections=0)
-        async with httpx.AsyncClient(timeout=s.webhook_timeout_s, limits=limits, follow_redirects=False,
-                                     trust_env=False) as client:
-            last_housekeeping = 0.0
-            while not stop.is_set():
-                claimed = 0
-                try:
-                    claimed = await self.dispatch(client)
-                    if time.monotonic() - last_housekeeping > HOUSEKEEPING_INTERVAL_S:
-                        last_housekeeping = time.monotonic()
-                        await self.housekeeping()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - the sender must outlive database hiccups
-                    log.warning("webhook.sender_error", error=str(exc) or type(exc).__name__)
-                    await _wait_any(stop, None, 1.0)
-                    continue
-                if claimed == 0 or self.in_flight_count >= s.webhook_max_in_flight:
-                    self._slot_freed.clear()
-                    await _wait_any(stop, self._slot_freed, s.webhook_poll_interval_s)
-            await self._shutdown()
+        try:
+            async with httpx.AsyncClient(timeout=s.webhook_timeout_s, limits=limits, follow_redirects=False,
+                                         trust_env=False) as client:
+                await self._loop(client, stop)
+                await self._shutdown()
+        finally:
+            self.resolver.shutdown(wait=False, cancel_futures=True)
+
+    async def _loop(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
+        s = self.settings
+        last_housekeeping = 0.0
+        while not stop.is_set():
+            claimed = 0
+            try:
+                claimed = await self.dispatch(client)
+                if time.monotonic() - last_housekeeping > HOUSEKEEPING_INTERVAL_S:
+                    last_housekeeping = time.monotonic()
+                    await self.housekeeping()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the sender must outlive database hiccups
+                log.warning("webhook.sender_error", error=str(exc) or type(exc).__name__)
+                await _wait_any(stop, None, 1.0)
+                continue
+            if claimed == 0 or self.in_flight_count >= s.webhook_max_in_flight:
+                self._slot_freed.clear()
+                await _wait_any(stop, self._slot_freed, s.webhook_poll_interval_s)
 
     async def dispatch(self, client: httpx.AsyncClient) -> int:
         """Claim what is due within the free slots and start sending it; returns how many were claimed."""
@@ -210,7 +222,8 @@ class WebhookSender:
         with structlog.contextvars.bound_contextvars(delivery_id=delivery.id, event_id=delivery.event_id,
                                                      endpoint_id=delivery.endpoint_id, order_id=delivery.order_id):
             attempted_at = utcnow()
-            outcome = await post(client, delivery, timeout_s=self.settings.webhook_timeout_s, policy=self.policy)
+            outcome = await post(client, delivery, timeout_s=self.settings.webhook_timeout_s, policy=self.policy,
+                                 resolver=self.resolver)
             ATTEMPTS.labels("succeeded" if outcome.succeeded else "failed").inc()
             try:
                 await self.record(delivery, attempted_at, outcome)

@@ -43,6 +43,30 @@ EVENT_EXAMPLE = {
     "data": {"order": ORDER_EXAMPLE, "previous_status": "awaiting_clearance"},
 }
 
+SECRET_EXAMPLE = "whsec_x3F9c2a7be1d04c6a8e5f0b12Qk1Zr8Yw7P4tLm0nAa"
+DELIVERY_EXAMPLE = {
+    "id": "whd_0c7e3b9a1d2f4e5a6b7c8d90",
+    "endpoint_id": "we_5b1f0c9e2d7a4f3b8c6e1a20",
+    "event_id": "evt_9a0d4c1b7e2f4a6b8c3d5e71",
+    "event_type": "declaration.held",
+    "order_id": "ord_3f9c2a7be1d04c6a8e5f0b12",
+    "status": "succeeded",
+    "attempt_count": 2,
+    "next_attempt_at": None,
+    "last_attempt_at": "2026-03-01T02:21:44Z",
+    "last_status_code": 200,
+    "last_error": None,
+    "succeeded_at": "2026-03-01T02:21:44Z",
+    "created_at": "2026-03-01T02:21:13Z",
+    "attempts": [
+        {"attempt": 1, "attempted_at": "2026-03-01T02:21:13Z", "duration_ms": 10001, "status_code": None,
+         "error": "timeout: no answer within 10 s", "response_body": None},
+        {"attempt": 2, "attempted_at": "2026-03-01T02:21:44Z", "duration_ms": 84, "status_code": 200,
+         "error": None, "response_body": '{"received": true}'},
+    ],
+}
+DELIVERY_PAGE_EXAMPLE = {"data": [DELIVERY_EXAMPLE], "has_more": True, "next_cursor": DELIVERY_EXAMPLE["id"]}
+
 
 class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -98,7 +122,7 @@ class EndpointOut(Schema):
 
 class EndpointCreated(EndpointOut):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {
-        **ENDPOINT_EXAMPLE, "secret": "whsec_x3F9c2a7be1d04c6a8e5f0b12Qk1Zr8Yw7P4tLm0nAa"}})
+        **ENDPOINT_EXAMPLE, "secret": SECRET_EXAMPLE}})
 
     secret: str = Field(description="The signing secret (whsec_…): shown once, store it now")
 

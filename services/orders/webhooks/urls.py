@@ -11,8 +11,10 @@ to must pass, and the check runs again at each send (a host may resolve elsewher
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
@@ -115,14 +117,17 @@ def literal_address(host: str) -> IpAddress | None:
         return None
 
 
-async def resolve(endpoint: EndpointUrl, policy: AddressPolicy) -> list[IpAddress]:
-    """Every address the host resolves to (getaddrinfo in a thread), all checked; raises UrlRefused."""
+async def resolve(endpoint: EndpointUrl, policy: AddressPolicy, *,
+                  executor: Executor | None = None) -> list[IpAddress]:
+    """Every address the host resolves to (getaddrinfo in a thread of `executor`, default: the loop's), all checked;
+    raises UrlRefused."""
     literal = literal_address(endpoint.host)
     if literal is not None:
         addresses = [literal]
     else:
+        lookup = functools.partial(socket.getaddrinfo, endpoint.host, endpoint.port, 0, socket.SOCK_STREAM)
         try:
-            infos = await asyncio.to_thread(socket.getaddrinfo, endpoint.host, endpoint.port, 0, socket.SOCK_STREAM)
+            infos = await asyncio.get_running_loop().run_in_executor(executor, lookup)
         except (socket.gaierror, UnicodeError) as exc:
             raise UrlRefused("url_host_unresolvable", f"the host {endpoint.host} does not resolve: {exc}") from exc
         addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))

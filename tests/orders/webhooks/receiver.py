@@ -36,7 +36,7 @@ Respond = Callable[[Received], int | Awaitable[int]]
 
 @dataclass
 class Receiver:
-    respond: Respond = lambda request: 200  # noqa: E731
+    respond: Respond = lambda request: 200
     requests: list[Received] = field(default_factory=list)
     port: int = 0
     _server: asyncio.Server | None = None
