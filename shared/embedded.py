@@ -94,6 +94,8 @@ class Supervisor:
         env = dict(os.environ)
         env.update({"SILKGATE_DATA_DIR": str(self.data_dir), "SILKGATE_NATS_URL": f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}",
                     "PYTHONUNBUFFERED": "1"})
+        # On one's own machine a webhook receiver on localhost is the normal case; production refuses loopback.
+        env.setdefault("SILKGATE_ORDERS_WEBHOOK_ALLOW_LOOPBACK", "true")
         env.update(extra)
         return env
 

@@ -275,7 +275,9 @@ class WebhookSender:
         reason = (f"every delivery failed for {_duration(s.webhook_disable_after_s)} or more "
                   f"(since {failing_since.isoformat(timespec='seconds')}); last attempt: {outcome.describe()}")
         if await repository.disable_endpoint(session, delivery.endpoint_id, reason=reason, now=now):
-            log.warning("webhook_endpoint.disabled", reason=reason, failing_since=failing_since.isoformat())
+            parked = await repository.park_pending(session, delivery.endpoint_id)
+            log.warning("webhook_endpoint.disabled", reason=reason, failing_since=failing_since.isoformat(),
+                        waiting_deliveries=parked)
 
     async def housekeeping(self) -> None:
         cutoff = utcnow() - timedelta(seconds=self.settings.webhook_retention_s)

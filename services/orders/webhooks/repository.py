@@ -78,6 +78,15 @@ async def disable_endpoint(session: AsyncSession, endpoint_id: str, *, reason: s
     return bool(result.rowcount)
 
 
+async def park_pending(session: AsyncSession, endpoint_id: str) -> int:
+    """Take a disabled endpoint's waiting deliveries off the schedule (next_attempt_at NULL), so the sender's due
+    scan never walks them; wake_pending puts them back when the endpoint is enabled."""
+    result = await session.execute(update(WebhookDelivery)
+                                   .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == PENDING)
+                                   .values(next_attempt_at=None))
+    return result.rowcount or 0
+
+
 # ── events and deliveries ─────────────────────────────────────────────────────
 
 

@@ -153,7 +153,8 @@ class DeliveryOut(Schema):
     status: DeliveryStatus = Field(description="pending (next try at next_attempt_at), succeeded, or failed "
                                                "(given up; replay it)")
     attempt_count: int
-    next_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(description="When it is tried next; none while pending means it waits "
+                                                         "for the endpoint to be enabled")
     last_attempt_at: datetime | None
     last_status_code: int | None
     last_error: str | None

@@ -153,8 +153,9 @@ async def update_endpoint(session: AsyncSession, *, principal: Principal, endpoi
                  waiting_deliveries=waiting)
     elif body.enabled is False and endpoint.enabled:
         endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = False, DISABLED_BY_MERCHANT, now
+        parked = await repository.park_pending(session, endpoint.id)
         log.info("webhook_endpoint.disabled", endpoint_id=endpoint.id, merchant_code=endpoint.merchant_code,
-                 reason=DISABLED_BY_MERCHANT)
+                 reason=DISABLED_BY_MERCHANT, waiting_deliveries=parked)
     endpoint.updated_at = now
     await session.flush()
     log.info("webhook_endpoint.updated", endpoint_id=endpoint.id, fields=sorted(body.model_fields_set))

@@ -207,7 +207,7 @@ async def test_an_endpoint_failing_continuously_is_disabled_and_its_deliveries_w
     assert "last attempt: HTTP 500" in shown["disabled_reason"]
     assert shown["disabled_at"] and shown["failing_since"]
     [waiting] = await deliveries(orders, created["id"])
-    assert waiting["status"] == "pending"
+    assert (waiting["status"], waiting["next_attempt_at"]) == ("pending", None)  # parked until enabled
     attempts_when_disabled = waiting["attempt_count"]
     assert len(receiver.requests) == attempts_when_disabled
     async with orders.runtime.db.reader() as session:
