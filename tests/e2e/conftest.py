@@ -17,6 +17,11 @@ FAST = {
     "SILKGATE_POSTAL_HANDOFF_POLL_S": "0.2",
     "SILKGATE_CARRIER_STEP_INTERVAL_S": "0.2",
     "SILKGATE_CUSTOMS_RANDOM_INSPECTION_RATE": "0",
+    # A killed worker's unacked messages and leased dispatches come back after these (production: 30 s, 60 s).
+    "SILKGATE_ORDERS_CONSUMER_ACK_WAIT_S": "5",
+    "SILKGATE_CUSTOMS_CONSUMER_ACK_WAIT_S": "5",
+    "SILKGATE_POSTAL_CONSUMER_ACK_WAIT_S": "5",
+    "SILKGATE_POSTAL_HANDOFF_LEASE_S": "5",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from datetime import UTC, datetime
@@ -32,14 +33,18 @@ def line(name: str, hs: str, price: str, qty: int, currency: str, origin: str, k
 
 
 def order(channel: str, *, name: str | None = None, hs: str | None = None, sender: dict | None = None,
-          origin: str | None = None, payment: bool = True, payer: str | None = None, buyer: int = 0) -> dict:
-    """A valid order of `channel`; `name`/`hs` change the goods (e.g. "Gift" sends it to a broker)."""
+          origin: str | None = None, payment: bool = True, payer: str | None = None, buyer: int | None = None) -> dict:
+    """A valid order of `channel` to a buyer of its own (many parcels to one buyer would rightly look like split
+    purchases to customs); `name`/`hs` change the goods (e.g. "Gift" sends it to a broker)."""
     number = f"E2E-{uuid.uuid4().hex[:10]}"
+    buyer = buyer if buyer is not None else random.randrange(10_000, 10_000_000)
     if channel == "mail":
-        body = {"channel": "mail", "direction": "export", "mail_product": "parcel", "consignee": ALMATY,
+        consignee = {**ALMATY, "name": f"Aigerim Bekova {buyer}", "phone": f"+7 727 {buyer:07d}"}
+        body = {"channel": "mail", "direction": "export", "mail_product": "parcel", "consignee": consignee,
                 "lines": [line(name or "Dried apricots", hs or "081310", "6.50", 2, "USD", origin or "CN")]}
     elif channel == "express":
-        body = {"channel": "express", "direction": "export", "carrier": "SGX", "consignee": BERLIN,
+        consignee = {**BERLIN, "name": f"Jonas Weber {buyer}", "phone": f"+49 30 {buyer:07d}"}
+        body = {"channel": "express", "direction": "export", "carrier": "SGX", "consignee": consignee,
                 "lines": [line(name or "Silk scarf", hs or "621410", "45.00", 1, "EUR", origin or "CN")]}
     else:
         consignee = beijing_buyer(buyer)
