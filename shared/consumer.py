@@ -74,6 +74,21 @@ class Inbox:
         query = select(self.table.c.event_id).where(self.table.c.consumer == consumer, self.table.c.event_id == event_id)
         return (await session.execute(query)).first() is not None
 
+    async def seen_many(self, session: AsyncSession, consumer: str, event_ids: list[str]) -> set[str]:
+        if not event_ids:
+            return set()
+        query = select(self.table.c.event_id).where(self.table.c.consumer == consumer,
+                                                    self.table.c.event_id.in_(event_ids))
+        return set((await session.execute(query)).scalars().all())
+
+    async def record_many(self, session: AsyncSession, consumer: str, envelopes: list[Envelope]) -> None:
+        if not envelopes:
+            return
+        now = utcnow()
+        await session.execute(self.table.insert(), [
+            {"consumer": consumer, "event_id": env.id, "event_type": env.type, "processed_at": now} for env in envelopes
+        ])
+
     async def record(self, session: AsyncSession, consumer: str, envelope: Envelope) -> None:
         await session.execute(
             self.table.insert().values(
@@ -159,24 +174,30 @@ class DurableConsumer:
     async def handle_batch(self, msgs: list[Any]) -> None:
         """Handle a batch in one transaction; ack only after commit."""
         started = time.perf_counter()
-        outcome = _Outcome()
         parsed = [_parse(msg) for msg in msgs]
         # Handle one parcel's events together and parcels in a fixed order, so concurrent batches (another stream's
         # consumer, a replica) lock rows in the same order and do not deadlock; a stable sort keeps each parcel's
         # events in their delivery order.
         parsed.sort(key=lambda item: item[1].subject if item[1] is not None else "")
-        try:
-            async with self.db.transaction() as session:
-                for msg, envelope, event, error in parsed:
-                    if error is not None:
-                        outcome.dead.append((msg, error))
-                        continue
-                    await self._handle_one(session, msg, envelope, event, outcome)
-        except Exception as exc:  # noqa: BLE001 - commit failed: nothing took effect, all come again
-            log.warning("consumer.batch_failed", consumer=self.name, size=len(msgs), error=str(exc) or type(exc).__name__)
-            for msg in msgs:
-                await _quietly(msg.nak(delay=self.settings.backoff_s[0]))
-            return
+        unreadable = [(msg, error) for msg, _, _, error in parsed if error is not None]
+        readable = [(msg, envelope, event) for msg, envelope, event, error in parsed if error is None]
+        outcome: _Outcome | None = None
+        if len(readable) > 1:
+            try:
+                outcome = await self._handle_all_at_once(readable)
+            except Exception as exc:  # noqa: BLE001 - some message failed: redo the batch one savepoint each
+                log.info("consumer.batch_split", consumer=self.name, size=len(readable),
+                         error=str(exc)[:300] or type(exc).__name__)
+        if outcome is None:
+            try:
+                outcome = await self._handle_one_by_one(readable)
+            except Exception as exc:  # noqa: BLE001 - commit failed: nothing took effect, all come again
+                log.warning("consumer.batch_failed", consumer=self.name, size=len(msgs),
+                            error=str(exc) or type(exc).__name__)
+                for msg in msgs:
+                    await _quietly(msg.nak(delay=self.settings.backoff_s[0]))
+                return
+        outcome.dead.extend(unreadable)
         for msg, reason in outcome.dead:
             await self._dead_letter(msg, reason)
         for msg in outcome.ack:
@@ -185,14 +206,43 @@ class DurableConsumer:
             attempt = _deliveries(msg)
             delay = self.settings.backoff_s[min(attempt - 1, len(self.settings.backoff_s) - 1)]
             await _quietly(msg.nak(delay=delay))
-        BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        BATCH_SECONDS.labels(self.service).observe(elapsed)
+        log.debug("consumer.batch_handled", consumer=self.name, stream=self.stream, size=len(msgs),
+                  duration_ms=round(elapsed * 1000, 1))
+
+    async def _handle_all_at_once(self, readable: list[tuple[Any, Envelope, Event]]) -> _Outcome:
+        """The common case: every message succeeds. One inbox look-up and one inbox insert for the whole batch,
+        no savepoints; any failure rolls the batch back and the caller redoes it message by message."""
+        outcome = _Outcome()
+        async with self.db.transaction() as session:
+            seen = await self.inbox.seen_many(session, self.name, [envelope.id for _, envelope, _ in readable])
+            fresh: dict[str, Envelope] = {}
+            for msg, envelope, event in readable:
+                if envelope.id in seen or envelope.id in fresh:
+                    log.info("consumer.duplicate_skipped", consumer=self.name, event_id=envelope.id)
+                    CONSUMED.labels(self.service, envelope.type, "duplicate").inc()
+                else:
+                    with _bound(envelope):
+                        await self.handlers[envelope.type](MessageContext(session, envelope, event, self.outbox))
+                    fresh[envelope.id] = envelope
+                    CONSUMED.labels(self.service, envelope.type, "ok").inc()
+                outcome.ack.append(msg)
+            # A replica that handled one of these meanwhile makes this insert fail: the batch is redone carefully.
+            await self.inbox.record_many(session, self.name, list(fresh.values()))
+        return outcome
+
+    async def _handle_one_by_one(self, readable: list[tuple[Any, Envelope, Event]]) -> _Outcome:
+        """Each message in its own savepoint, so a failing one is retried or dead-lettered alone."""
+        outcome = _Outcome()
+        async with self.db.transaction() as session:
+            for msg, envelope, event in readable:
+                await self._handle_one(session, msg, envelope, event, outcome)
+        return outcome
 
     async def _handle_one(self, session: AsyncSession, msg: Any, envelope: Envelope, event: Event,
                           outcome: _Outcome) -> None:
-        bound = structlog.contextvars.bound_contextvars(
-            correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type, order_id=envelope.subject,
-        )
-        with bound:
+        with _bound(envelope):
             if await self.inbox.seen(session, self.name, envelope.id):
                 log.info("consumer.duplicate_skipped", consumer=self.name)
                 CONSUMED.labels(self.service, envelope.type, "duplicate").inc()
@@ -246,6 +296,13 @@ class DurableConsumer:
         info = await js.consumer_info(self.stream, self.name)
         CONSUMER_LAG.labels(self.service, self.stream).set(info.num_pending + info.num_ack_pending)
         return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
+def _bound(envelope: Envelope):
+    """Bind the journey's ids to every log line written while one event is handled."""
+    return structlog.contextvars.bound_contextvars(
+        correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type, order_id=envelope.subject,
+    )
 
 
 def _parse(msg: Any) -> tuple[Any, Envelope | None, Event | None, str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -108,13 +109,22 @@ class Database:
         if self.sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        # SQLite has one writer at a time. Writers of this process queue here and wake the moment the lock is free;
+        # left to SQLite's busy handler they would poll with sleeps of up to 100 ms and leave the file idle.
+        self._sqlite_writer = asyncio.Lock() if self.sqlite else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """The boundary: one session, one transaction, committed once on success, rolled back on error."""
-        async with self.sessionmaker() as session:
-            async with session.begin():
-                yield session
+        if self._sqlite_writer is None:
+            async with self.sessionmaker() as session:
+                async with session.begin():
+                    yield session
+            return
+        async with self._sqlite_writer:
+            async with self.sessionmaker() as session:
+                async with session.begin():
+                    yield session
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
