@@ -56,14 +56,20 @@ def migrate(service: str | None) -> None:
 
 
 @main.command()
-@click.option("--orders-url", default="http://127.0.0.1:8001", show_default=True)
-@click.option("--customs-url", default="http://127.0.0.1:8002", show_default=True)
-@click.option("--postal-url", default="http://127.0.0.1:8003", show_default=True)
+@click.option("--orders-url", default=None, help="Default: the orders service's configured port on 127.0.0.1.")
+@click.option("--customs-url", default=None)
+@click.option("--postal-url", default=None)
 @click.option("--wait/--no-wait", default=True, help="Follow the demo parcels until they settle.")
-def demo(orders_url: str, customs_url: str, postal_url: str, wait: bool) -> None:
+def demo(orders_url: str | None, customs_url: str | None, postal_url: str | None, wait: bool) -> None:
     """Create demo merchant and broker keys and send sample parcels of every channel."""
     from shared.demo import run_demo
+    from shared.services import settings_for
 
+    def local(service: str) -> str:
+        return f"http://127.0.0.1:{settings_for(service).resolved_port()}"
+
+    orders_url, customs_url, postal_url = (orders_url or local("orders"), customs_url or local("customs"),
+                                           postal_url or local("postal"))
     asyncio.run(run_demo(orders_url=orders_url, customs_url=customs_url, postal_url=postal_url, wait=wait))
 
 

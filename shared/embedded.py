@@ -19,9 +19,8 @@ from shared.migrate import upgrade
 from shared.natsserver import nats_server_binary
 from shared.serve import port_is_free
 from shared.services import SERVICE_NAMES, settings_for
-from shared.settings import DEFAULT_PORTS
 
-EMBEDDED_NATS_PORT = 4223
+EMBEDDED_NATS_PORT = int(os.environ.get("SILKGATE_EMBEDDED_NATS_PORT", "4223"))
 SANDBOX_CARRIER_OWNER = os.environ.get("SILKGATE_SANDBOX_CARRIERS", "*")
 
 
@@ -62,7 +61,7 @@ def wait_for_port(port: int, timeout: float = 20.0) -> bool:
     return False
 
 
-def render(name: str, line: bytes, raw: bool) -> str:
+def render(name: str, line: bytes, raw: bool) -> str | None:
     """A JSON log line as one readable line for a person watching `silkgate up` (raw JSON with --json)."""
     text = line.decode(errors="replace").rstrip()
     if raw:
@@ -71,6 +70,8 @@ def render(name: str, line: bytes, raw: bool) -> str:
         entry = json.loads(text)
     except ValueError:
         return f"{name:<15} {text}"
+    if entry.get("event") == "http.request" and int(entry.get("status", 0)) < 400:
+        return None  # every request is in var/log/<service>.jsonl; the console shows what happened to parcels
     stamp = str(entry.pop("timestamp", ""))[11:23]
     event = entry.pop("event", "")
     level = entry.pop("level", "info")
@@ -96,6 +97,12 @@ class Supervisor:
                     "PYTHONUNBUFFERED": "1"})
         # On one's own machine a webhook receiver on localhost is the normal case; production refuses loopback.
         env.setdefault("SILKGATE_ORDERS_WEBHOOK_ALLOW_LOOPBACK", "true")
+        postal_port, carrier_port = settings_for("postal").resolved_port(), settings_for("carrier").resolved_port()
+        # A newcomer should see parcels handed off within seconds, not after production-sized consolidation ages.
+        env.setdefault("SILKGATE_POSTAL_MAX_RECEPTACLE_AGE_S", "10")
+        env.setdefault("SILKGATE_POSTAL_MAX_DISPATCH_AGE_S", "5")
+        env.setdefault("SILKGATE_CARRIER_POSTAL_URL", f"http://127.0.0.1:{postal_port}")
+        env.setdefault("SILKGATE_POSTAL_DEFAULT_CARRIER_URL", f"http://127.0.0.1:{carrier_port}/v1/manifests")
         env.update(extra)
         return env
 
@@ -122,8 +129,9 @@ class Supervisor:
                 child.buffer += chunk
                 *lines, child.buffer = child.buffer.split(b"\n")
                 for line in lines:
-                    if line.strip():
-                        click.echo(render(child.name, line, self.raw_logs))
+                    text = render(child.name, line, self.raw_logs) if line.strip() else None
+                    if text is not None:
+                        click.echo(text)
             for child in self.children:
                 if child.process and child.process.poll() is not None and not self.stopping:
                     if child.oneshot and child.process.returncode == 0:
@@ -154,7 +162,8 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "log").mkdir(exist_ok=True)
     os.environ["SILKGATE_DATA_DIR"] = str(data_dir)
-    taken = [f"{name} {port}" for name, port in [("nats-server", EMBEDDED_NATS_PORT), *DEFAULT_PORTS.items()]
+    ports = {name: settings_for(name).resolved_port() for name in (*SERVICE_NAMES, "carrier")}
+    taken = [f"{name} {port}" for name, port in [("nats-server", EMBEDDED_NATS_PORT), *ports.items()]
              if not port_is_free("127.0.0.1", port)]
     if taken:
         raise click.ClickException(f"ports already in use: {', '.join(taken)} — is silkgate already running?")
@@ -172,7 +181,7 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         supervisor.add("nats-server", [nats_server_binary(), "-a", "127.0.0.1", "-p", str(EMBEDDED_NATS_PORT), "-js",
-                                       "-sd", str(data_dir / "jetstream")])
+                                       "-sd", str(data_dir / "jetstream"), "-l", str(data_dir / "log" / "nats-server.log")])
         if not wait_for_port(EMBEDDED_NATS_PORT):
             raise click.ClickException("nats-server did not start")
         silkgate = [sys.executable, "-m", "shared.cli", "serve"]
@@ -183,12 +192,13 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
             supervisor.add(f"{service}-worker", [*silkgate, service, "--role", "worker"], env)
         supervisor.add("carrier", [*silkgate, "carrier"], {"SILKGATE_CARRIER_API_KEY": carrier_key,
                                                            "SILKGATE_CARRIER_LOG_FILE": str(data_dir / "log" / "carrier.jsonl")})
-        for service, port in DEFAULT_PORTS.items():
+        for service, port in ports.items():
             supervisor.pump(until=time.monotonic() + 0.01)
             if not wait_for_port(port):
                 raise click.ClickException(f"{service} did not start on port {port}")
-        click.echo("silkgate: up — orders http://127.0.0.1:8001/docs  customs http://127.0.0.1:8002/docs  "
-                   "postal http://127.0.0.1:8003/docs  (Ctrl-C stops everything)")
+        click.echo(f"silkgate: up — orders http://127.0.0.1:{ports['orders']}/docs  "
+                   f"customs http://127.0.0.1:{ports['customs']}/docs  postal http://127.0.0.1:{ports['postal']}/docs  "
+                   "(Ctrl-C stops everything)")
         if demo:
             supervisor.add("demo", [sys.executable, "-m", "shared.cli", "demo"], oneshot=True)
         supervisor.pump()
