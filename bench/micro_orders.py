@@ -342,7 +342,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--phase", choices=("all", "intake", "consumer"), default="all",
                         help="consumer: intake runs unmeasured to create the orders")
     parser.add_argument("--webhooks", type=int, default=0, help="enabled webhook endpoints of the merchant")
-    parser.add_argument("--held-share", type=float, default=0.0, help="share of orders with a vague description")
+    parser.add_argument("--held-share", type=float, default=0.05, help="share of orders with a vague description")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight during intake")
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args()

@@ -128,3 +128,26 @@ async def _wait_timeline(actors, order_id: str, step: str, timeout: float = 30) 
             return view
         await asyncio.sleep(0.2)
     raise AssertionError(f"{step} never reached the timeline of {order_id}: {timeline_types(view)}")
+
+
+async def test_silkgate_trace_follows_one_parcel_through_the_three_services_from_real_logs(actors, stack):
+    import subprocess
+    import sys
+
+    placed = await actors.place(order("mail"))
+    delivered = await actors.wait_status(placed["id"], "delivered", timeout=90)
+    await asyncio.sleep(0.5)  # let the last log lines reach the files
+    for identifier in (placed["id"], delivered["tracking_number"], delivered["correlation_id"]):
+        result = subprocess.run([sys.executable, "-m", "shared.cli", "trace", identifier, "--log-dir", str(stack.log_dir)],
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        services = {line.split()[2] for line in lines}
+        assert {"orders", "customs", "postal"} <= services, services
+        assert lines == sorted(lines), "journey printed in time order"
+        assert any("order.accepted" in line for line in lines) and any("parcel.delivered" in line for line in lines)
+    # The same from logs piped in from elsewhere (e.g. an aggregator's export).
+    merged = "".join(path.read_text() for path in sorted(stack.log_dir.glob("*.jsonl")))
+    piped = subprocess.run([sys.executable, "-m", "shared.cli", "trace", delivered["tracking_number"]],
+                           input=merged, capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0 and "parcel.delivered" in piped.stdout

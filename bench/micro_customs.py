@@ -1,0 +1,283 @@
+"""Micro-benchmark of the customs consumers: the real service in this process, a real nats-server, a fresh database.
+
+    python -m bench.micro_customs --db sqlite --events 3000
+    python -m bench.micro_customs --db postgres --events 3000 --round 50
+
+Per parcel customs gets order.accepted (orders stream; a third each mail, express and e-commerce, the e-commerce
+ones carrying their payment) and waybill.issued (postal stream); a share is meant to be held (vague description).
+
+Two flows:
+  rounds   (default) the pipeline's order: a round of order.accepted, handled, then the same parcels' waybills.
+           Only the waits are measured, so publishing costs nothing; results are given per event type.
+  backlog  everything published before the service starts; the two consumers race (waybills often come first).
+
+Prints messages/s, CPU ms per message (time.process_time of this process while the service works: consumers,
+relay and deadline worker) and SQL statements per message (a before_cursor_execute listener, split by who ran them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import event, func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench.orders import is_held, order_body
+from services.customs.app import create_app
+from services.customs.models import metadata, tables
+from services.customs.settings import CustomsSettings
+from shared.bus import Bus
+from shared.consumer import DurableConsumer
+from shared.contract.envelope import Envelope
+from shared.contract.events import OrderAccepted, WaybillIssued
+from shared.contract.parcel import Parcel
+from shared.db import Database
+from shared.natsserver import NatsServer
+from shared.outbox import Relay
+
+DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+CARRIERS = {"mail": "CNPOST", "express": "SGX", "ecommerce": "CNPOST"}
+
+# Who is running a statement: set by the wrapped consumer batch and relay round (contextvars follow the task).
+_actor: contextvars.ContextVar[str] = contextvars.ContextVar("micro_customs_actor", default="other")
+
+
+# ── the events ──────────────────────────────────────────────────────────────
+
+
+def parcel_events(n: int, run: str, held_share: float) -> tuple[Envelope, Envelope]:
+    """order.accepted and waybill.issued of parcel n, in envelopes as the orders and postal relays send them."""
+    order_id = f"ord_{run}{n:08d}"
+    parcel = Parcel.model_validate(order_body(n, run, held=is_held(n, held_share)))
+    now = datetime.now(UTC)
+    accepted = OrderAccepted(order_id=order_id, merchant_code="kashgar-trading", accepted_at=now, parcel=parcel)
+    waybill = WaybillIssued(order_id=order_id, merchant_order_no=parcel.merchant_order_no,
+                            tracking_number=f"RR{n:09d}CN", channel=parcel.channel, carrier=CARRIERS[parcel.channel],
+                            consignee=parcel.consignee, issued_at=now)
+    correlation_id = f"corr-{order_id}"
+    return (Envelope.wrap(accepted, subject=order_id, correlation_id=correlation_id),
+            Envelope.wrap(waybill, subject=order_id, correlation_id=correlation_id))
+
+
+async def publish(bus: Bus, envelopes: list[Envelope]) -> None:
+    js = bus.js
+    assert js is not None
+    futures = [await js.publish_async(e.type, e.to_bytes(), headers={"Nats-Msg-Id": e.id}) for e in envelopes]
+    await asyncio.gather(*futures)
+
+
+# ── measuring ───────────────────────────────────────────────────────────────
+
+
+@dataclass
+class Meter:
+    """Messages handled, statements run and relay rounds, counted by the wrapped kit methods."""
+
+    handled: int = 0
+    statements: Counter = field(default_factory=Counter)
+    relay_idle: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def install(self, db: Database) -> None:
+        @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+        def _count(*_args) -> None:
+            self.statements[_actor.get()] += 1
+
+        meter = self
+        handle_batch = DurableConsumer.handle_batch
+        publish_batch = Relay.publish_batch
+
+        async def counted_batch(consumer, msgs):
+            _actor.set("consumers")
+            try:
+                return await handle_batch(consumer, msgs)
+            finally:
+                meter.handled += len(msgs)
+                meter.changed.set()
+
+        async def counted_relay(relay):
+            _actor.set("relay")
+            sent = await publish_batch(relay)
+            if sent == 0:
+                meter.relay_idle.set()
+            else:
+                meter.relay_idle.clear()
+            return sent
+
+        DurableConsumer.handle_batch = counted_batch
+        Relay.publish_batch = counted_relay
+
+    async def wait_handled(self, count: int, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.handled < count:
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), timeout=max(deadline - time.monotonic(), 0.001))
+        # The relay publishes what the handlers emitted; its work belongs to the same messages.
+        self.relay_idle.clear()
+        await asyncio.wait_for(self.relay_idle.wait(), timeout=max(deadline - time.monotonic(), 0.001))
+
+
+@dataclass
+class Phase:
+    """What one kind of work cost: messages, wall and CPU seconds, statements by actor."""
+
+    messages: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    statements: Counter = field(default_factory=Counter)
+
+    def add(self, messages: int, wall_s: float, cpu_s: float, statements: Counter) -> None:
+        self.messages += messages
+        self.wall_s += wall_s
+        self.cpu_s += cpu_s
+        self.statements.update(statements)
+
+    def row(self, name: str) -> str:
+        n = max(self.messages, 1)
+        total = sum(self.statements.values())
+        return (f"{name:<16} {self.messages:>7} {self.messages / max(self.wall_s, 1e-9):>9.0f} "
+                f"{self.cpu_s * 1000 / n:>9.2f} {self.statements['consumers'] / n:>10.2f} "
+                f"{self.statements['relay'] / n:>7.2f} {total / n:>7.2f}")
+
+
+async def measured(meter: Meter, phase: Phase, messages: int) -> None:
+    """Wait until `messages` more are handled (and the relay has caught up), adding the cost to `phase`."""
+    target = meter.handled + messages
+    before = Counter(meter.statements)
+    wall, cpu = time.perf_counter(), time.process_time()
+    await meter.wait_handled(target)
+    phase.add(messages, time.perf_counter() - wall, time.process_time() - cpu, meter.statements - before)
+
+
+# ── databases ───────────────────────────────────────────────────────────────
+
+
+async def fresh_database(kind: str, tmp: Path) -> tuple[str, str | None]:
+    """A new SQLite file, or a new PostgreSQL database micro_customs_<random>; returns (url, database to drop)."""
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp / 'customs.db'}"
+        name = None
+    else:
+        admin_url = os.environ.get("SILKGATE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
+        name = f"micro_customs_{uuid.uuid4().hex[:8]}"
+        admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await admin.dispose()
+        url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await db.dispose()
+    return url, name
+
+
+async def drop_database(name: str | None) -> None:
+    if name is None:
+        return
+    admin = create_async_engine(os.environ.get("SILKGATE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
+                                isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+# ── the run ─────────────────────────────────────────────────────────────────
+
+
+async def run(args: argparse.Namespace) -> None:
+    parcels = max(args.events // 2, 1)
+    run_id = uuid.uuid4().hex[:6]
+    print(f"micro_customs: {args.db}, {parcels} parcels ({parcels * 2} events), flow {args.flow}, "
+          f"round {args.round}, batch size {args.batch_size}", flush=True)
+    events = [parcel_events(n, run_id, args.held_share) for n in range(parcels)]
+    tmp = Path(tempfile.mkdtemp(prefix="micro-customs-"))
+    server = NatsServer()
+    server.start()
+    url, database = await fresh_database(args.db, tmp)
+    settings = CustomsSettings(
+        database_url=url, nats_url=server.url, migrate_on_start=False, run_api=False, log_level=args.log_level,
+        log_file=str(tmp / "customs.jsonl"), consumer_batch_size=args.batch_size,
+    )
+    bus = Bus(server.url)
+    phases = {"order.accepted": Phase(), "waybill.issued": Phase(), "all": Phase()}
+    real_stdout = sys.stdout
+    try:
+        await bus.connect(retry=False)
+        if args.flow == "backlog":
+            await publish(bus, [e for pair in events for e in pair])
+        app = create_app(settings)
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the service's log lines also go to stdout
+        try:
+            async with app.router.lifespan_context(app):
+                runtime = app.state.runtime
+                meter = Meter()
+                meter.install(runtime.db)
+                await runtime.bus.wait_ready()
+                if args.flow == "backlog":
+                    await measured(meter, phases["all"], 2 * parcels)
+                else:
+                    await run_rounds(bus, meter, events, args.round, phases)
+                handled = await inbox_count(runtime.db)
+        finally:
+            sys.stdout.close()
+            sys.stdout = real_stdout
+    finally:
+        await bus.close()
+        server.cleanup()
+        await drop_database(database)
+    if handled != 2 * parcels:
+        print(f"WARNING: inbox holds {handled} events, expected {2 * parcels}")
+    print(f"{'':<16} {'msgs':>7} {'msgs/s':>9} {'CPU ms':>9} {'stmts':>10} {'relay':>7} {'total':>7}")
+    print(f"{'':<16} {'':>7} {'':>9} {'/msg':>9} {'consumer':>10} {'/msg':>7} {'/msg':>7}")
+    for name, phase in phases.items():
+        if phase.messages:
+            print(phase.row(name))
+
+
+async def run_rounds(bus: Bus, meter: Meter, events: list[tuple[Envelope, Envelope]], size: int,
+                     phases: dict[str, Phase]) -> None:
+    for start in range(0, len(events), size):
+        chunk = events[start:start + size]
+        for index, name in ((0, "order.accepted"), (1, "waybill.issued")):
+            await publish(bus, [pair[index] for pair in chunk])
+            before = Phase()
+            await measured(meter, before, len(chunk))
+            phases[name].add(before.messages, before.wall_s, before.cpu_s, before.statements)
+            phases["all"].add(before.messages, before.wall_s, before.cpu_s, before.statements)
+
+
+async def inbox_count(db: Database) -> int:
+    async with db.reader() as session:
+        return (await session.execute(select(func.count()).select_from(tables.inbox))).scalar_one()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--events", type=int, default=3000, help="events in all (two per parcel)")
+    parser.add_argument("--flow", choices=["rounds", "backlog"], default="rounds")
+    parser.add_argument("--round", type=int, default=100, help="parcels per round (rounds flow)")
+    parser.add_argument("--batch-size", type=int, default=200, help="consumer batch size")
+    parser.add_argument("--held-share", type=float, default=0.05, help="share of parcels meant to be held")
+    parser.add_argument("--log-level", default="WARNING", help="the service's log level (the pipeline bench's default)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    random.seed(args.seed)
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
