@@ -187,6 +187,7 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
         silkgate = [sys.executable, "-m", "shared.cli", "serve"]
         for service in SERVICE_NAMES:
             env = {f"SILKGATE_{service.upper()}_MIGRATE_ON_START": "false",
+                   f"SILKGATE_{service.upper()}_WORKER_METRICS_PORT": str(ports[service] + 100),
                    f"SILKGATE_{service.upper()}_LOG_FILE": str(data_dir / "log" / f"{service}.jsonl")}
             supervisor.add(f"{service}", [*silkgate, service, "--role", "api"], env)
             supervisor.add(f"{service}-worker", [*silkgate, service, "--role", "worker"], env)

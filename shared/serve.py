@@ -61,6 +61,12 @@ def serve(service: str, *, role: str = "all", host: str | None = None, port: int
         fail(f"{service}: database unreachable at {_redact(url)}: {type(exc).__name__}: {exc}")
     app = create_app_for(service, settings)
     if role == "worker":
+        if settings.worker_metrics_port:
+            if not port_is_free(settings.host, settings.worker_metrics_port):
+                fail(f"{service} worker: metrics port {settings.host}:{settings.worker_metrics_port} is already in use")
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.worker_metrics_port, addr=settings.host)
         asyncio.run(_run_workers(app))
         return
     import uvicorn

@@ -39,6 +39,9 @@ class ServiceSettings(BaseSettings):
     run_api: bool = True
     run_workers: bool = True
 
+    # A worker process (relay, consumers, timers) has no API; it serves /metrics here when set (0: off).
+    worker_metrics_port: int = 0
+
     # Outbox relay
     relay_batch_size: int = 500
     relay_idle_interval_s: float = 0.05
