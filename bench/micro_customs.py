@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
+import cProfile
 import os
 import random
 import sys
@@ -36,7 +37,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.orders import is_held, order_body
 from services.customs.app import create_app
-from services.customs.models import metadata, tables
+from services.customs.models import Declaration, metadata, tables
 from services.customs.settings import CustomsSettings
 from shared.bus import Bus
 from shared.consumer import DurableConsumer
@@ -87,6 +88,7 @@ class Meter:
 
     handled: int = 0
     statements: Counter = field(default_factory=Counter)
+    profiler: cProfile.Profile | None = None  # --profile: only while the service works
     relay_idle: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -156,9 +158,13 @@ async def measured(meter: Meter, phase: Phase, messages: int) -> None:
     """Wait until `messages` more are handled (and the relay has caught up), adding the cost to `phase`."""
     target = meter.handled + messages
     before = Counter(meter.statements)
+    if meter.profiler is not None:
+        meter.profiler.enable()
     wall, cpu = time.perf_counter(), time.process_time()
     await meter.wait_handled(target)
     phase.add(messages, time.perf_counter() - wall, time.process_time() - cpu, meter.statements - before)
+    if meter.profiler is not None:
+        meter.profiler.disable()
 
 
 # ── databases ───────────────────────────────────────────────────────────────
@@ -223,7 +229,7 @@ async def run(args: argparse.Namespace) -> None:
         try:
             async with app.router.lifespan_context(app):
                 runtime = app.state.runtime
-                meter = Meter()
+                meter = Meter(profiler=cProfile.Profile() if args.profile else None)
                 meter.install(runtime.db)
                 await runtime.bus.wait_ready()
                 if args.flow == "backlog":
@@ -231,6 +237,9 @@ async def run(args: argparse.Namespace) -> None:
                 else:
                     await run_rounds(bus, meter, events, args.round, phases)
                 handled = await inbox_count(runtime.db)
+                statuses = await declaration_statuses(runtime.db)
+                if meter.profiler is not None:
+                    meter.profiler.dump_stats(args.profile)
         finally:
             sys.stdout.close()
             sys.stdout = real_stdout
@@ -238,6 +247,7 @@ async def run(args: argparse.Namespace) -> None:
         await bus.close()
         server.cleanup()
         await drop_database(database)
+    print(f"declarations: {statuses}")
     if handled != 2 * parcels:
         print(f"WARNING: inbox holds {handled} events, expected {2 * parcels}")
     print(f"{'':<16} {'msgs':>7} {'msgs/s':>9} {'CPU ms':>9} {'stmts':>10} {'relay':>7} {'total':>7}")
@@ -259,6 +269,13 @@ async def run_rounds(bus: Bus, meter: Meter, events: list[tuple[Envelope, Envelo
             phases["all"].add(before.messages, before.wall_s, before.cpu_s, before.statements)
 
 
+async def declaration_statuses(db: Database) -> dict[str, int]:
+    """How the declarations ended: a declaration still "accepted" waits for a document it should have."""
+    query = select(Declaration.status, func.count()).group_by(Declaration.status).order_by(Declaration.status)
+    async with db.reader() as session:
+        return dict((await session.execute(query)).all())
+
+
 async def inbox_count(db: Database) -> int:
     async with db.reader() as session:
         return (await session.execute(select(func.count()).select_from(tables.inbox))).scalar_one()
@@ -274,6 +291,7 @@ def main() -> None:
     parser.add_argument("--held-share", type=float, default=0.05, help="share of parcels meant to be held")
     parser.add_argument("--log-level", default="WARNING", help="the service's log level (the pipeline bench's default)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", metavar="FILE", help="write cProfile stats of the measured phases to FILE")
     args = parser.parse_args()
     random.seed(args.seed)
     asyncio.run(run(args))

@@ -10,7 +10,7 @@
    declaration.released, parcel.handed_off, 5 x parcel.tracking, parcel.delivered; stage by stage, so a batch holds
    many parcels (as in the pipeline, where each stage of a parcel arrives in its own batch).
 
-Printed per phase: throughput, CPU ms (time.process_time of this process: the service, the in-process client and the
+Printed per phase: throughput, CPU ms (user + system time of this process, as time.process_time: the service, the in-process client and the
 benchmark's own polling) and SQL statements (the service engine's before_cursor_execute) per order or per message.
 Logging is configured as in a service at --log-level (JSON lines to a file; stdout is silenced while running).
 """
@@ -88,12 +88,20 @@ class Measurement:
     unit_name: str
     wall_s: float
     cpu_s: float
+    system_s: float  # the kernel's share of cpu_s (socket and file I/O, inflated on a crowded machine)
     statements: int
 
     def line(self) -> str:
-        return (f"{self.name:<22} {self.units:>6} {self.unit_name:<5} {self.units / self.wall_s:>8.0f}/s  "
-                f"CPU {1000 * self.cpu_s / self.units:6.3f} ms/{self.unit_name[:-1]}  "
-                f"SQL {self.statements / self.units:6.2f} stmt/{self.unit_name[:-1]}")
+        unit = self.unit_name[:-1]
+        return (f"{self.name:<22} {self.units:>6} {self.unit_name:<6} {self.units / self.wall_s:>7.0f}/s  "
+                f"CPU {1000 * self.cpu_s / self.units:6.3f} ms/{unit} (sys {1000 * self.system_s / self.units:5.3f})  "
+                f"SQL {self.statements / self.units:5.2f} stmt/{unit}")
+
+
+def cpu_times() -> tuple[float, float]:
+    """This process's (user + system, system) CPU seconds."""
+    times = os.times()
+    return times.user + times.system, times.system
 
 
 class Meter:
@@ -104,10 +112,11 @@ class Meter:
 
     @contextlib.asynccontextmanager
     async def measure(self, name: str, units: int, unit_name: str, results: list[Measurement]):
-        statements, cpu, wall = self.counter.count, time.process_time(), time.perf_counter()
+        statements, (cpu, system), wall = self.counter.count, cpu_times(), time.perf_counter()
         yield
-        results.append(Measurement(name, units, unit_name, time.perf_counter() - wall, time.process_time() - cpu,
-                                   self.counter.count - statements))
+        cpu_end, system_end = cpu_times()
+        results.append(Measurement(name, units, unit_name, time.perf_counter() - wall, cpu_end - cpu,
+                                   system_end - system, self.counter.count - statements))
 
 
 # ── the database ──────────────────────────────────────────────────────────────
@@ -302,7 +311,7 @@ async def run_consumer(url: str, nats_url: str, args: argparse.Namespace, result
     runtime.workers = []  # the consumers and the relay only: the periodic workers are not what is measured
     watcher = Database(url)  # polls on its own engine, so its statements are not counted
     inbox = runtime.tables.inbox
-    cpu, wall = time.process_time(), time.perf_counter()
+    (cpu, system), wall = cpu_times(), time.perf_counter()
     async with running(app):
         counter = StatementCounter(runtime.db.engine)  # before the consumers' first statement (they connect first)
         handled = 0
@@ -310,8 +319,9 @@ async def run_consumer(url: str, nats_url: str, args: argparse.Namespace, result
             await asyncio.sleep(0.2)
             async with watcher.reader() as session:
                 handled = (await session.execute(select(func.count()).select_from(inbox))).scalar_one()
-        results.append(Measurement("consumer", messages, "msgs", time.perf_counter() - wall,
-                                   time.process_time() - cpu, counter.count))
+        cpu_end, system_end = cpu_times()
+        results.append(Measurement("consumer", messages, "msgs", time.perf_counter() - wall, cpu_end - cpu,
+                                   system_end - system, counter.count))
     await watcher.dispose()
 
 

@@ -46,7 +46,7 @@ async def refer_overdue(repo: DeclarationRepository, config: CustomsConfig, *, e
 async def _refer(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, *,
                  emit: Emitter) -> int:
     now = config.now()
-    match = match_for(declaration, parcel_of(declaration), await repo.documents(declaration.order_id), config)
+    match = match_for(declaration, parcel_of(declaration), await repo.match_documents(declaration.order_id), config)
     if match.complete:
         # Everything is here after all (an evaluation that failed earlier): decide on the documents instead.
         await evaluate(repo, config, declaration, emit=emit)

@@ -7,6 +7,7 @@ the declaration opens cancelled; a second order.accepted opens nothing; nothing 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -26,12 +27,19 @@ from services.customs.domain.policy import CustomsPolicy
 from services.customs.domain.risk import Assessment, assess, hold_for_documents, lane
 from services.customs.domain.status import action_for_decision, allowed_actions
 from services.customs.domain.tax import TaxAssessment, declaration_tax, taxable_value_cny
-from services.customs.models import Declaration, DeclarationLine, Document, EarlyCancellation
-from services.customs.repository import LANE_RANKS, DeclarationRepository
+from services.customs.models import Declaration, EarlyCancellation
+from services.customs.repository import (
+    LANE_RANKS,
+    DeclarationRepository,
+    DocumentBody,
+    DraftRepository,
+    OrderArrivals,
+)
 from services.customs.service import (
     SYSTEM,
     CustomsConfig,
     Emitter,
+    HeldEvents,
     buyer_key,
     new_declaration_id,
     parcel_of,
@@ -59,38 +67,56 @@ CHINA_TIME = timezone(timedelta(hours=8))
 
 async def file_declaration(repo: DeclarationRepository, config: CustomsConfig, event: OrderAccepted, *,
                            correlation_id: str, event_id: str | None, emit: Emitter) -> Declaration:
-    """Open the order's declaration (once), attach what already arrived, then evaluate it if it can be."""
-    existing = await repo.get_by_order(event.order_id)
-    if existing is not None:
+    """Open the order's declaration (once), attach what already arrived, then evaluate it if it can be.
+
+    The declaration is decided before anything of it is written, then written in its final state with one insert
+    per table, and its events go out in one outbox insert.
+    """
+    await repo.lock_order(event.order_id)
+    arrivals = await repo.order_arrivals(event.order_id)
+    if arrivals.declaration_id is not None:
         # A redelivered or re-published order.accepted: one order, one declaration.
+        existing = await repo.get(arrivals.declaration_id)
         log.info("declaration.duplicate_order_ignored", declaration_id=existing.id, status=existing.status)
         return existing
-    declaration, currency_error = await _open(repo, config, event, correlation_id=correlation_id)
-    now = declaration.opened_at
+    draft, currency_error = await _open(repo, config, event, correlation_id=correlation_id, event_id=event_id,
+                                  documents_came_first=arrivals.buffered_documents > 0)
+    declaration, held = draft.declaration, HeldEvents()
     with structlog.contextvars.bound_contextvars(declaration_id=declaration.id):
-        await _file_order_documents(repo, event, declaration, event_id=event_id, now=now)
-        attached = await repo.attach_buffered_documents(order_id=event.order_id, declaration_id=declaration.id)
-        early = await repo.early_cancellation(event.order_id)
-        if early is not None:
-            await _cancel(repo, declaration, reason=early.reason, now=now, emit=emit)
+        await _decide_on_filing(draft, config, event.parcel, arrivals, currency_error, emit=held)
+        await draft.write()
+        if arrivals.buffered_documents:
+            await repo.attach_buffered_documents(order_id=event.order_id, declaration_id=declaration.id)
+        if arrivals.cancellation_reason is not None:
             await repo.drop_early_cancellation(event.order_id)
-            return declaration
-        if currency_error is not None:
-            await _reject_unknown_currency(repo, declaration, currency_error, now=now, emit=emit)
-            return declaration
-        await emit(DeclarationFiled(
-            declaration_id=declaration.id, order_id=declaration.order_id, channel=declaration.channel,
-            status="accepted", ceb_code=declaration.ceb_code, occurred_at=now, form=declaration.form,
-            trade_mode=declaration.trade_mode, lane=declaration.lane, value_cny=declaration.value_cny,
-        ), declaration)
-        log.info("declaration.filed", form=declaration.form, channel=declaration.channel, lane=declaration.lane,
-                 value_cny=str(declaration.value_cny), buffered_documents=attached)
-        await evaluate(repo, config, declaration, emit=emit)
+        await emit.many(held.events, declaration)
     return declaration
 
 
-async def _open(repo: DeclarationRepository, config: CustomsConfig, event: OrderAccepted, *,
-                correlation_id: str) -> tuple[Declaration, UnknownCurrency | None]:
+async def _decide_on_filing(draft: DraftRepository, config: CustomsConfig, parcel: Parcel, arrivals: OrderArrivals,
+                            currency_error: UnknownCurrency | None, *, emit: Emitter) -> None:
+    """Cancelled if the cancellation came first, rejected without an exchange rate, else filed and evaluated."""
+    declaration = draft.declaration
+    now = declaration.opened_at
+    if arrivals.cancellation_reason is not None:
+        await _cancel(draft, declaration, reason=arrivals.cancellation_reason, now=now, emit=emit)
+        return
+    if currency_error is not None:
+        await _reject_unknown_currency(draft, declaration, currency_error, now=now, emit=emit)
+        return
+    await emit(DeclarationFiled(
+        declaration_id=declaration.id, order_id=declaration.order_id, channel=declaration.channel,
+        status="accepted", ceb_code=declaration.ceb_code, occurred_at=now, form=declaration.form,
+        trade_mode=declaration.trade_mode, lane=declaration.lane, value_cny=declaration.value_cny,
+    ), declaration)
+    log.info("declaration.filed", form=declaration.form, channel=declaration.channel, lane=declaration.lane,
+             value_cny=str(declaration.value_cny), buffered_documents=arrivals.buffered_documents)
+    await evaluate(draft, config, declaration, emit=emit, parcel=parcel)
+
+
+async def _open(repo: DeclarationRepository, config: CustomsConfig, event: OrderAccepted, *, correlation_id: str,
+                event_id: str | None, documents_came_first: bool) -> tuple[DraftRepository, UnknownCurrency | None]:
+    """The new declaration, its lines, its filing audit entry and the order's documents, not written yet."""
     parcel, policy, now = event.parcel, config.policy, config.now()
     try:
         selection = select_form(parcel, policy)
@@ -100,40 +126,48 @@ async def _open(repo: DeclarationRepository, config: CustomsConfig, event: Order
         selection, taxable, currency_error = None, None, exc
     waits = needs_three_document_match(parcel.channel) and currency_error is None
     queue_lane = lane(parcel, policy)
+    order_body = event.model_dump(mode="json")
     declaration = Declaration(
         id=new_declaration_id(), order_id=event.order_id, merchant_code=event.merchant_code,
         merchant_order_no=parcel.merchant_order_no, channel=parcel.channel, direction=parcel.direction,
         form=selection.form if selection else None, trade_mode=selection.trade_mode if selection else None,
         lane=queue_lane, lane_rank=LANE_RANKS[queue_lane], status="accepted", ceb_code=120,
         value_cny=selection.value_cny if selection else None, taxable_value_cny=taxable,
-        counts_towards_annual=False, buyer_key=buyer_key(parcel), parcel=parcel.model_dump(mode="json"),
+        counts_towards_annual=False, buyer_key=buyer_key(parcel), parcel=order_body["parcel"],
         correlation_id=correlation_id, awaiting_documents=waits, opened_at=now,
         documents_deadline_at=now + config.documents_deadline if waits else None, version=1, updated_at=now,
     )
     lines = [
-        DeclarationLine(declaration_id=declaration.id, line_no=line.line_no, sku=line.sku, name=line.name,
-                        hs_code=line.hs_code, quantity=line.quantity, unit=line.unit, unit_price=line.unit_price,
-                        total_price=line.total_price, currency=line.currency, origin_country=line.origin_country,
-                        net_weight_kg=line.net_weight_kg)
+        {"declaration_id": declaration.id, "line_no": line.line_no, "sku": line.sku, "name": line.name,
+         "hs_code": line.hs_code, "quantity": line.quantity, "unit": line.unit, "unit_price": line.unit_price,
+         "total_price": line.total_price, "currency": line.currency, "origin_country": line.origin_country,
+         "net_weight_kg": line.net_weight_kg}
         for line in parcel.lines
     ]
-    await repo.add(declaration, lines)
-    await record_filing(repo, declaration, now=now)
-    return declaration, currency_error
+    draft = DraftRepository(repo.session, declaration, lines, documents_came_first=documents_came_first)
+    await record_filing(draft, declaration, now=now)
+    await _file_order_documents(draft, event, declaration, order_body, event_id=event_id, now=now)
+    return draft, currency_error
 
 
-async def _file_order_documents(repo: DeclarationRepository, event: OrderAccepted, declaration: Declaration, *,
-                                event_id: str | None, now: datetime) -> None:
+async def _file_order_documents(repo: DeclarationRepository, event: OrderAccepted, declaration: Declaration,
+                                order_body: dict[str, Any], *, event_id: str | None, now: datetime) -> None:
     """The order is the first of the three documents; a payment the order carries counts as the second."""
     source = OrderAccepted.event_type()
-    await repo.add_document(Document(order_id=event.order_id, declaration_id=declaration.id, kind="order",
-                                     source=source, source_event_id=event_id, received_at=now,
-                                     body=event.model_dump(mode="json")))
+    await repo.add_document(document_row(event.order_id, declaration.id, kind="order", source=source,
+                                         event_id=event_id, now=now, body=order_body))
     if event.parcel.payment is not None:
         body = {"order_id": event.order_id, "merchant_code": event.merchant_code,
-                "payment": event.parcel.payment.model_dump(mode="json")}
-        await repo.add_document(Document(order_id=event.order_id, declaration_id=declaration.id, kind="payment",
-                                         source=source, source_event_id=event_id, received_at=now, body=body))
+                "payment": order_body["parcel"]["payment"]}
+        await repo.add_document(document_row(event.order_id, declaration.id, kind="payment", source=source,
+                                             event_id=event_id, now=now, body=body))
+
+
+def document_row(order_id: str, declaration_id: str | None, *, kind: str, source: str, event_id: str | None,
+                 now: datetime, body: dict[str, Any]) -> dict[str, Any]:
+    """The columns of one documents row (its id comes from the database)."""
+    return {"order_id": order_id, "declaration_id": declaration_id, "kind": kind, "source": source,
+            "source_event_id": event_id, "received_at": now, "body": body}
 
 
 async def receive_payment(repo: DeclarationRepository, config: CustomsConfig, event: PaymentRecorded, *,
@@ -152,10 +186,14 @@ async def receive_waybill(repo: DeclarationRepository, config: CustomsConfig, ev
 
 async def _receive_document(repo: DeclarationRepository, config: CustomsConfig, *, order_id: str, kind: str,
                             source: str, body: dict[str, Any], event_id: str | None, emit: Emitter) -> None:
-    declaration = await repo.get_by_order(order_id)
-    await repo.add_document(Document(order_id=order_id, declaration_id=declaration.id if declaration else None,
-                                     kind=kind, source=source, source_event_id=event_id,
-                                     received_at=config.now(), body=body))
+    # Locked, so that two documents completing the same declaration in two transactions cannot each miss the other.
+    declaration = await repo.get_by_order(order_id, lock=True)
+    if declaration is None:
+        # Its order.accepted may be in another transaction right now: wait for it, then look again.
+        await repo.lock_order(order_id)
+        declaration = await repo.get_by_order(order_id, lock=True)
+    await repo.add_document(document_row(order_id, declaration.id if declaration else None, kind=kind,
+                                         source=source, event_id=event_id, now=config.now(), body=body))
     if declaration is None:
         log.info("declaration.document_buffered", kind=kind)
         return
@@ -168,7 +206,8 @@ async def _receive_document(repo: DeclarationRepository, config: CustomsConfig, 
             log.info("declaration.document_attached", kind=kind, status=declaration.status, reevaluated=False)
 
 
-def match_for(declaration: Declaration, parcel: Parcel, documents: list[Document], config: CustomsConfig) -> MatchResult:
+def match_for(declaration: Declaration, parcel: Parcel, documents: Sequence[DocumentBody],
+              config: CustomsConfig) -> MatchResult:
     """The three-document match over what has arrived; the payment company's own document wins over the
     payment the order carries."""
     payments = [d for d in documents if d.kind == "payment"]
@@ -185,14 +224,17 @@ def match_for(declaration: Declaration, parcel: Parcel, documents: list[Document
 
 
 async def evaluate(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, *,
-                   emit: Emitter) -> None:
-    """Run the match (e-commerce, once all three documents are in) and the risk rules, then apply the decision."""
+                   emit: Emitter, parcel: Parcel | None = None) -> None:
+    """Run the match (e-commerce, once all three documents are in) and the risk rules, then apply the decision.
+
+    `parcel` is the declaration's parcel when the caller has it already (else it is read from the declaration).
+    """
     if declaration.status != "accepted":
         return  # decided already: never twice
-    parcel = parcel_of(declaration)
+    parcel = parcel or parcel_of(declaration)
     match_findings: list[Finding] = []
     if needs_three_document_match(declaration.channel):
-        match = match_for(declaration, parcel, await repo.documents(declaration.order_id), config)
+        match = match_for(declaration, parcel, await repo.match_documents(declaration.order_id), config)
         if not match.complete:
             log.info("declaration.awaiting_documents", missing=match.missing)
             return
@@ -224,12 +266,13 @@ async def evaluate(repo: DeclarationRepository, config: CustomsConfig, declarati
 async def _assess(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, parcel: Parcel,
                   match_findings: list[Finding], *, now: datetime) -> tuple[Assessment, TaxAssessment]:
     policy = config.policy
-    recent = await repo.prior_declarations(
+    history = await repo.buyer_history(
         buyer_key=declaration.buyer_key, channel=declaration.channel,
         since=now - timedelta(hours=policy.split_window_hours), exclude_id=declaration.id,
+        year_start=_year_start(now) if _counts_annually(declaration) else None,
     )
-    annual = await _annual_total(repo, declaration, now=now)
-    assessment = assess(parcel, declaration_id=declaration.id, policy=policy, now=now, recent=recent,
+    annual = history.annual_total_cny
+    assessment = assess(parcel, declaration_id=declaration.id, policy=policy, now=now, recent=history.recent,
                         annual_total_cny=annual, extra_findings=match_findings)
     assessment = hold_for_documents(assessment, match_findings, policy)
     tax = declaration_tax(parcel, form=declaration.form or "", policy=policy, annual_total_cny=annual)
@@ -244,8 +287,13 @@ async def compute_tax(repo: DeclarationRepository, config: CustomsConfig, declar
                            annual_total_cny=annual)
 
 
+def _counts_annually(declaration: Declaration) -> bool:
+    """Only e-commerce imports count towards the buyer's annual limit (DOMAIN.md §7)."""
+    return declaration.channel == "ecommerce" and declaration.direction == "import"
+
+
 async def _annual_total(repo: DeclarationRepository, declaration: Declaration, *, now: datetime) -> Decimal:
-    if declaration.channel != "ecommerce" or declaration.direction != "import":
+    if not _counts_annually(declaration):
         return ZERO
     return await repo.annual_total_cny(buyer_key=declaration.buyer_key, year_start=_year_start(now),
                                        exclude_id=declaration.id)

@@ -1,14 +1,32 @@
-"""Every query of the customs service. Nothing here commits: the request, consumer batch or worker does."""
+"""Every query of the customs service. Nothing here commits: the request, consumer batch or worker does.
+
+The consumers' statements are built once, with bind parameters, and written with Core inserts and updates: on
+these hot paths building a statement and the ORM's unit of work cost far more CPU than the database needs to
+run them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -30,6 +48,13 @@ LANE_RANKS = {"green": 0, "standard": 1}
 # cap keeps one busy buyer from making every assessment slower.
 PRIOR_DECLARATIONS_LIMIT = 200
 
+_declarations = Declaration.__table__
+_lines = DeclarationLine.__table__
+_documents = Document.__table__
+_findings = FindingRecord.__table__
+_audit = AuditEntry.__table__
+_early = EarlyCancellation.__table__
+
 
 @dataclass(frozen=True)
 class QueuePosition:
@@ -38,6 +63,102 @@ class QueuePosition:
     lane_rank: int
     opened_at: datetime
     id: str
+
+
+class OrderArrivals(NamedTuple):
+    """What is already here when an order.accepted comes: its declaration (a redelivery), a cancellation that
+    overtook it, and how many of its documents came first."""
+
+    declaration_id: str | None
+    cancellation_reason: str | None
+    buffered_documents: int
+
+
+class DocumentBody(NamedTuple):
+    """A received document as the three-document match reads it."""
+
+    kind: str
+    source: str
+    body: dict
+
+
+class BuyerHistory(NamedTuple):
+    """What the risk and tax rules need of a buyer's other declarations."""
+
+    recent: list[PriorDeclaration]  # on the same channel inside the split-purchase window, newest first
+    annual_total_cny: Decimal  # e-commerce imports cleared this year (zero when not asked for)
+
+
+# ── statements of the hot paths, built once ──────────────────────────────
+
+_ORDER_ID = bindparam("order_id")
+_BY_ORDER = select(Declaration).where(Declaration.order_id == _ORDER_ID)
+# FOR NO KEY UPDATE on PostgreSQL (SQLite runs one writer at a time): one declaration's documents are handled one
+# transaction after the other, and the foreign-key checks of rows pointing at it are not blocked.
+_BY_ORDER_LOCKED = _BY_ORDER.with_for_update(key_share=True)
+# A transaction-scoped lock on the order id (a 64-bit hash of it; a collision only makes two orders wait in turn).
+_LOCK_ORDER = text("SELECT pg_advisory_xact_lock(hashtextextended(:order_id, 0))")
+_ARRIVALS = select(
+    select(_declarations.c.id).where(_declarations.c.order_id == _ORDER_ID)
+    .scalar_subquery().label("declaration_id"),
+    select(_early.c.reason).where(_early.c.order_id == _ORDER_ID).scalar_subquery().label("cancellation_reason"),
+    select(func.count()).select_from(_documents)
+    .where(_documents.c.order_id == _ORDER_ID, _documents.c.declaration_id.is_(None))
+    .scalar_subquery().label("buffered_documents"),
+)
+# The values come as parameters named after the columns; b_id and b_version name the row and the version read.
+_CHANGE = update(_declarations).where(_declarations.c.id == bindparam("b_id"),
+                                      _declarations.c.version == bindparam("b_version"))
+_MATCH_DOCUMENTS = (select(_documents.c.kind, _documents.c.source, _documents.c.body)
+                    .where(_documents.c.order_id == _ORDER_ID)
+                    .order_by(_documents.c.received_at, _documents.c.id))
+_ATTACH_BUFFERED = (update(_documents)
+                    .where(_documents.c.order_id == bindparam("b_order_id"), _documents.c.declaration_id.is_(None))
+                    .values(declaration_id=bindparam("b_declaration_id")))
+_DROP_EARLY_CANCELLATION = delete(_early).where(_early.c.order_id == _ORDER_ID)
+_INSERT_DECLARATION = insert(_declarations)
+_INSERT_LINES = insert(_lines)
+_INSERT_DOCUMENTS = insert(_documents)
+_INSERT_AUDIT = insert(_audit)
+_INSERT_FINDINGS = insert(_findings)
+
+
+def _recent(value: Any):
+    """The buyer's other declarations on a channel since :since, for the split-purchase rule."""
+    d = _declarations.c
+    return (select(literal("recent").label("part"), d.opened_at.label("at"), value.label("value_cny"))
+            .where(d.buyer_key == bindparam("buyer_key"), d.channel == bindparam("channel"),
+                   d.opened_at >= bindparam("since"), d.id != bindparam("exclude_id"), d.status != "cancelled",
+                   value.is_not(None))
+            .order_by(d.opened_at.desc()).limit(PRIOR_DECLARATIONS_LIMIT))
+
+
+def _annual():
+    """The buyer's e-commerce imports cleared since :year_start (DOMAIN.md §7)."""
+    d = _declarations.c
+    return select(literal("annual"), null(), d.taxable_value_cny).where(
+        d.buyer_key == bindparam("buyer_key"), d.channel == "ecommerce", d.direction == "import",
+        d.status.in_(("released", "closed")), d.counts_towards_annual.is_(True),
+        d.decided_at >= bindparam("year_start"), d.id != bindparam("exclude_id"),
+    )
+
+
+# E-commerce measures split purchases in the transaction value (taxable), the other channels in the goods value.
+_RECENT = {"ecommerce": _recent(_declarations.c.taxable_value_cny), "other": _recent(_declarations.c.value_cny)}
+# Both in one round trip for an e-commerce import; the window's LIMIT needs its own subquery inside the UNION.
+_RECENT_AND_ANNUAL = union_all(select(_RECENT["ecommerce"].subquery()), _annual())
+_ANNUAL = _annual()
+
+
+def declaration_row(declaration: Declaration) -> dict[str, Any]:
+    """Every column of a declaration object, for a Core insert."""
+    return {column.key: getattr(declaration, column.key) for column in _declarations.columns}
+
+
+def finding_rows(declaration_id: str, findings: Sequence[Finding], *, source: str,
+                 now: datetime) -> list[dict[str, Any]]:
+    return [{"declaration_id": declaration_id, "code": f.code, "severity": f.severity, "message": f.message,
+             "fields": list(f.fields), "source": source, "created_at": now} for f in findings]
 
 
 class DeclarationRepository:
@@ -55,15 +176,30 @@ class DeclarationRepository:
         """The row as committed now, not as this session last saw it (after losing a race)."""
         return await self.session.get(Declaration, declaration_id, populate_existing=True)
 
-    async def get_by_order(self, order_id: str) -> Declaration | None:
-        query = select(Declaration).where(Declaration.order_id == order_id)
-        return (await self.session.execute(query)).scalar_one_or_none()
+    async def get_by_order(self, order_id: str, *, lock: bool = False) -> Declaration | None:
+        """The order's declaration; `lock` keeps other transactions from changing it until this one ends."""
+        query = _BY_ORDER_LOCKED if lock else _BY_ORDER
+        return (await self.session.execute(query, {"order_id": order_id})).scalar_one_or_none()
 
-    async def add(self, declaration: Declaration, lines: Sequence[DeclarationLine]) -> None:
-        self.session.add(declaration)
-        await self.session.flush()  # the lines' foreign key needs the row first
-        self.session.add_all(lines)
-        await self.session.flush()
+    async def lock_order(self, order_id: str) -> None:
+        """Handle the order's events one transaction at a time, before anything about the order is read.
+
+        Without it an order.accepted and a document of the same order, handled in two transactions at once, could
+        each miss the other: the document kept as come before its order, the declaration waiting for it. SQLite
+        needs nothing: it runs one writing transaction at a time.
+        """
+        if self.session.bind.dialect.name == "postgresql":
+            await self.session.execute(_LOCK_ORDER, {"order_id": order_id})
+
+    async def order_arrivals(self, order_id: str) -> OrderArrivals:
+        """Declaration, early cancellation and documents of an order already here, in one query."""
+        return OrderArrivals(*(await self.session.execute(_ARRIVALS, {"order_id": order_id})).one())
+
+    async def insert_declaration(self, declaration: Declaration, lines: Sequence[Mapping[str, Any]]) -> None:
+        """A new declaration (as the object stands, decided or not) and its lines."""
+        await self.session.execute(_INSERT_DECLARATION, declaration_row(declaration))
+        if lines:
+            await self.session.execute(_INSERT_LINES, list(lines))
 
     async def change(self, declaration: Declaration, **values: Any) -> bool:
         """Update a declaration only if nobody changed it since it was read (optimistic, on `version`).
@@ -72,12 +208,8 @@ class DeclarationRepository:
         On success the object carries the new values and version.
         """
         values["version"] = declaration.version + 1
-        result = await self.session.execute(
-            update(Declaration)
-            .where(Declaration.id == declaration.id, Declaration.version == declaration.version)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        result = await self.session.execute(_CHANGE, {**values, "b_id": declaration.id,
+                                                      "b_version": declaration.version})
         if result.rowcount != 1:
             return False
         for name, value in values.items():
@@ -143,26 +275,29 @@ class DeclarationRepository:
         )
         return list((await self.session.execute(query)).scalars())
 
-    async def prior_declarations(self, *, buyer_key: str, channel: str, since: datetime,
-                                 exclude_id: str) -> list[PriorDeclaration]:
-        """The same buyer's other declarations on a channel since `since`, for the split-purchase rule."""
-        value = Declaration.taxable_value_cny if channel == "ecommerce" else Declaration.value_cny
-        query = select(Declaration.opened_at, value).where(
-            Declaration.buyer_key == buyer_key, Declaration.channel == channel, Declaration.opened_at >= since,
-            Declaration.id != exclude_id, Declaration.status != "cancelled", value.is_not(None),
-        ).order_by(Declaration.opened_at.desc()).limit(PRIOR_DECLARATIONS_LIMIT)
-        return [PriorDeclaration(at, amount) for at, amount in (await self.session.execute(query)).all()]
+    async def buyer_history(self, *, buyer_key: str, channel: str, since: datetime, exclude_id: str,
+                            year_start: datetime | None) -> BuyerHistory:
+        """The buyer's other declarations on `channel` since `since` (split purchases) and, given `year_start`,
+        what the buyer has cleared through e-commerce imports this year (the annual limit), in one query."""
+        params = {"buyer_key": buyer_key, "channel": channel, "since": since, "exclude_id": exclude_id}
+        if year_start is None:
+            query = _RECENT["ecommerce" if channel == "ecommerce" else "other"]
+        else:
+            query, params["year_start"] = _RECENT_AND_ANNUAL, year_start
+        recent, annual = [], ZERO
+        for part, at, value in (await self.session.execute(query, params)).all():
+            if part == "recent":
+                recent.append(PriorDeclaration(at, value))
+            elif value is not None:
+                # Summed here rather than in SQL: SQLite keeps these as text and would add them as floats.
+                annual += value
+        return BuyerHistory(recent, annual)
 
     async def annual_total_cny(self, *, buyer_key: str, year_start: datetime, exclude_id: str) -> Decimal:
         """What the buyer has already cleared this year through e-commerce imports (DOMAIN.md §7)."""
-        query = select(Declaration.taxable_value_cny).where(
-            Declaration.buyer_key == buyer_key, Declaration.channel == "ecommerce",
-            Declaration.direction == "import", Declaration.status.in_(("released", "closed")),
-            Declaration.counts_towards_annual.is_(True), Declaration.decided_at >= year_start,
-            Declaration.id != exclude_id,
-        )
-        # Summed here rather than in SQL: SQLite keeps these as text and would add them as floats.
-        return sum((v for v in (await self.session.execute(query)).scalars() if v is not None), ZERO)
+        params = {"buyer_key": buyer_key, "year_start": year_start, "exclude_id": exclude_id}
+        rows = (await self.session.execute(_ANNUAL, params)).all()
+        return sum((value for _, _, value in rows if value is not None), ZERO)
 
     # ── lines, documents, findings ────────────────────────────────────────
 
@@ -170,18 +305,14 @@ class DeclarationRepository:
         query = select(DeclarationLine).where(DeclarationLine.declaration_id == declaration_id)
         return list((await self.session.execute(query.order_by(DeclarationLine.line_no))).scalars())
 
-    async def add_document(self, document: Document) -> None:
-        self.session.add(document)
-        await self.session.flush()
+    async def add_document(self, document: Mapping[str, Any]) -> None:
+        """A received document: the columns of `documents` but the id."""
+        await self.session.execute(_INSERT_DOCUMENTS, dict(document))
 
     async def attach_buffered_documents(self, *, order_id: str, declaration_id: str) -> int:
         """Documents that arrived before their order now belong to its declaration."""
-        result = await self.session.execute(
-            update(Document)
-            .where(Document.order_id == order_id, Document.declaration_id.is_(None))
-            .values(declaration_id=declaration_id)
-            .execution_options(synchronize_session=False)
-        )
+        result = await self.session.execute(_ATTACH_BUFFERED, {"b_order_id": order_id,
+                                                               "b_declaration_id": declaration_id})
         return result.rowcount
 
     async def documents(self, order_id: str) -> list[Document]:
@@ -189,14 +320,16 @@ class DeclarationRepository:
         query = select(Document).where(Document.order_id == order_id).order_by(Document.received_at, Document.id)
         return list((await self.session.execute(query)).scalars())
 
+    async def match_documents(self, order_id: str) -> list[DocumentBody]:
+        """What the three-document match reads of every document received for an order, oldest first."""
+        rows = (await self.session.execute(_MATCH_DOCUMENTS, {"order_id": order_id})).all()
+        return [DocumentBody(*row) for row in rows]
+
     async def add_findings(self, declaration_id: str, findings: Sequence[Finding], *, source: str,
                            now: datetime) -> None:
-        self.session.add_all([
-            FindingRecord(declaration_id=declaration_id, code=f.code, severity=f.severity, message=f.message,
-                          fields=list(f.fields), source=source, created_at=now)
-            for f in findings
-        ])
-        await self.session.flush()
+        if findings:
+            await self.session.execute(_INSERT_FINDINGS, finding_rows(declaration_id, findings, source=source,
+                                                                      now=now))
 
     async def findings(self, declaration_id: str) -> list[FindingRecord]:
         query = select(FindingRecord).where(FindingRecord.declaration_id == declaration_id).order_by(FindingRecord.id)
@@ -204,9 +337,9 @@ class DeclarationRepository:
 
     # ── audit trail (append-only: there is no update or delete here, on purpose) ──
 
-    async def append_audit(self, entry: AuditEntry) -> None:
-        self.session.add(entry)
-        await self.session.flush()
+    async def append_audit(self, entry: Mapping[str, Any]) -> None:
+        """An audit entry: the columns of `audit_trail` but the id."""
+        await self.session.execute(_INSERT_AUDIT, dict(entry))
 
     async def audit_trail(self, declaration_id: str) -> list[AuditEntry]:
         query = select(AuditEntry).where(AuditEntry.declaration_id == declaration_id).order_by(AuditEntry.id)
@@ -222,4 +355,55 @@ class DeclarationRepository:
         await self.session.flush()
 
     async def drop_early_cancellation(self, order_id: str) -> None:
-        await self.session.execute(delete(EarlyCancellation).where(EarlyCancellation.order_id == order_id))
+        await self.session.execute(_DROP_EARLY_CANCELLATION, {"order_id": order_id})
+
+
+class DraftRepository(DeclarationRepository):
+    """The repository as the filing of a new declaration sees it: reads go to the database, while the new
+    declaration's own writes (the row, its lines, documents, audit entries, findings) are held until `write`
+    puts them in, one insert per table, with the declaration as it was decided.
+
+    Nobody can see the declaration before this transaction commits, so no concurrent change can come between its
+    reading and its writing: `change` only applies the values to the object.
+    """
+
+    def __init__(self, session: AsyncSession, declaration: Declaration, lines: Sequence[Mapping[str, Any]], *,
+                 documents_came_first: bool) -> None:
+        super().__init__(session)
+        self.declaration = declaration
+        self._lines = list(lines)
+        self._documents: list[dict[str, Any]] = []
+        self._audit: list[dict[str, Any]] = []
+        self._findings: list[dict[str, Any]] = []
+        self._documents_came_first = documents_came_first
+
+    async def change(self, declaration: Declaration, **values: Any) -> bool:
+        if declaration is not self.declaration:
+            return await super().change(declaration, **values)
+        values["version"] = declaration.version + 1
+        for name, value in values.items():
+            setattr(declaration, name, value)
+        return True
+
+    async def add_document(self, document: Mapping[str, Any]) -> None:
+        self._documents.append(dict(document))
+
+    async def append_audit(self, entry: Mapping[str, Any]) -> None:
+        self._audit.append(dict(entry))
+
+    async def add_findings(self, declaration_id: str, findings: Sequence[Finding], *, source: str,
+                           now: datetime) -> None:
+        self._findings += finding_rows(declaration_id, findings, source=source, now=now)
+
+    async def match_documents(self, order_id: str) -> list[DocumentBody]:
+        """The documents that came before the order (from the database, only if there are any), then its own."""
+        earlier = await super().match_documents(order_id) if self._documents_came_first else []
+        return earlier + [DocumentBody(d["kind"], d["source"], d["body"]) for d in self._documents]
+
+    async def write(self) -> None:
+        """Insert the declaration and everything held for it."""
+        await self.insert_declaration(self.declaration, self._lines)
+        for statement, rows in ((_INSERT_DOCUMENTS, self._documents), (_INSERT_AUDIT, self._audit),
+                                (_INSERT_FINDINGS, self._findings)):
+            if rows:
+                await self.session.execute(statement, rows)

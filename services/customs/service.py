@@ -12,17 +12,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.customs.domain.matching import normalize_id, normalize_phone, normalize_text
 from services.customs.domain.policy import CustomsPolicy
 from services.customs.domain.status import ceb_code, is_final, next_status
-from services.customs.models import AuditEntry, Declaration, FindingRecord
+from services.customs.models import Declaration, FindingRecord
 from services.customs.repository import DeclarationRepository
 from services.customs.settings import CustomsSettings
 from shared.consumer import MessageContext
+from shared.contract.envelope import Envelope
 from shared.contract.events import (
     DeclarationCancelled,
     DeclarationHeld,
@@ -82,27 +83,61 @@ class StaleDeclaration(Exception):
 
 
 class Emitter(Protocol):
-    """Adds a follow-up event to the outbox of the current transaction."""
+    """Adds follow-up events about a declaration to the outbox of the current transaction."""
 
     async def __call__(self, event: Event, declaration: Declaration) -> None: ...
 
+    async def many(self, events: Sequence[Event], declaration: Declaration) -> None:
+        """Several events in one insert, in this order."""
+
+
+@dataclass
+class OutboxEmitter:
+    """Correlation and causation come from the event being handled (consumers), else from the declaration, which
+    carries the parcel's correlation id (the API and the worker)."""
+
+    outbox: Outbox
+    session: AsyncSession
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    emitted: list[Envelope] | None = None  # a consumer's MessageContext.emitted
+
+    async def __call__(self, event: Event, declaration: Declaration) -> None:
+        await self.many([event], declaration)
+
+    async def many(self, events: Sequence[Event], declaration: Declaration) -> None:
+        if not events:
+            return
+        correlation_id = self.correlation_id or declaration.correlation_id
+        envelopes = [Envelope.wrap(event, subject=declaration.order_id, correlation_id=correlation_id,
+                                   causation_id=self.causation_id) for event in events]
+        await self.outbox.add_envelopes(self.session, envelopes)
+        if self.emitted is not None:
+            self.emitted.extend(envelopes)
+
+
+@dataclass
+class HeldEvents:
+    """Keeps the events instead: a new declaration's filing publishes them once the declaration is written."""
+
+    events: list[Event] = field(default_factory=list)
+
+    async def __call__(self, event: Event, declaration: Declaration) -> None:
+        self.events.append(event)
+
+    async def many(self, events: Sequence[Event], declaration: Declaration) -> None:
+        self.events.extend(events)
+
 
 def context_emitter(ctx: MessageContext) -> Emitter:
-    """For consumers: correlation and causation come from the event being handled."""
-
-    async def emit(event: Event, declaration: Declaration) -> None:
-        await ctx.emit(event, subject=declaration.order_id)
-
-    return emit
+    """For consumers: as MessageContext.emit, with correlation and causation from the event being handled."""
+    return OutboxEmitter(ctx.outbox, ctx.session, correlation_id=ctx.correlation_id, causation_id=ctx.envelope.id,
+                         emitted=ctx.emitted)
 
 
 def outbox_emitter(outbox: Outbox, session: AsyncSession) -> Emitter:
     """For the API and the worker: the declaration carries the parcel's correlation id."""
-
-    async def emit(event: Event, declaration: Declaration) -> None:
-        await outbox.add(session, event, subject=declaration.order_id, correlation_id=declaration.correlation_id)
-
-    return emit
+    return OutboxEmitter(outbox, session)
 
 
 def new_declaration_id() -> str:
@@ -149,29 +184,32 @@ async def transition(
                        claim_expires_at=None)
     if not await repo.change(declaration, **changes):
         raise StaleDeclaration(declaration.id)
-    await repo.append_audit(AuditEntry(
-        declaration_id=declaration.id, actor=actor.name, actor_role=actor.role, key_id=actor.key_id, action=action,
-        from_status=before, to_status=after, ceb_code=code, reason_code=reason_code, note=note, at=now,
-    ))
+    await repo.append_audit(audit_entry(declaration.id, actor, action=action, from_status=before, to_status=after,
+                                        ceb_code=code, reason_code=reason_code, note=note, at=now))
     return after
 
 
 async def record_action(repo: DeclarationRepository, declaration: Declaration, *, action: str, actor: Actor,
                         now: datetime, reason_code: str | None = None, note: str | None = None) -> None:
     """An audit entry for an action that leaves the status as it is (claim, refused cancellation...)."""
-    await repo.append_audit(AuditEntry(
-        declaration_id=declaration.id, actor=actor.name, actor_role=actor.role, key_id=actor.key_id, action=action,
-        from_status=declaration.status, to_status=declaration.status, ceb_code=declaration.ceb_code,
-        reason_code=reason_code, note=note, at=now,
-    ))
+    await repo.append_audit(audit_entry(declaration.id, actor, action=action, from_status=declaration.status,
+                                        to_status=declaration.status, ceb_code=declaration.ceb_code,
+                                        reason_code=reason_code, note=note, at=now))
 
 
 async def record_filing(repo: DeclarationRepository, declaration: Declaration, *, now: datetime) -> None:
     """The first audit entry: the declaration entered the customs system (CEB 120)."""
-    await repo.append_audit(AuditEntry(
-        declaration_id=declaration.id, actor=SYSTEM.name, actor_role=SYSTEM.role, action="file", from_status=None,
-        to_status=declaration.status, ceb_code=declaration.ceb_code, at=now,
-    ))
+    await repo.append_audit(audit_entry(declaration.id, SYSTEM, action="file", from_status=None,
+                                        to_status=declaration.status, ceb_code=declaration.ceb_code, at=now))
+
+
+def audit_entry(declaration_id: str, actor: Actor, *, action: str, from_status: str | None, to_status: str,
+                ceb_code: int, at: datetime, reason_code: str | None = None,
+                note: str | None = None) -> dict[str, Any]:
+    """The columns of one audit_trail row (its id comes from the database)."""
+    return {"declaration_id": declaration_id, "actor": actor.name, "actor_role": actor.role, "key_id": actor.key_id,
+            "action": action, "from_status": from_status, "to_status": to_status, "ceb_code": ceb_code,
+            "reason_code": reason_code, "note": note, "at": at}
 
 
 def as_findings(records: Sequence[FindingRecord]) -> list[Finding]:

@@ -32,7 +32,7 @@ async def on_order_event(ctx: MessageContext) -> None:
     back and keeps one timeline entry per event id (the inbox already drops redelivered envelopes).
     """
     event = ctx.event
-    order = await repository.get_order(ctx.session, event.order_id, for_update=True)
+    order = await repository.lock_order_progress(ctx.session, event.order_id)
     if order is None:
         # Cannot happen while orders publishes order.accepted before anyone hears of an order; retrying would
         # never help, so the event is logged and left (the inbox records it as handled).

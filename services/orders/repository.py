@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.orders.domain.progress import OrderProgress
 from services.orders.models import IdempotencyKey, Merchant, Order, OrderEvent
+
+# The hot paths (intake, the consumers) run Core statements built once: building a statement and going through
+# the ORM's unit of work cost more than the round trip itself.
+_orders = Order.__table__
+_order_events = OrderEvent.__table__
+
+
+def dialect_of(session: AsyncSession) -> str:
+    return session.bind.dialect.name
 
 # ── merchants ─────────────────────────────────────────────────────────────────
 
 
 async def insert_merchant_if_missing(session: AsyncSession, *, code: str, name: str, created_at: datetime) -> None:
     """Register a merchant once; a second registration (or a racing one) leaves the first in place."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if dialect_of(session) == "postgresql" else sqlite
     statement = dialect.insert(Merchant).values(code=code, name=name, created_at=created_at)
     await session.execute(statement.on_conflict_do_nothing(index_elements=["code"]))
 
@@ -81,6 +91,26 @@ async def get_order(session: AsyncSession, order_id: str, *, merchant_code: str 
     return (await session.scalars(query)).first()
 
 
+_PROGRESS_COLUMNS = [_orders.c[field.name] for field in fields(OrderProgress)]
+# The row lock serialises events of one order across batches and replicas, and with a merchant's cancel
+# (SQLAlchemy leaves FOR UPDATE out on SQLite, whose writers BEGIN IMMEDIATE one at a time anyway).
+_LOCK_PROGRESS = select(*_PROGRESS_COLUMNS).where(_orders.c.id == bindparam("order_id")).with_for_update()
+_UPDATE_PROGRESS = update(_orders).where(_orders.c.id == bindparam("order_id"))
+_PROGRESS_UPDATES = ("status", "tracking_number", "customs_status", "customs_ceb_code", "status_reason", "updated_at")
+
+
+async def lock_order_progress(session: AsyncSession, order_id: str) -> OrderProgress | None:
+    """An order's progress, row-locked until the transaction ends; None when there is no such order."""
+    row = (await session.execute(_LOCK_PROGRESS, {"order_id": order_id})).first()
+    return None if row is None else OrderProgress(*row)
+
+
+async def update_order_progress(session: AsyncSession, progress: OrderProgress) -> None:
+    """Write what an event changed (status, customs status, tracking number, reason, updated_at)."""
+    values = {name: getattr(progress, name) for name in _PROGRESS_UPDATES}
+    await session.execute(_UPDATE_PROGRESS, {"order_id": progress.id, **values})
+
+
 @dataclass(frozen=True)
 class OrderFilters:
     merchant_code: str | None = None
@@ -123,9 +153,16 @@ async def insert_order_events(session: AsyncSession, events: list[dict[str, Any]
         await session.execute(insert(OrderEvent), events)
 
 
-async def order_event_exists(session: AsyncSession, event_id: str) -> bool:
-    query = select(OrderEvent.id).where(OrderEvent.event_id == event_id)
-    return (await session.execute(query)).first() is not None
+_INSERT_EVENT_IF_NEW = {
+    dialect.dialect.name: dialect.insert(_order_events).on_conflict_do_nothing(index_elements=["event_id"])
+    for dialect in (postgresql, sqlite)
+}
+
+
+async def insert_order_event_if_new(session: AsyncSession, entry: dict[str, Any]) -> bool:
+    """Add a timeline entry unless one with its event_id exists (event ids are unique); True when added."""
+    result = await session.execute(_INSERT_EVENT_IF_NEW[dialect_of(session)], entry)
+    return result.rowcount == 1
 
 
 async def timeline(session: AsyncSession, order_id: str) -> list[OrderEvent]:

@@ -6,7 +6,7 @@ idempotency) lives in intake.py, API keys in keys.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders import repository
-from services.orders.domain.progress import customs_status_after, status_reason_after
+from services.orders.domain.progress import OrderProgress, customs_status_after, status_reason_after
 from services.orders.domain.status import apply_event, can_cancel, timeline_title
 from services.orders.domain.validation import validate_parcel
 from services.orders.keys import create_api_key, ensure_merchant  # noqa: F401 - the CLI imports them from here
@@ -122,7 +122,7 @@ async def list_orders(session: AsyncSession, principal: Principal, page: OrderPa
 class StatusChange:
     """What recording an event did to an order (its webhooks are queued by record_order_event)."""
 
-    order: Order
+    order: OrderProgress
     event_type: str
     old_status: str
     new_status: str
@@ -133,17 +133,19 @@ class StatusChange:
         return self.old_status != self.new_status
 
 
-async def record_order_event(session: AsyncSession, *, order: Order, event: Event, event_id: str,
+async def record_order_event(session: AsyncSession, *, order: OrderProgress, event: Event, event_id: str,
                              occurred_at: datetime | None = None, title: str | None = None) -> StatusChange:
     """Apply one event to an order (status, customs status, tracking number, reason) and add it to the timeline.
 
     Every status change of an order goes through here. Events arrive late, twice or out of order: the status
     never moves backwards (status.apply_event), and an event already on the timeline changes nothing.
-    `order` must be loaded for update.
+    `order` must be read under the order's row lock (repository.lock_order_progress); it is updated in place.
     """
     event_type = event.event_type()
     old_status = order.status
-    if await repository.order_event_exists(session, event_id):
+    now = utcnow()
+    if not await repository.insert_order_event_if_new(session, _timeline_entry(order.id, event, event_id, now=now,
+                                                                              occurred_at=occurred_at, title=title)):
         log.info("order.event_duplicate", order_id=order.id, event_id=event_id, event_type=event_type)
         return StatusChange(order, event_type, old_status, old_status, recorded=False)
     tracking_status = event.status if isinstance(event, ParcelTracking) else None
@@ -155,20 +157,9 @@ async def record_order_event(session: AsyncSession, *, order: Order, event: Even
         event_type, old_status=old_status, new_status=new_status, reason=getattr(event, "reason", None),
         customs_moved=customs_moved, current_reason=order.status_reason,
     )
-    now = utcnow()
     order.status = new_status
     order.updated_at = now
-    data = event.model_dump(mode="json")
-    await repository.insert_order_events(session, [{
-        "order_id": order.id,
-        "event_id": event_id,
-        "event_type": event_type,
-        "title": title or timeline_title(event_type, data),
-        "occurred_at": occurred_at or event_time(event) or now,
-        "recorded_at": now,
-        "data": {k: v for k, v in data.items() if k not in _TIMELINE_OMITS},
-    }])
-    await session.flush()
+    await repository.update_order_progress(session, order)
     # The merchant's webhooks are queued in this same transaction: they exist exactly when the change does.
     webhook_type = webhook_event_type(event_type=event_type, old_status=old_status, new_status=new_status,
                                       tracking_assigned=old_tracking_number is None and order.tracking_number is not None,
@@ -183,6 +174,31 @@ async def record_order_event(session: AsyncSession, *, order: Order, event: Even
     return StatusChange(order, event_type, old_status, new_status, recorded=True)
 
 
+async def _record_on_loaded_order(session: AsyncSession, order: Order, event: Event, *, event_id: str,
+                                  **options: Any) -> StatusChange:
+    """record_order_event on an order the API loaded whole (for update) to answer with; the answer shows the change."""
+    progress = OrderProgress(**{field.name: getattr(order, field.name) for field in fields(OrderProgress)})
+    change = await record_order_event(session, order=progress, event=event, event_id=event_id, **options)
+    await session.refresh(order)
+    return change
+
+
+def _timeline_entry(order_id: str, event: Event, event_id: str, *, now: datetime, occurred_at: datetime | None,
+                    title: str | None) -> dict[str, Any]:
+    """The timeline row of an event: a readable title, when it happened, and its payload without personal data."""
+    event_type = event.event_type()
+    data = event.model_dump(mode="json")
+    return {
+        "order_id": order_id,
+        "event_id": event_id,
+        "event_type": event_type,
+        "title": title or timeline_title(event_type, data),
+        "occurred_at": occurred_at or event_time(event) or now,
+        "recorded_at": now,
+        "data": {k: v for k, v in data.items() if k not in _TIMELINE_OMITS},
+    }
+
+
 def event_time(event: Event) -> datetime | None:
     """When the event happened, by the payload's own time field."""
     for name in _TIME_FIELDS:
@@ -193,7 +209,7 @@ def event_time(event: Event) -> datetime | None:
     return None
 
 
-def _apply_customs_status(order: Order, event: Event) -> bool:
+def _apply_customs_status(order: OrderProgress, event: Event) -> bool:
     """Take a declaration event's customs status and CEB code unless it would move customs backwards."""
     incoming = getattr(event, "status", None) if hasattr(event, "ceb_code") else None
     if incoming is None:
@@ -204,7 +220,7 @@ def _apply_customs_status(order: Order, event: Event) -> bool:
     return True
 
 
-def _apply_tracking_number(order: Order, event: Event) -> None:
+def _apply_tracking_number(order: OrderProgress, event: Event) -> None:
     """The first tracking number postal tells us about sticks (a late or repeated waybill.issued changes nothing)."""
     number = getattr(event, "tracking_number", None)
     if number and order.tracking_number is None and not isinstance(event, WaybillVoided):
@@ -234,7 +250,7 @@ async def cancel_order(session: AsyncSession, outbox: Outbox, *, principal: Prin
     envelope = await outbox.add(session, event, subject=order.id, correlation_id=order.correlation_id)
     title = "Cancellation requested" + (f": {reason}" if reason else "")
     with structlog.contextvars.bound_contextvars(correlation_id=order.correlation_id):
-        await record_order_event(session, order=order, event=event, event_id=envelope.id, title=title)
+        await _record_on_loaded_order(session, order, event, event_id=envelope.id, title=title)
         log.info("order.cancelled", order_id=order.id, merchant_code=order.merchant_code, by=principal.role)
     return order_detail(order, await repository.timeline(session, order.id))
 
@@ -262,7 +278,7 @@ async def record_payment(session: AsyncSession, outbox: Outbox, *, principal: Pr
     event = PaymentRecorded(order_id=order.id, merchant_code=order.merchant_code, payment=payment)
     envelope = await outbox.add(session, event, subject=order.id, correlation_id=order.correlation_id)
     with structlog.contextvars.bound_contextvars(correlation_id=order.correlation_id):
-        await record_order_event(session, order=order, event=event, event_id=envelope.id, occurred_at=utcnow())
+        await _record_on_loaded_order(session, order, event, event_id=envelope.id, occurred_at=utcnow())
         log.info("order.payment_recorded", order_id=order.id, provider=payment.provider)
     return 201, order_detail(order, await repository.timeline(session, order.id))
 

@@ -18,7 +18,6 @@ from services.postal.schemas import (
     TrackingEventResult,
     TrackingEventsResponse,
 )
-from services.postal.service import outbox_emitter
 from services.postal.tracking import TrackingEventInput, carrier_codes, record_events
 from shared.auth import Principal, require_roles
 from shared.db import utcnow
@@ -122,7 +121,7 @@ async def post_tracking_events(
     async with runtime.db.transaction() as session:
         results = await record_events(
             session, settings, items, carriers=carrier_codes(principal.owner), poster=principal.owner,
-            emit=outbox_emitter(session, runtime.outbox), now=utcnow(), invalid=invalid,
+            outbox=runtime.outbox, now=utcnow(), invalid=invalid,
         )
     if single and results[0].error is not None:
         raise results[0].error

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, Protocol
 from uuid import uuid4
 
 import structlog
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.postal import repository
@@ -37,10 +39,25 @@ log = structlog.get_logger()
 FALLBACK_FORMS = {"mail": "CN23", "express": "express_D", "ecommerce": "inventory_list"}
 # Dispatch states in which the carrier may already hold the manifest: nothing can be taken out any more.
 HANDOFF_STARTED = frozenset({"handing_off", "handed_off"})
+_OPEN_RECEPTACLES = "postal.open_receptacles"
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid4().hex[:24]}"
+
+
+class Routed(Protocol):
+    """What bagging needs of a parcel: a waybill, or the row repository.release_waybill() returns."""
+
+    tracking_number: str
+    order_id: str
+    carrier: str
+    channel: str
+    destination_office: str
+    mail_category: str
+    mail_subclass: str
+    weight_kg: Decimal
+    registered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,44 +72,64 @@ class Route:
     subclass: str
 
     @classmethod
-    def of(cls, waybill: Waybill, settings: PostalSettings) -> Route:
-        return cls(waybill.carrier, waybill.channel, settings.origin_office, waybill.destination_office,
-                   waybill.mail_category, waybill.mail_subclass)
+    def of(cls, parcel: Routed, settings: PostalSettings) -> Route:
+        return cls(parcel.carrier, parcel.channel, settings.origin_office, parcel.destination_office,
+                   parcel.mail_category, parcel.mail_subclass)
 
 
-async def place_in_receptacle(session: AsyncSession, settings: PostalSettings, waybill: Waybill, *,
+async def place_in_receptacle(session: AsyncSession, settings: PostalSettings, parcel: Routed, *,
                               now: datetime) -> Receptacle:
     """Put a released parcel into the open receptacle of its route, closing it first when the parcel won't fit."""
     policy = settings.policy
-    route = Route.of(waybill, settings)
-    receptacle = await repository.open_receptacle(
-        session, carrier=route.carrier, channel=route.channel, origin=route.origin, destination=route.destination,
-        category=route.category, subclass=route.subclass,
-    )
+    route = Route.of(parcel, settings)
+    receptacle = await _open_receptacle(session, route)
     if receptacle is not None and not rules.fits(receptacle_weight_kg=receptacle.weight_kg,
-                                                 item_weight_kg=waybill.weight_kg, policy=policy):
+                                                 item_weight_kg=parcel.weight_kg, policy=policy):
         await close_receptacle(session, settings, receptacle, reason="weight", now=now)
         receptacle = None
     if receptacle is None:
-        receptacle = Receptacle(
-            id=new_id("rcp"), carrier=route.carrier, channel=route.channel, origin_office=route.origin,
-            destination_office=route.destination, mail_category=route.category, mail_subclass=route.subclass,
-            status="open", registered=False, weight_kg=Decimal(0), item_count=0, opened_at=now,
-        )
-        await repository.add_receptacle(session, receptacle)
-        log.info("receptacle.opened", receptacle_id=receptacle.id, carrier=route.carrier,
-                 destination_office=route.destination, mail_subclass=route.subclass)
-    receptacle.weight_kg = Decimal(receptacle.weight_kg) + Decimal(waybill.weight_kg)
+        receptacle = await _new_receptacle(session, route, now=now)
+    receptacle.weight_kg = Decimal(receptacle.weight_kg) + Decimal(parcel.weight_kg)
     receptacle.item_count += 1
-    receptacle.registered = receptacle.registered or waybill.registered
-    waybill.receptacle_id = receptacle.id
-    waybill.status = "in_receptacle"
-    log.info("parcel.bagged", tracking_number=waybill.tracking_number, order_id=waybill.order_id,
+    receptacle.registered = receptacle.registered or parcel.registered
+    await repository.bag_waybill(session, parcel.tracking_number, receptacle.id)
+    log.info("parcel.bagged", tracking_number=parcel.tracking_number, order_id=parcel.order_id,
              receptacle_id=receptacle.id, item_count=receptacle.item_count, weight_kg=str(receptacle.weight_kg))
     reason = rules.receptacle_close_reason(weight_kg=receptacle.weight_kg, item_count=receptacle.item_count,
                                            opened_at=receptacle.opened_at, now=now, policy=policy)
     if reason is not None:
         await close_receptacle(session, settings, receptacle, reason=reason, now=now)
+    return receptacle
+
+
+async def _open_receptacle(session: AsyncSession, route: Route) -> Receptacle | None:
+    """The route's open receptacle, locked. A batch bags many parcels in one transaction: the receptacle is read
+    once and kept (we hold its lock, so nobody else changes it), and its new weight and count are written once,
+    when the session flushes, instead of once per parcel."""
+    held = repository.held_in_transaction(session, _OPEN_RECEPTACLES)
+    receptacle = held.get(route) if held is not None else None
+    if receptacle is None or receptacle.status != "open":
+        receptacle = await repository.open_receptacle(
+            session, carrier=route.carrier, channel=route.channel, origin=route.origin,
+            destination=route.destination, category=route.category, subclass=route.subclass,
+        )
+        if held is not None and receptacle is not None:
+            held[route] = receptacle
+    return receptacle
+
+
+async def _new_receptacle(session: AsyncSession, route: Route, *, now: datetime) -> Receptacle:
+    receptacle = Receptacle(
+        id=new_id("rcp"), carrier=route.carrier, channel=route.channel, origin_office=route.origin,
+        destination_office=route.destination, mail_category=route.category, mail_subclass=route.subclass,
+        status="open", registered=False, weight_kg=Decimal(0), item_count=0, opened_at=now,
+    )
+    await repository.add_receptacle(session, receptacle)
+    held = repository.held_in_transaction(session, _OPEN_RECEPTACLES)
+    if held is not None:
+        held[route] = receptacle
+    log.info("receptacle.opened", receptacle_id=receptacle.id, carrier=route.carrier,
+             destination_office=route.destination, mail_subclass=route.subclass)
     return receptacle
 
 
@@ -171,11 +208,10 @@ async def _finalise(session: AsyncSession, dispatch: Dispatch, *, now: datetime)
     for receptacle in receptacles:
         receptacle.s9_id = _label(dispatch, receptacle, is_last=receptacle.serial == last)
     await session.flush()
-    waybills = await repository.waybills_in_receptacles(session, [r.id for r in receptacles])
     by_receptacle: dict[str, list[ManifestItem]] = {}
-    for waybill in waybills:
-        if waybill.status == "in_receptacle":
-            by_receptacle.setdefault(waybill.receptacle_id or "", []).append(manifest_item(waybill))
+    for parcel in await repository.parcels_in_receptacles(session, [r.id for r in receptacles]):
+        if parcel.status == "in_receptacle":
+            by_receptacle.setdefault(parcel.receptacle_id or "", []).append(manifest_item(parcel))
     dispatch.manifest = build_manifest(
         dispatch_id=dispatch.dispatch_identifier,
         carrier=dispatch.carrier,
@@ -186,8 +222,8 @@ async def _finalise(session: AsyncSession, dispatch: Dispatch, *, now: datetime)
     dispatch.next_attempt_at = now
 
 
-def manifest_item(waybill: Waybill) -> ManifestItem:
-    """The ITMATT data of one parcel: parties, contents and the customs form of its release."""
+def manifest_item(waybill: Waybill | Row[Any]) -> ManifestItem:
+    """The ITMATT data of one parcel (a waybill or its row): parties, contents and the customs form of its release."""
     parcel = Parcel.model_validate(waybill.parcel)
     form = waybill.customs_form or ""
     if form not in CUSTOMS_FORMS:
@@ -230,7 +266,7 @@ async def take_out(session: AsyncSession, waybill: Waybill, *, now: datetime) ->
     await session.flush()
     receptacle.item_count -= 1
     receptacle.weight_kg = Decimal(receptacle.weight_kg) - Decimal(waybill.weight_kg)
-    remaining = await repository.waybills_in_receptacles(session, [receptacle.id])
+    remaining = await repository.parcels_in_receptacles(session, [receptacle.id])
     receptacle.registered = any(w.registered for w in remaining if w.status == "in_receptacle")
     if receptacle.item_count <= 0:
         receptacle.status, receptacle.item_count, receptacle.weight_kg = "emptied", 0, Decimal(0)

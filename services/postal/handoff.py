@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.postal import repository
 from services.postal.adapters import CarrierAdapter, HandoffFailed
-from services.postal.service import Emit, outbox_emitter
+from services.postal.service import Outgoing, emit_all
 from services.postal.settings import PostalSettings
 from shared.contract.events import ParcelHandedOff
 from shared.db import Database, utcnow
+from shared.outbox import Outbox
 
 log = structlog.get_logger()
 
@@ -49,11 +50,11 @@ async def claim_dispatches(session: AsyncSession, settings: PostalSettings, *, n
     return claims
 
 
-async def mark_handed_off(session: AsyncSession, claim: Claim, receipt: dict[str, Any], *, emit: Emit,
+async def mark_handed_off(session: AsyncSession, claim: Claim, receipt: dict[str, Any], *, outbox: Outbox,
                           now: datetime) -> int:
     """Record the carrier's receipt and emit parcel.handed_off per parcel; returns how many parcels (0 if done)."""
     # Waybills before the dispatch: the lock order a void takes, so the two never deadlock.
-    waybills = await repository.waybills_of_dispatch(session, claim.dispatch_id, status="in_receptacle", lock=True)
+    parcels = await repository.lock_parcels_of_dispatch(session, claim.dispatch_id)
     dispatch = await repository.get_dispatch(session, claim.dispatch_id, lock=True)
     if dispatch is None or dispatch.status != "handing_off":
         log.info("dispatch.handoff_already_recorded", dispatch_id=claim.dispatch_id)
@@ -63,24 +64,22 @@ async def mark_handed_off(session: AsyncSession, claim: Claim, receipt: dict[str
     dispatch.carrier_receipt = receipt
     dispatch.claimed_until = None
     dispatch.last_error = None
-    labels = {}
-    for waybill in waybills:
-        if waybill.receptacle_id not in labels:
-            receptacle = await repository.get_receptacle(session, waybill.receptacle_id or "")
-            labels[waybill.receptacle_id] = receptacle.s9_id if receptacle else None
-        waybill.status = "handed_off"
-        waybill.handed_off_at = now
-        await emit(
-            ParcelHandedOff(order_id=waybill.order_id, tracking_number=waybill.tracking_number,
-                            carrier=dispatch.carrier, receptacle_id=labels[waybill.receptacle_id] or "",
+    await repository.hand_off_parcels(session, claim.dispatch_id, now=now)
+    labels = await repository.receptacle_labels(session, claim.dispatch_id)
+    outgoing = []
+    for parcel in parcels:
+        outgoing.append(Outgoing(
+            ParcelHandedOff(order_id=parcel.order_id, tracking_number=parcel.tracking_number,
+                            carrier=dispatch.carrier, receptacle_id=labels.get(parcel.receptacle_id) or "",
                             dispatch_id=dispatch.dispatch_identifier, handed_off_at=now),
-            subject=waybill.order_id, correlation_id=waybill.correlation_id,
-        )
-        log.info("parcel.handed_off", order_id=waybill.order_id, tracking_number=waybill.tracking_number,
-                 carrier=dispatch.carrier, dispatch_id=dispatch.id, correlation_id=waybill.correlation_id)
+            subject=parcel.order_id, correlation_id=parcel.correlation_id,
+        ))
+        log.info("parcel.handed_off", order_id=parcel.order_id, tracking_number=parcel.tracking_number,
+                 carrier=dispatch.carrier, dispatch_id=dispatch.id, correlation_id=parcel.correlation_id)
+    await emit_all(session, outbox, outgoing)
     log.info("dispatch.handed_off", dispatch_id=dispatch.id, dispatch_identifier=dispatch.dispatch_identifier,
-             carrier=dispatch.carrier, parcels=len(waybills), attempt=claim.attempt)
-    return len(waybills)
+             carrier=dispatch.carrier, parcels=len(parcels), attempt=claim.attempt)
+    return len(parcels)
 
 
 async def record_failure(session: AsyncSession, settings: PostalSettings, claim: Claim, error: str, *,
@@ -99,7 +98,7 @@ async def record_failure(session: AsyncSession, settings: PostalSettings, claim:
     return dispatch.next_attempt_at
 
 
-async def hand_off_due(db: Database, settings: PostalSettings, adapter: CarrierAdapter, outbox: Any) -> int:
+async def hand_off_due(db: Database, settings: PostalSettings, adapter: CarrierAdapter, outbox: Outbox) -> int:
     """One round: claim due dispatches, post each manifest, record each outcome; returns how many were handed off."""
     async with db.transaction() as session:
         claims = await claim_dispatches(session, settings, now=utcnow())
@@ -115,7 +114,7 @@ async def hand_off_due(db: Database, settings: PostalSettings, adapter: CarrierA
                 await record_failure(session, settings, claim, str(exc), now=utcnow())
             continue
         async with db.transaction() as session:
-            await mark_handed_off(session, claim, receipt, emit=outbox_emitter(session, outbox), now=utcnow())
+            await mark_handed_off(session, claim, receipt, outbox=outbox, now=utcnow())
         handed += 1
     return handed
 

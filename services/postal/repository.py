@@ -12,12 +12,21 @@ from collections.abc import Sequence as Seq
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.postal.models import Dispatch, PendingEvent, Receptacle, Sequence, TrackingEvent, Waybill
-from shared.db import utcnow
+from shared.db import UTCDateTime, utcnow
+
+# Hot paths use Core statements on the tables, built once: no ORM unit of work, no statement building per call.
+waybills = Waybill.__table__
+sequences = Sequence.__table__
+pending_events = PendingEvent.__table__
+receptacles = Receptacle.__table__
+tracking_events = TrackingEvent.__table__
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -32,6 +41,19 @@ def _insert(session: AsyncSession, model: Any) -> Any:
 def _locked(query: Select, *, skip_locked: bool = False) -> Select:
     # populate_existing: a row already in the session is refreshed with what the lock let us read.
     return query.with_for_update(skip_locked=skip_locked).execution_options(populate_existing=True)
+
+
+def held_in_transaction(session: AsyncSession, key: str) -> dict[Any, Any] | None:
+    """A dict for what this session's transaction read under its locks (valid until it ends); None in a savepoint,
+    whose rollback would undo what the dict remembers."""
+    sync = session.sync_session
+    if sync.in_nested_transaction():
+        return None
+    transaction = sync.get_transaction()
+    held = sync.info.get(key)
+    if held is None or held[0] is not transaction:
+        held = sync.info[key] = (transaction, {})
+    return held[1]
 
 
 # ── sequences ──────────────────────────────────────────────────────────────────
@@ -61,6 +83,22 @@ async def allocate(session: AsyncSession, name: str, count: int = 1) -> int:
     return end - count
 
 
+_GIVE_BACK = (
+    update(sequences)
+    .where(sequences.c.name == bindparam("seq_name"), sequences.c.next_value == bindparam("taken_to"))
+    .values(next_value=bindparam("unused_from"))
+)
+
+
+def give_back(session: Session, name: str, *, unused_from: int, taken_to: int) -> None:
+    """Return the unused tail [unused_from, taken_to) of what this transaction allocated from `name`.
+
+    Synchronous, for a before-commit hook. Safe because the transaction still holds the sequence's row lock (or
+    SQLite's writer lock): nobody took a number after ours. Should the counter have moved anyway, nothing changes.
+    """
+    session.execute(_GIVE_BACK, {"seq_name": name, "unused_from": unused_from, "taken_to": taken_to})
+
+
 # ── waybills ──────────────────────────────────────────────────────────────────
 
 
@@ -74,34 +112,91 @@ async def get_waybill_by_order(session: AsyncSession, order_id: str, *, lock: bo
     return (await session.execute(_locked(query) if lock else query)).scalar_one_or_none()
 
 
-async def add_waybill(session: AsyncSession, waybill: Waybill) -> None:
-    session.add(waybill)
-    await session.flush()
+_INSERT_WAYBILL = {
+    "postgresql": postgresql.insert(waybills).on_conflict_do_nothing(index_elements=["order_id"]),
+    "sqlite": sqlite.insert(waybills).on_conflict_do_nothing(index_elements=["order_id"]),
+}
 
 
-async def waybills_in_receptacles(session: AsyncSession, receptacle_ids: Seq[str]) -> list[Waybill]:
+async def insert_waybill(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert a waybill; False when its order already has one (the unique order id decides, even between replicas)."""
+    result = await session.execute(_INSERT_WAYBILL[_dialect(session)], values)
+    return bool(result.rowcount)
+
+
+_RELEASE = (
+    update(waybills)
+    .where(waybills.c.order_id == bindparam("release_order_id"), waybills.c.status == "issued")
+    .values(declaration_id=bindparam("release_declaration_id"), customs_form=bindparam("release_form"),
+            released_at=bindparam("release_at", type_=UTCDateTime()))
+    .returning(waybills.c.tracking_number, waybills.c.order_id, waybills.c.carrier, waybills.c.channel,
+               waybills.c.destination_office, waybills.c.mail_category, waybills.c.mail_subclass,
+               waybills.c.weight_kg, waybills.c.registered)
+)
+
+
+async def release_waybill(session: AsyncSession, *, order_id: str, declaration_id: str, form: str | None,
+                          released_at: datetime) -> Row[Any] | None:
+    """Record customs' release on the order's waybill if it is still `issued` (locking it); returns what routing
+    needs (tracking_number, order_id, carrier, channel, destination_office, mail_category, mail_subclass,
+    weight_kg, registered), or None when there is no waybill or it is past `issued`."""
+    result = await session.execute(_RELEASE, {"release_order_id": order_id, "release_declaration_id": declaration_id,
+                                              "release_form": form, "release_at": released_at})
+    return result.first()
+
+
+_BAG = (
+    update(waybills)
+    .where(waybills.c.tracking_number == bindparam("bag_number"))
+    .values(status="in_receptacle", receptacle_id=bindparam("bag_receptacle_id"))
+)
+
+
+async def bag_waybill(session: AsyncSession, tracking_number: str, receptacle_id: str) -> None:
+    """The parcel is in the receptacle."""
+    await session.execute(_BAG, {"bag_number": tracking_number, "bag_receptacle_id": receptacle_id})
+
+
+_PARCEL_COLUMNS = (waybills.c.tracking_number, waybills.c.receptacle_id, waybills.c.status, waybills.c.channel,
+                   waybills.c.registered, waybills.c.weight_kg, waybills.c.customs_form, waybills.c.declaration_id,
+                   waybills.c.parcel)
+
+
+async def parcels_in_receptacles(session: AsyncSession, receptacle_ids: Seq[str]) -> list[Row[Any]]:
+    """The waybill rows (what a manifest needs, not ORM objects) in the receptacles, by tracking number."""
     if not receptacle_ids:
         return []
-    query = select(Waybill).where(Waybill.receptacle_id.in_(receptacle_ids)).order_by(Waybill.tracking_number)
-    return list((await session.execute(query)).scalars())
+    query = (select(*_PARCEL_COLUMNS).where(waybills.c.receptacle_id.in_(receptacle_ids))
+             .order_by(waybills.c.tracking_number))
+    return list((await session.execute(query)).all())
 
 
-async def waybills_of_dispatch(session: AsyncSession, dispatch_id: str, *, status: str,
-                               lock: bool = False) -> list[Waybill]:
+async def lock_parcels_of_dispatch(session: AsyncSession, dispatch_id: str) -> list[Row[Any]]:
+    """The dispatch's waybills still in their receptacles, locked in tracking-number order: (tracking_number,
+    order_id, correlation_id, receptacle_id) rows."""
     query = (
-        select(Waybill)
-        .where(Waybill.dispatch_id == dispatch_id, Waybill.status == status)
-        .order_by(Waybill.tracking_number)
+        select(waybills.c.tracking_number, waybills.c.order_id, waybills.c.correlation_id, waybills.c.receptacle_id)
+        .where(waybills.c.dispatch_id == dispatch_id, waybills.c.status == "in_receptacle")
+        .order_by(waybills.c.tracking_number)
+        .with_for_update()
     )
-    return list((await session.execute(_locked(query) if lock else query)).scalars())
+    return list((await session.execute(query)).all())
+
+
+async def hand_off_parcels(session: AsyncSession, dispatch_id: str, *, now: datetime) -> None:
+    """Mark the dispatch's waybills still in their receptacles handed off."""
+    await session.execute(
+        update(waybills)
+        .where(waybills.c.dispatch_id == dispatch_id, waybills.c.status == "in_receptacle")
+        .values(status="handed_off", handed_off_at=now)
+    )
 
 
 async def set_dispatch_of_receptacle(session: AsyncSession, receptacle_id: str, dispatch_id: str) -> None:
     await session.execute(
-        update(Waybill)
-        .where(Waybill.receptacle_id == receptacle_id, Waybill.status == "in_receptacle")
+        update(waybills)
+        .where(waybills.c.receptacle_id == receptacle_id, waybills.c.status == "in_receptacle")
         .values(dispatch_id=dispatch_id)
-        .execution_options(synchronize_session="fetch")
     )
 
 
@@ -127,11 +222,16 @@ async def stranded_pending_orders(session: AsyncSession, *, limit: int) -> list[
     return list((await session.execute(query)).scalars())
 
 
+_TAKE_PENDING = (
+    delete(pending_events)
+    .where(pending_events.c.order_id == bindparam("pending_order_id"))
+    .returning(pending_events.c.kind, pending_events.c.payload)
+)
+
+
 async def take_pending(session: AsyncSession, order_id: str) -> dict[str, dict[str, Any]]:
-    """The early events kept for `order_id` by kind, removed as they are handed over."""
-    rows = (await session.execute(select(PendingEvent).where(PendingEvent.order_id == order_id))).scalars().all()
-    if rows:
-        await session.execute(delete(PendingEvent).where(PendingEvent.order_id == order_id))
+    """The early events kept for `order_id` by kind, removed as they are handed over (one DELETE … RETURNING)."""
+    rows = (await session.execute(_TAKE_PENDING, {"pending_order_id": order_id})).all()
     return {row.kind: row.payload for row in rows}
 
 
@@ -180,6 +280,12 @@ async def closed_receptacles_of(session: AsyncSession, dispatch_id: str) -> list
         .order_by(Receptacle.serial)
     )
     return list((await session.execute(_locked(query))).scalars())
+
+
+async def receptacle_labels(session: AsyncSession, dispatch_id: str) -> dict[str, str | None]:
+    """Receptacle id → S9 id, for every receptacle of a dispatch."""
+    query = select(receptacles.c.id, receptacles.c.s9_id).where(receptacles.c.dispatch_id == dispatch_id)
+    return {row.id: row.s9_id for row in (await session.execute(query)).all()}
 
 
 async def receptacles_of(session: AsyncSession, dispatch_id: str) -> list[Receptacle]:
@@ -265,10 +371,71 @@ async def list_dispatches(session: AsyncSession, *, status: str | None, carrier:
 # ── tracking events ────────────────────────────────────────────────────────────
 
 
-async def add_tracking_event(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Store one event; False when an event with the same dedupe key is already stored."""
-    statement = _insert(session, TrackingEvent).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return bool((await session.execute(statement)).rowcount)
+_TRACKED_COLUMNS = (waybills.c.tracking_number, waybills.c.order_id, waybills.c.correlation_id, waybills.c.carrier,
+                    waybills.c.channel, waybills.c.status, waybills.c.tracking_status, waybills.c.handed_off_at,
+                    waybills.c.delivered_at)
+
+
+async def lock_tracked_parcels(session: AsyncSession, numbers: Seq[str]) -> dict[str, Row[Any]]:
+    """The waybills of these tracking numbers, locked in tracking-number order (so concurrent batches never
+    deadlock), as rows: tracking_number, order_id, correlation_id, carrier, channel, status, tracking_status,
+    handed_off_at, delivered_at."""
+    if not numbers:
+        return {}
+    query = (select(*_TRACKED_COLUMNS).where(waybills.c.tracking_number.in_(sorted(set(numbers))))
+             .order_by(waybills.c.tracking_number).with_for_update())
+    return {row.tracking_number: row for row in (await session.execute(query)).all()}
+
+
+async def tracking_histories(session: AsyncSession, numbers: Seq[str]) -> dict[str, list[Row[Any]]]:
+    """The stored events of these parcels as (tracking_number, status, occurred_at, location) rows, each parcel's
+    in the order tracking_events_of() gives them (time, then arrival)."""
+    histories: dict[str, list[Row[Any]]] = {number: [] for number in numbers}
+    if not numbers:
+        return histories
+    query = (
+        select(tracking_events.c.tracking_number, tracking_events.c.status, tracking_events.c.occurred_at,
+               tracking_events.c.location)
+        .where(tracking_events.c.tracking_number.in_(sorted(set(numbers))))
+        .order_by(tracking_events.c.occurred_at, tracking_events.c.id)
+    )
+    for row in (await session.execute(query)).all():
+        histories[row.tracking_number].append(row)
+    return histories
+
+
+_INSERT_TRACKING = {
+    dialect: insert(tracking_events).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(tracking_events.c.dedupe_key)
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
+async def add_tracking_events(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Store events in one INSERT; returns the dedupe keys stored (an event already stored is left out)."""
+    if not rows:
+        return set()
+    result = await session.execute(_INSERT_TRACKING[_dialect(session)], rows)
+    return set(result.scalars().all())
+
+
+_SET_TRACKING_STATUS = (
+    update(waybills)
+    .where(waybills.c.tracking_number == bindparam("tracked_number"))
+    .values(tracking_status=bindparam("tracked_status"), status=bindparam("tracked_parcel_status"),
+            delivered_at=bindparam("tracked_delivered_at", type_=UTCDateTime()))
+)
+
+
+async def set_tracking_statuses(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
+    """Write parcels' derived statuses: dicts of tracking_number, tracking_status, status and delivered_at."""
+    if not changes:
+        return
+    await session.execute(_SET_TRACKING_STATUS, [
+        {"tracked_number": change["tracking_number"], "tracked_status": change["tracking_status"],
+         "tracked_parcel_status": change["status"], "tracked_delivered_at": change["delivered_at"]}
+        for change in changes
+    ])
 
 
 async def tracking_events_of(session: AsyncSession, tracking_number: str) -> list[TrackingEvent]:

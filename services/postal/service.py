@@ -11,6 +11,7 @@ goes into a bag twice. Nothing here commits.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -21,10 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.postal import repository
 from services.postal.consolidation import place_in_receptacle, take_out
 from services.postal.domain import consolidation as rules
-from services.postal.identifiers import allocate_identifier
+from services.postal.domain.errors import PostalRuleError
+from services.postal.identifiers import Identifier, allocate_identifier, put_back
 from services.postal.models import Waybill
 from services.postal.settings import PostalSettings
+from shared.contract.envelope import Envelope
 from shared.contract.events import DeclarationReleased, Event, OrderAccepted, WaybillIssued, WaybillVoided
+from shared.outbox import Outbox
 
 log = structlog.get_logger()
 
@@ -37,43 +41,63 @@ VOIDABLE = frozenset({"issued", "in_receptacle"})
 async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, *,
                         correlation_id: str, emit: Emit, now: datetime) -> Waybill:
     """Issue the parcel's tracking number (once per order) and publish waybill.issued."""
-    existing = await repository.get_waybill_by_order(session, event.order_id)
-    if existing is not None:
-        log.info("waybill.already_issued", order_id=event.order_id, tracking_number=existing.tracking_number)
-        return existing
     parcel = event.parcel
-    identifier = await allocate_identifier(session, parcel, settings, today=now.date())
-    product = parcel.mail_product if parcel.channel == "mail" else None
-    waybill = Waybill(
-        tracking_number=identifier.tracking_number,
-        order_id=event.order_id,
-        merchant_code=event.merchant_code,
-        merchant_order_no=parcel.merchant_order_no,
-        channel=parcel.channel,
-        carrier=identifier.carrier,
-        mail_product=product,
-        status="issued",
-        tracking_status="pre_transit",
-        parcel=parcel.model_dump(mode="json"),
-        weight_kg=Decimal(parcel.weight_kg),
-        destination_office=rules.office_of_exchange(parcel.consignee.country, offices=settings.office_table),
-        mail_category=rules.mail_category_for(parcel.channel, product, categories=settings.category_table),
-        mail_subclass=rules.mail_subclass_for(parcel.channel, product, subclasses=settings.subclass_table),
-        registered=rules.is_registered_or_insured(product),
-        correlation_id=correlation_id,
-        issued_at=now,
-    )
-    await repository.add_waybill(session, waybill)
+    try:
+        identifier = await allocate_identifier(session, parcel, settings, today=now.date())
+        values = _waybill_values(settings, event, identifier, correlation_id=correlation_id, now=now)
+    except PostalRuleError:
+        # An order we cannot number (now) may have had its waybill issued before: a redelivery gets that one.
+        existing = await repository.get_waybill_by_order(session, event.order_id)
+        if existing is None:
+            raise
+        return _already_issued(existing)
+    if not await repository.insert_waybill(session, values):
+        # The order has its waybill (a redelivery under another event id, or a replica just issued it).
+        put_back(session, identifier.sequence, identifier.serial)
+        existing = await repository.get_waybill_by_order(session, event.order_id)
+        assert existing is not None
+        return _already_issued(existing)
     await emit(
         WaybillIssued(order_id=event.order_id, merchant_order_no=parcel.merchant_order_no,
-                      tracking_number=waybill.tracking_number, channel=parcel.channel, carrier=waybill.carrier,
+                      tracking_number=identifier.tracking_number, channel=parcel.channel, carrier=identifier.carrier,
                       consignee=parcel.consignee, issued_at=now),
         subject=event.order_id, correlation_id=correlation_id,
     )
-    log.info("waybill.issued", order_id=event.order_id, tracking_number=waybill.tracking_number,
-             channel=parcel.channel, carrier=waybill.carrier, sequence=identifier.sequence)
-    await _apply_pending(session, settings, waybill, emit=emit, now=now)
-    return waybill
+    log.info("waybill.issued", order_id=event.order_id, tracking_number=identifier.tracking_number,
+             channel=parcel.channel, carrier=identifier.carrier, sequence=identifier.sequence)
+    await _apply_pending(session, settings, event.order_id, emit=emit, now=now)
+    return Waybill(**values)
+
+
+def _already_issued(existing: Waybill) -> Waybill:
+    log.info("waybill.already_issued", order_id=existing.order_id, tracking_number=existing.tracking_number)
+    return existing
+
+
+def _waybill_values(settings: PostalSettings, event: OrderAccepted, identifier: Identifier, *, correlation_id: str,
+                    now: datetime) -> dict[str, Any]:
+    """The new waybill's row: identifier, routing (office of exchange, S9 category and subclass) and the parcel."""
+    parcel = event.parcel
+    product = parcel.mail_product if parcel.channel == "mail" else None
+    return {
+        "tracking_number": identifier.tracking_number,
+        "order_id": event.order_id,
+        "merchant_code": event.merchant_code,
+        "merchant_order_no": parcel.merchant_order_no,
+        "channel": parcel.channel,
+        "carrier": identifier.carrier,
+        "mail_product": product,
+        "status": "issued",
+        "tracking_status": "pre_transit",
+        "parcel": parcel.model_dump(mode="json"),
+        "weight_kg": Decimal(parcel.weight_kg),
+        "destination_office": rules.office_of_exchange(parcel.consignee.country, offices=settings.office_table),
+        "mail_category": rules.mail_category_for(parcel.channel, product, categories=settings.category_table),
+        "mail_subclass": rules.mail_subclass_for(parcel.channel, product, subclasses=settings.subclass_table),
+        "registered": rules.is_registered_or_insured(product),
+        "correlation_id": correlation_id,
+        "issued_at": now,
+    }
 
 
 async def apply_stranded(session: AsyncSession, settings: PostalSettings, *, emit: Emit, now: datetime,
@@ -84,23 +108,29 @@ async def apply_stranded(session: AsyncSession, settings: PostalSettings, *, emi
         waybill = await repository.get_waybill_by_order(session, order_id, lock=True)
         if waybill is not None:
             log.info("pending.stranded_applied", order_id=order_id, tracking_number=waybill.tracking_number)
-            await _apply_pending(session, settings, waybill, emit=emit, now=now)
+            await _apply_pending(session, settings, order_id, emit=emit, now=now)
     return len(orders)
 
 
-async def _apply_pending(session: AsyncSession, settings: PostalSettings, waybill: Waybill, *, emit: Emit,
+async def _apply_pending(session: AsyncSession, settings: PostalSettings, order_id: str, *, emit: Emit,
                          now: datetime) -> None:
-    pending = await repository.take_pending(session, waybill.order_id)
-    if "void" in pending:  # a void beats a release: the parcel must not travel
-        await _void(session, waybill, reason=pending["void"]["reason"], emit=emit, now=now)
+    """Apply what was kept for an order whose waybill exists: a void beats a release (the parcel must not travel)."""
+    pending = await repository.take_pending(session, order_id)
+    if "void" in pending:
+        await void_waybill(session, order_id=order_id, reason=pending["void"]["reason"], emit=emit, now=now)
     elif "release" in pending:
-        log.info("declaration.release_applied", order_id=waybill.order_id, tracking_number=waybill.tracking_number)
-        await _release(session, settings, waybill, DeclarationReleased.model_validate(pending["release"]), now=now)
+        log.info("declaration.release_applied", order_id=order_id)
+        await release_parcel(session, settings, DeclarationReleased.model_validate(pending["release"]), now=now)
 
 
 async def release_parcel(session: AsyncSession, settings: PostalSettings, event: DeclarationReleased, *,
                          now: datetime) -> None:
     """Customs released the parcel: into the open receptacle of its route (kept until its waybill exists)."""
+    released = await repository.release_waybill(session, order_id=event.order_id, declaration_id=event.declaration_id,
+                                                form=event.form, released_at=event.occurred_at)
+    if released is not None:
+        await place_in_receptacle(session, settings, released, now=now)
+        return
     waybill = await repository.get_waybill_by_order(session, event.order_id, lock=True)
     if waybill is None:
         kept = await repository.add_pending(session, order_id=event.order_id, kind="release",
@@ -108,20 +138,9 @@ async def release_parcel(session: AsyncSession, settings: PostalSettings, event:
         log.info("declaration.release_buffered", order_id=event.order_id, declaration_id=event.declaration_id,
                  duplicate=not kept)
         return
-    await _release(session, settings, waybill, event, now=now)
-
-
-async def _release(session: AsyncSession, settings: PostalSettings, waybill: Waybill, event: DeclarationReleased,
-                   *, now: datetime) -> None:
-    if waybill.status != "issued":
-        # Already bagged (a second release) or voided meanwhile: never bag a parcel twice or bag a void one.
-        log.info("waybill.release_ignored", order_id=waybill.order_id, tracking_number=waybill.tracking_number,
-                 status=waybill.status, declaration_id=event.declaration_id)
-        return
-    waybill.declaration_id = event.declaration_id
-    waybill.customs_form = event.form
-    waybill.released_at = event.occurred_at
-    await place_in_receptacle(session, settings, waybill, now=now)
+    # Already bagged (a second release) or voided meanwhile: never bag a parcel twice or bag a void one.
+    log.info("waybill.release_ignored", order_id=waybill.order_id, tracking_number=waybill.tracking_number,
+             status=waybill.status, declaration_id=event.declaration_id)
 
 
 async def void_waybill(session: AsyncSession, *, order_id: str, reason: str, emit: Emit, now: datetime) -> None:
@@ -155,6 +174,22 @@ async def _void(session: AsyncSession, waybill: Waybill, *, reason: str, emit: E
                              reason=reason[:512], voided_at=now),
                subject=waybill.order_id, correlation_id=waybill.correlation_id)
     log.info("waybill.voided", **ids, reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """An event for the outbox with its parcel's order id (the subject) and correlation id."""
+
+    event: Event
+    subject: str
+    correlation_id: str
+
+
+async def emit_all(session: AsyncSession, outbox: Outbox, outgoing: list[Outgoing]) -> None:
+    """Write events to the outbox of the session's transaction in one INSERT, in order (workers and HTTP requests)."""
+    await outbox.add_envelopes(session, [
+        Envelope.wrap(item.event, subject=item.subject, correlation_id=item.correlation_id) for item in outgoing
+    ])
 
 
 def outbox_emitter(session: AsyncSession, outbox: Any) -> Emit:

@@ -3,12 +3,14 @@
 Every policy the domain rules take as an argument is configurable here; the defaults are DOMAIN.md's, except the
 ages, which are short so the embedded demo shows parcels moving from release to handoff within a couple of minutes.
 Dict settings are given as JSON in the environment, e.g. SILKGATE_POSTAL_CARRIER_ENDPOINTS='{"DHL": "https://…"}'.
+The policy and tables built from them are built once (every parcel uses them): settings do not change once made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from functools import cached_property
 from decimal import Decimal
 
 from pydantic import Field, model_validator
@@ -94,7 +96,7 @@ class PostalSettings(ServiceSettings):
                                   serial_digits=self.logistics_serial_digits)
         return self
 
-    @property
+    @cached_property
     def policy(self) -> ConsolidationPolicy:
         return ConsolidationPolicy(
             max_receptacle_weight_kg=Decimal(self.max_receptacle_weight_kg),
@@ -104,7 +106,7 @@ class PostalSettings(ServiceSettings):
             max_dispatch_age_s=self.max_dispatch_age_s,
         )
 
-    @property
+    @cached_property
     def carrier_numbering(self) -> Mapping[str, CarrierNumbering]:
         configured = {
             code.upper(): CarrierNumbering(
@@ -116,19 +118,19 @@ class PostalSettings(ServiceSettings):
         }
         return {**DEFAULT_CARRIERS, **configured}
 
-    @property
+    @cached_property
     def indicators(self) -> Mapping[str, str]:
         return {**DEFAULT_INDICATORS, **self.s10_indicators}
 
-    @property
+    @cached_property
     def office_table(self) -> Mapping[str, str]:
         return {**DEFAULT_OFFICES, **self.offices}
 
-    @property
+    @cached_property
     def category_table(self) -> Mapping[str, str]:
         return {**DEFAULT_CATEGORIES, **self.mail_categories}
 
-    @property
+    @cached_property
     def subclass_table(self) -> Mapping[str, str]:
         return {**DEFAULT_SUBCLASSES, **self.mail_subclasses}
 

@@ -41,3 +41,24 @@ def test_unknown_identifier_finds_nothing():
 def test_format_entry_is_one_readable_line():
     line = format_entry(LINES[1])
     assert "postal" in line and "waybill.issued" in line and "tracking_number=RR287043775IN" in line
+
+
+def test_follow_merges_the_services_logs_in_time_order_and_picks_up_new_lines(tmp_path):
+    import io
+    import threading
+    import time
+
+    from shared.trace import follow
+
+    (tmp_path / "orders.jsonl").write_text(json.dumps(LINES[0]) + "\n")
+    (tmp_path / "customs.jsonl").write_text(json.dumps(LINES[2]) + "\n")
+    out = io.StringIO()
+    worker = threading.Thread(target=follow, args=(tmp_path, out), kwargs={"from_start": True, "poll_s": 0.05,
+                                                                          "max_seconds": 1.0})
+    worker.start()
+    time.sleep(0.3)
+    with (tmp_path / "postal.jsonl").open("a") as handle:
+        handle.write(json.dumps(LINES[1]) + "\n")
+    worker.join()
+    lines = out.getvalue().splitlines()
+    assert [line.split()[3] for line in lines] == ["order.accepted", "declaration.filed", "waybill.issued"]

@@ -12,6 +12,9 @@ and rejected never replace each other; a late `declaration.filed` never hides a 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from shared.contract.events import (
     DeclarationCancellationRefused,
     DeclarationCancelled,
@@ -38,6 +41,27 @@ EXPLAINED_STATUSES = frozenset({"on_hold", "rejected", "cancelled"})
 _CANCELLING_EVENTS = frozenset(
     {OrderCancelled.event_type(), WaybillVoided.event_type(), DeclarationCancelled.event_type()}
 )
+
+
+@dataclass
+class OrderProgress:
+    """What events change on an order, with what a status change announces (ids, number, channel).
+
+    The consumers read this instead of the whole order: the parcel and payment documents are not needed to record
+    an event, and loading them would cost more than everything else an event does.
+    """
+
+    id: str
+    merchant_code: str
+    merchant_order_no: str
+    channel: str
+    correlation_id: str
+    status: str
+    tracking_number: str | None
+    customs_status: str | None
+    customs_ceb_code: int | None
+    status_reason: str | None
+    updated_at: datetime
 
 
 def customs_status_after(current: str | None, incoming: str) -> str:

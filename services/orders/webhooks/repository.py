@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -40,10 +40,20 @@ async def list_endpoints(session: AsyncSession, merchant_code: str) -> list[Webh
     return list((await session.scalars(query)).all())
 
 
-async def enabled_endpoints(session: AsyncSession, merchant_codes: Iterable[str]) -> list[WebhookEndpoint]:
-    codes = list(set(merchant_codes))
-    query = select(WebhookEndpoint).where(WebhookEndpoint.merchant_code.in_(codes), WebhookEndpoint.enabled.is_(True))
-    return list((await session.scalars(query)).all())
+_endpoints = WebhookEndpoint.__table__
+# Built once: queueing runs with every status change (Core, no ORM entities: only the subscription is needed).
+_ENABLED_SUBSCRIPTIONS = (
+    select(_endpoints.c.id, _endpoints.c.merchant_code, _endpoints.c.event_types)
+    .where(_endpoints.c.merchant_code.in_(bindparam("merchant_codes", expanding=True)), _endpoints.c.enabled.is_(True))
+)
+
+
+async def enabled_endpoints(session: AsyncSession, merchant_codes: Iterable[str]) -> list[Row]:
+    """The enabled endpoints of these merchants as (id, merchant_code, event_types) rows."""
+    codes = sorted(set(merchant_codes))
+    if not codes:
+        return []
+    return list((await session.execute(_ENABLED_SUBSCRIPTIONS, {"merchant_codes": codes})).all())
 
 
 async def delete_endpoint(session: AsyncSession, endpoint_id: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.orders.domain.progress import OrderProgress
 from services.orders.models import Order
 from services.orders.settings import OrdersSettings
 from services.orders.webhooks import repository, rules, signing, urls
@@ -242,7 +243,7 @@ async def replay_since(session: AsyncSession, *, principal: Principal, endpoint_
 # ── queueing: in the transaction of the status change ─────────────────────────
 
 
-def event_payload(*, event_id: str, event_type: str, created: datetime, order: Order,
+def event_payload(*, event_id: str, event_type: str, created: datetime, order: Order | OrderProgress,
                   previous_status: str | None) -> str:
     """The JSON body merchants receive, as the exact text every attempt sends."""
     order_fields = {"id": order.id, "merchant_order_no": order.merchant_order_no, "status": order.status,
@@ -254,20 +255,19 @@ def event_payload(*, event_id: str, event_type: str, created: datetime, order: O
     return payload.model_dump_json()
 
 
-async def enqueue(session: AsyncSession, changes: list[tuple[Order, str, str | None]]) -> int:
+async def enqueue(session: AsyncSession, changes: list[tuple[Order | OrderProgress, str, str | None]]) -> int:
     """Queue one delivery per (order, webhook event type, previous status) for every enabled endpoint of the order's
     merchant that subscribes to the type; returns how many. The rows commit with the change or not at all."""
     if not changes:
         return 0
-    endpoints = await repository.enabled_endpoints(session, {order.merchant_code for order, _, _ in changes})
-    if not endpoints:
+    subscriptions = await _subscriptions(session, {order.merchant_code for order, _, _ in changes})
+    if not any(subscriptions.values()):
         return 0
     now = utcnow()
     events: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
     for order, event_type, previous_status in changes:
-        targets = [e for e in endpoints
-                   if e.merchant_code == order.merchant_code and rules.subscribes(e.event_types, event_type)]
+        targets = [e for e in subscriptions[order.merchant_code] if rules.subscribes(e.event_types, event_type)]
         if not targets:
             continue
         event_id = new_id("evt")
@@ -284,3 +284,27 @@ async def enqueue(session: AsyncSession, changes: list[tuple[Order, str, str | N
     await repository.insert_events(session, events)
     await repository.insert_deliveries(session, deliveries)
     return len(deliveries)
+
+
+_SUBSCRIPTIONS = "orders.webhooks.subscriptions"
+
+
+async def _subscriptions(session: AsyncSession, merchant_codes: set[str]) -> dict[str, list[Any]]:
+    """Enabled endpoints per merchant, read once per merchant per transaction (kept in `session.info`).
+
+    A consumer batch records hundreds of status changes of a few merchants, most of which have no endpoint: one
+    query per merchant and batch keeps that case nearly free. An endpoint registered meanwhile is heard of from
+    the next transaction on, as if the batch had been handled a moment earlier.
+    """
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_SUBSCRIPTIONS)
+    if cached is None or cached[0] is not transaction:
+        cached = session.info[_SUBSCRIPTIONS] = (transaction, {})
+    known: dict[str, list[Any]] = cached[1]
+    missing = merchant_codes - known.keys()
+    if missing:
+        for code in missing:
+            known[code] = []
+        for endpoint in await repository.enabled_endpoints(session, missing):
+            known[endpoint.merchant_code].append(endpoint)
+    return known
