@@ -229,7 +229,7 @@ async def run(args: argparse.Namespace) -> None:
         try:
             async with app.router.lifespan_context(app):
                 runtime = app.state.runtime
-                meter = Meter(profiler=cProfile.Profile() if args.profile else None)
+                meter = Meter(profiler=cProfile.Profile(time.process_time) if args.profile else None)
                 meter.install(runtime.db)
                 await runtime.bus.wait_ready()
                 if args.flow == "backlog":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
 import tempfile
@@ -311,7 +312,10 @@ async def run_consumer(url: str, nats_url: str, args: argparse.Namespace, result
     runtime.workers = []  # the consumers and the relay only: the periodic workers are not what is measured
     watcher = Database(url)  # polls on its own engine, so its statements are not counted
     inbox = runtime.tables.inbox
+    profiler = cProfile.Profile() if args.profile else None
     (cpu, system), wall = cpu_times(), time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     async with running(app):
         counter = StatementCounter(runtime.db.engine)  # before the consumers' first statement (they connect first)
         handled = 0
@@ -319,6 +323,9 @@ async def run_consumer(url: str, nats_url: str, args: argparse.Namespace, result
             await asyncio.sleep(0.2)
             async with watcher.reader() as session:
                 handled = (await session.execute(select(func.count()).select_from(inbox))).scalar_one()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         cpu_end, system_end = cpu_times()
         results.append(Measurement("consumer", messages, "msgs", time.perf_counter() - wall, cpu_end - cpu,
                                    system_end - system, counter.count))
@@ -355,6 +362,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--held-share", type=float, default=0.05, help="share of orders with a vague description")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight during intake")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the consumer phase to this file")
     return parser.parse_args()
 
 

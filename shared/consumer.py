@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Column, MetaData, String, Table, delete, select
+from sqlalchemy import Column, MetaData, String, Table, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -216,6 +216,7 @@ class DurableConsumer:
         no savepoints; any failure rolls the batch back and the caller redoes it message by message."""
         outcome = _Outcome()
         async with self.db.transaction() as session:
+            await lock_parcels(session, [envelope.subject for _, envelope, _ in readable])
             seen = await self.inbox.seen_many(session, self.name, [envelope.id for _, envelope, _ in readable])
             fresh: dict[str, Envelope] = {}
             for msg, envelope, event in readable:
@@ -236,6 +237,7 @@ class DurableConsumer:
         """Each message in its own savepoint, so a failing one is retried or dead-lettered alone."""
         outcome = _Outcome()
         async with self.db.transaction() as session:
+            await lock_parcels(session, [envelope.subject for _, envelope, _ in readable])
             for msg, envelope, event in readable:
                 await self._handle_one(session, msg, envelope, event, outcome)
         return outcome
@@ -296,6 +298,25 @@ class DurableConsumer:
         info = await js.consumer_info(self.stream, self.name)
         CONSUMER_LAG.labels(self.service, self.stream).set(info.num_pending + info.num_ack_pending)
         return (info.num_pending or 0) + (info.num_ack_pending or 0)
+
+
+async def lock_parcels(session: AsyncSession, subjects: list[str]) -> None:
+    """Serialize the handling of one parcel's events across consumers and replicas (PostgreSQL).
+
+    Two events about one parcel from different streams (say waybill.issued and order.accepted) handled at the same
+    moment in two transactions would each miss the other's uncommitted rows under READ COMMITTED, and a document
+    could be buffered "for later" while the declaration it belongs to opens without it. A transaction-scoped
+    advisory lock per parcel makes the second wait for the first. All of a batch's locks are taken in one statement
+    in sorted order, before any row lock, so two batches can never wait on each other in a cycle. SQLite needs none
+    of this: it has one writer at a time.
+    """
+    if session.bind.dialect.name != "postgresql" or not subjects:
+        return
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(s, 7)) "
+             "FROM (SELECT DISTINCT unnest(CAST(:subjects AS text[])) AS s ORDER BY 1) AS parcels"),
+        {"subjects": sorted(set(subjects))},
+    )
 
 
 def _bound(envelope: Envelope):

@@ -102,14 +102,18 @@ def give_back(session: Session, name: str, *, unused_from: int, taken_to: int) -
 # ── waybills ──────────────────────────────────────────────────────────────────
 
 
+# Waybills are written with Core statements on hot paths, which leave a waybill already in the session stale:
+# reading one as an ORM object always refreshes it.
 async def get_waybill(session: AsyncSession, tracking_number: str, *, lock: bool = False) -> Waybill | None:
     query = select(Waybill).where(Waybill.tracking_number == tracking_number)
-    return (await session.execute(_locked(query) if lock else query)).scalar_one_or_none()
+    query = _locked(query) if lock else query.execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def get_waybill_by_order(session: AsyncSession, order_id: str, *, lock: bool = False) -> Waybill | None:
     query = select(Waybill).where(Waybill.order_id == order_id)
-    return (await session.execute(_locked(query) if lock else query)).scalar_one_or_none()
+    query = _locked(query) if lock else query.execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 _INSERT_WAYBILL = {

@@ -126,21 +126,29 @@ async def _apply_pending(session: AsyncSession, settings: PostalSettings, order_
 async def release_parcel(session: AsyncSession, settings: PostalSettings, event: DeclarationReleased, *,
                          now: datetime) -> None:
     """Customs released the parcel: into the open receptacle of its route (kept until its waybill exists)."""
-    released = await repository.release_waybill(session, order_id=event.order_id, declaration_id=event.declaration_id,
-                                                form=event.form, released_at=event.occurred_at)
-    if released is not None:
-        await place_in_receptacle(session, settings, released, now=now)
-        return
-    waybill = await repository.get_waybill_by_order(session, event.order_id, lock=True)
-    if waybill is None:
-        kept = await repository.add_pending(session, order_id=event.order_id, kind="release",
-                                            payload=event.model_dump(mode="json"))
-        log.info("declaration.release_buffered", order_id=event.order_id, declaration_id=event.declaration_id,
-                 duplicate=not kept)
-        return
-    # Already bagged (a second release) or voided meanwhile: never bag a parcel twice or bag a void one.
-    log.info("waybill.release_ignored", order_id=waybill.order_id, tracking_number=waybill.tracking_number,
-             status=waybill.status, declaration_id=event.declaration_id)
+    released = await _record_release(session, event)
+    if released is None:
+        waybill = await repository.get_waybill_by_order(session, event.order_id, lock=True)
+        if waybill is None:
+            kept = await repository.add_pending(session, order_id=event.order_id, kind="release",
+                                                payload=event.model_dump(mode="json"))
+            log.info("declaration.release_buffered", order_id=event.order_id, declaration_id=event.declaration_id,
+                     duplicate=not kept)
+            return
+        if waybill.status != "issued":
+            # Already bagged (a second release) or voided meanwhile: never bag a parcel twice or bag a void one.
+            log.info("waybill.release_ignored", order_id=waybill.order_id, tracking_number=waybill.tracking_number,
+                     status=waybill.status, declaration_id=event.declaration_id)
+            return
+        # Issued by a transaction that committed after our first look; we hold its lock now.
+        released = await _record_release(session, event)
+        assert released is not None
+    await place_in_receptacle(session, settings, released, now=now)
+
+
+async def _record_release(session: AsyncSession, event: DeclarationReleased) -> Any:
+    return await repository.release_waybill(session, order_id=event.order_id, declaration_id=event.declaration_id,
+                                            form=event.form, released_at=event.occurred_at)
 
 
 async def void_waybill(session: AsyncSession, *, order_id: str, reason: str, emit: Emit, now: datetime) -> None:

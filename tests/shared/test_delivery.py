@@ -9,7 +9,7 @@ import pytest
 
 from shared.contract.subjects import DEAD_LETTER_STREAM, stream_name
 from shared.outbox import Relay, unsent_count
-from tests.shared.kit_service import Crash, accepted, effect_counts, make_runtime, metadata, record_effect
+from tests.shared.kit_service import Crash, accepted, effect_counts, effects, make_runtime, metadata, record_effect
 from tests.support import eventually
 
 
@@ -182,3 +182,41 @@ async def test_unreadable_message_is_dead_lettered_at_once(kit, nats_url):
     await add_events(consumer, "after-junk")
     await eventually(lambda: _counts_equal(consumer, {"after-junk": 1}))
     await eventually(lambda: stream_messages(nats_url, DEAD_LETTER_STREAM))
+
+
+async def test_events_of_one_parcel_are_handled_one_transaction_at_a_time(database_provider, nats_url):
+    """Two consumers handling the same parcel at once: the second waits for the first to commit (PostgreSQL), or
+    for the single writer (SQLite) — so neither can miss the other's rows."""
+    import time
+
+    from shared.consumer import lock_parcels
+    from shared.db import Database
+
+    url = await database_provider.url_for("kit", metadata)
+    first_db, second_db = Database(url), Database(url)
+    try:
+        timeline: list[str] = []
+
+        async def first() -> None:
+            async with first_db.transaction() as session:
+                await lock_parcels(session, ["ord_1", "ord_2"])
+                await session.execute(effects.insert().values(order_id="ord_1"))
+                timeline.append("first locked")
+                await asyncio.sleep(0.5)
+                timeline.append("first commits")
+
+        async def second() -> None:
+            await asyncio.sleep(0.1)
+            started = time.monotonic()
+            async with second_db.transaction() as session:
+                await lock_parcels(session, ["ord_2"])
+                rows = (await session.execute(effects.select())).all()
+                timeline.append("second reads")
+            assert len(rows) == 1, "the second transaction sees what the first committed"
+            assert time.monotonic() - started >= 0.3
+
+        await asyncio.gather(first(), second())
+        assert timeline == ["first locked", "first commits", "second reads"]
+    finally:
+        await first_db.dispose()
+        await second_db.dispose()
