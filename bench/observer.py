@@ -13,8 +13,6 @@ import nats
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.contract.subjects import SERVICES, stream_name
-
 MILESTONES = {
     "silkgate.orders.order.accepted.v1": "accepted",
     "silkgate.postal.waybill.issued.v1": "waybill_issued",
