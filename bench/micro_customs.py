@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import contextvars
 import cProfile
 import os
 import random
-import sys
+import shutil
 import tempfile
 import time
 import uuid
@@ -31,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -82,20 +84,31 @@ async def publish(bus: Bus, envelopes: list[Envelope]) -> None:
 # ── measuring ───────────────────────────────────────────────────────────────
 
 
+def statement_kind(statement: str) -> str:
+    """"INSERT declarations", "SELECT FROM documents", "BEGIN"...: the verb and the first table named."""
+    words = statement.split()
+    verb = words[0].upper()
+    table = next((words[i + 1] for i, word in enumerate(words[:-1]) if word.upper() in ("INTO", "FROM", "UPDATE")),
+                 "")
+    return f"{verb} {'(subquery)' if table.startswith('(') else table}".strip()
+
+
 @dataclass
 class Meter:
     """Messages handled, statements run and relay rounds, counted by the wrapped kit methods."""
 
     handled: int = 0
-    statements: Counter = field(default_factory=Counter)
+    statements: Counter = field(default_factory=Counter)  # by actor
+    kinds: Counter = field(default_factory=Counter)  # by actor and statement kind
     profiler: cProfile.Profile | None = None  # --profile: only while the service works
     relay_idle: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def install(self, db: Database) -> None:
         @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
-        def _count(*_args) -> None:
+        def _count(_conn, _cursor, statement: str, *_args) -> None:
             self.statements[_actor.get()] += 1
+            self.kinds[_actor.get(), statement_kind(statement)] += 1
 
         meter = self
         handle_batch = DurableConsumer.handle_batch
@@ -133,18 +146,20 @@ class Meter:
 
 @dataclass
 class Phase:
-    """What one kind of work cost: messages, wall and CPU seconds, statements by actor."""
+    """What one kind of work cost: messages, wall and CPU seconds, statements by actor and by kind."""
 
     messages: int = 0
     wall_s: float = 0.0
     cpu_s: float = 0.0
     statements: Counter = field(default_factory=Counter)
+    kinds: Counter = field(default_factory=Counter)
 
-    def add(self, messages: int, wall_s: float, cpu_s: float, statements: Counter) -> None:
-        self.messages += messages
-        self.wall_s += wall_s
-        self.cpu_s += cpu_s
-        self.statements.update(statements)
+    def add(self, other: Phase) -> None:
+        self.messages += other.messages
+        self.wall_s += other.wall_s
+        self.cpu_s += other.cpu_s
+        self.statements.update(other.statements)
+        self.kinds.update(other.kinds)
 
     def row(self, name: str) -> str:
         n = max(self.messages, 1)
@@ -154,17 +169,19 @@ class Phase:
                 f"{self.statements['relay'] / n:>7.2f} {total / n:>7.2f}")
 
 
-async def measured(meter: Meter, phase: Phase, messages: int) -> None:
-    """Wait until `messages` more are handled (and the relay has caught up), adding the cost to `phase`."""
+async def measured(meter: Meter, messages: int) -> Phase:
+    """Wait until `messages` more are handled (and the relay has caught up); what that cost."""
     target = meter.handled + messages
-    before = Counter(meter.statements)
+    statements, kinds = Counter(meter.statements), Counter(meter.kinds)
     if meter.profiler is not None:
         meter.profiler.enable()
     wall, cpu = time.perf_counter(), time.process_time()
     await meter.wait_handled(target)
-    phase.add(messages, time.perf_counter() - wall, time.process_time() - cpu, meter.statements - before)
+    phase = Phase(messages, time.perf_counter() - wall, time.process_time() - cpu, meter.statements - statements,
+                  meter.kinds - kinds)
     if meter.profiler is not None:
         meter.profiler.disable()
+    return phase
 
 
 # ── databases ───────────────────────────────────────────────────────────────
@@ -203,7 +220,7 @@ async def drop_database(name: str | None) -> None:
 # ── the run ─────────────────────────────────────────────────────────────────
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace, quiet: TextIO) -> None:
     parcels = max(args.events // 2, 1)
     run_id = uuid.uuid4().hex[:6]
     print(f"micro_customs: {args.db}, {parcels} parcels ({parcels * 2} events), flow {args.flow}, "
@@ -217,36 +234,17 @@ async def run(args: argparse.Namespace) -> None:
         database_url=url, nats_url=server.url, migrate_on_start=False, run_api=False, log_level=args.log_level,
         log_file=str(tmp / "customs.jsonl"), consumer_batch_size=args.batch_size,
     )
-    bus = Bus(server.url)
     phases = {"order.accepted": Phase(), "waybill.issued": Phase(), "all": Phase()}
-    real_stdout = sys.stdout
+    meter = Meter(profiler=cProfile.Profile(time.process_time) if args.profile else None)
     try:
-        await bus.connect(retry=False)
-        if args.flow == "backlog":
-            await publish(bus, [e for pair in events for e in pair])
-        app = create_app(settings)
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the service's log lines also go to stdout
-        try:
-            async with app.router.lifespan_context(app):
-                runtime = app.state.runtime
-                meter = Meter(profiler=cProfile.Profile(time.process_time) if args.profile else None)
-                meter.install(runtime.db)
-                await runtime.bus.wait_ready()
-                if args.flow == "backlog":
-                    await measured(meter, phases["all"], 2 * parcels)
-                else:
-                    await run_rounds(bus, meter, events, args.round, phases)
-                handled = await inbox_count(runtime.db)
-                statuses = await declaration_statuses(runtime.db)
-                if meter.profiler is not None:
-                    meter.profiler.dump_stats(args.profile)
-        finally:
-            sys.stdout.close()
-            sys.stdout = real_stdout
+        with contextlib.redirect_stdout(quiet):  # the service's log lines go to stdout as well as to its file
+            handled, statuses = await run_service(settings, meter, events, args, phases)
     finally:
-        await bus.close()
         server.cleanup()
         await drop_database(database)
+        shutil.rmtree(tmp, ignore_errors=True)
+    if meter.profiler is not None:
+        meter.profiler.dump_stats(args.profile)
     print(f"declarations: {statuses}")
     if handled != 2 * parcels:
         print(f"WARNING: inbox holds {handled} events, expected {2 * parcels}")
@@ -255,6 +253,41 @@ async def run(args: argparse.Namespace) -> None:
     for name, phase in phases.items():
         if phase.messages:
             print(phase.row(name))
+    if args.statements:
+        print_statements(phases)
+
+
+async def run_service(settings: CustomsSettings, meter: Meter, events: list[tuple[Envelope, Envelope]],
+                      args: argparse.Namespace, phases: dict[str, Phase]) -> tuple[int, dict[str, int]]:
+    """Start the service, feed it the events, wait; returns the inbox count and how the declarations ended."""
+    bus = Bus(settings.nats_url)
+    await bus.connect(retry=False)
+    try:
+        if args.flow == "backlog":
+            await publish(bus, [e for pair in events for e in pair])
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            runtime = app.state.runtime
+            meter.install(runtime.db)
+            await runtime.bus.wait_ready()
+            if args.flow == "backlog":
+                phases["all"].add(await measured(meter, 2 * len(events)))
+            else:
+                await run_rounds(bus, meter, events, args.round, phases)
+            return await inbox_count(runtime.db), await declaration_statuses(runtime.db)
+    finally:
+        await bus.close()
+
+
+def print_statements(phases: dict[str, Phase]) -> None:
+    """The consumers' statements per message, by kind and table."""
+    for name, phase in phases.items():
+        if not phase.messages or name == "all" and len([p for p in phases.values() if p.messages]) > 1:
+            continue
+        print(f"\n{name}: consumer statements per message")
+        kinds = Counter({kind: count for (actor, kind), count in phase.kinds.items() if actor == "consumers"})
+        for kind, count in kinds.most_common():
+            print(f"  {count / phase.messages:6.2f}  {kind}")
 
 
 async def run_rounds(bus: Bus, meter: Meter, events: list[tuple[Envelope, Envelope]], size: int,
@@ -263,10 +296,9 @@ async def run_rounds(bus: Bus, meter: Meter, events: list[tuple[Envelope, Envelo
         chunk = events[start:start + size]
         for index, name in ((0, "order.accepted"), (1, "waybill.issued")):
             await publish(bus, [pair[index] for pair in chunk])
-            before = Phase()
-            await measured(meter, before, len(chunk))
-            phases[name].add(before.messages, before.wall_s, before.cpu_s, before.statements)
-            phases["all"].add(before.messages, before.wall_s, before.cpu_s, before.statements)
+            phase = await measured(meter, len(chunk))
+            phases[name].add(phase)
+            phases["all"].add(phase)
 
 
 async def declaration_statuses(db: Database) -> dict[str, int]:
@@ -292,9 +324,11 @@ def main() -> None:
     parser.add_argument("--log-level", default="WARNING", help="the service's log level (the pipeline bench's default)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", metavar="FILE", help="write cProfile stats of the measured phases to FILE")
+    parser.add_argument("--statements", action="store_true", help="also list the statements by kind and table")
     args = parser.parse_args()
     random.seed(args.seed)
-    asyncio.run(run(args))
+    with open(os.devnull, "w") as quiet:
+        asyncio.run(run(args, quiet))
 
 
 if __name__ == "__main__":

@@ -106,15 +106,20 @@ def cpu_times() -> tuple[float, float]:
 
 
 class Meter:
-    """Wall time, CPU time and statements over a block."""
+    """Wall time, CPU time and statements over a block (profiled with --profile)."""
 
-    def __init__(self, counter: StatementCounter) -> None:
+    def __init__(self, counter: StatementCounter, profiler: cProfile.Profile | None) -> None:
         self.counter = counter
+        self.profiler = profiler
 
     @contextlib.asynccontextmanager
     async def measure(self, name: str, units: int, unit_name: str, results: list[Measurement]):
         statements, (cpu, system), wall = self.counter.count, cpu_times(), time.perf_counter()
+        if self.profiler is not None:
+            self.profiler.enable()
         yield
+        if self.profiler is not None:
+            self.profiler.disable()
         cpu_end, system_end = cpu_times()
         results.append(Measurement(name, units, unit_name, time.perf_counter() - wall, cpu_end - cpu,
                                    system_end - system, self.counter.count - statements))
@@ -196,7 +201,7 @@ async def run_intake(url: str, nats_url: str, args: argparse.Namespace, parcels:
     app = create_app(settings(url, nats_url, args, api=True, workers=False))
     async with running(app) as runtime:
         await runtime.bus.wait_ready()
-        meter = Meter(StatementCounter(runtime.db.engine))
+        meter = Meter(StatementCounter(runtime.db.engine), args.profiler if args.phase == "intake" else None)
         key = await add_merchant_key(runtime)
         await add_webhook_endpoints(runtime, args.webhooks)
         singles = parcels // 2
@@ -312,7 +317,7 @@ async def run_consumer(url: str, nats_url: str, args: argparse.Namespace, result
     runtime.workers = []  # the consumers and the relay only: the periodic workers are not what is measured
     watcher = Database(url)  # polls on its own engine, so its statements are not counted
     inbox = runtime.tables.inbox
-    profiler = cProfile.Profile() if args.profile else None
+    profiler = args.profiler
     (cpu, system), wall = cpu_times(), time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -325,7 +330,6 @@ async def run_consumer(url: str, nats_url: str, args: argparse.Namespace, result
                 handled = (await session.execute(select(func.count()).select_from(inbox))).scalar_one()
         if profiler is not None:
             profiler.disable()
-            profiler.dump_stats(args.profile)
         cpu_end, system_end = cpu_times()
         results.append(Measurement("consumer", messages, "msgs", time.perf_counter() - wall, cpu_end - cpu,
                                    system_end - system, counter.count))
@@ -339,6 +343,7 @@ async def main(args: argparse.Namespace) -> list[Measurement]:
     parcels = max(BATCH_SIZE * 2, args.events // EVENTS_PER_PARCEL // (BATCH_SIZE * 2) * BATCH_SIZE * 2)
     run = uuid.uuid4().hex[:6]
     results: list[Measurement] = []
+    args.profiler = cProfile.Profile(time.process_time) if args.profile and args.phase != "all" else None
     server = NatsServer()
     server.start()
     try:
@@ -349,6 +354,8 @@ async def main(args: argparse.Namespace) -> list[Measurement]:
                 await run_consumer(url, server.url, args, results)
     finally:
         server.cleanup()
+    if args.profiler is not None:
+        args.profiler.dump_stats(args.profile)
     return results
 
 
@@ -362,7 +369,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--held-share", type=float, default=0.05, help="share of orders with a vague description")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight during intake")
     parser.add_argument("--log-level", default="INFO")
-    parser.add_argument("--profile", type=Path, help="write cProfile stats of the consumer phase to this file")
+    parser.add_argument("--profile", type=Path,
+                        help="write cProfile stats (CPU time) of the measured blocks of --phase intake or consumer here")
     return parser.parse_args()
 
 

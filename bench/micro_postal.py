@@ -59,6 +59,7 @@ FORMS = {"mail": "CN22", "express": "express_B", "ecommerce": "inventory_list"}
 MAIL_CODES = ["EMC", "EMD", "EDB", "EMF", "EDG", "EMI"]  # the sandbox carrier's journeys (services/carrier)
 EXPRESS_CODES = ["PU", "IT", "CC", "OD", "DL"]
 TRACKING_BATCH = 200  # the sandbox carrier's post_batch_size
+IDLE_S = 5.0
 S10_SHAPE = re.compile(r"[A-Z]{2}[0-9]{9}[A-Z]{2}")
 
 
@@ -165,22 +166,39 @@ class Phase:
 
 
 class Meter:
-    """Wall time, CPU time and statements between start() and stop()."""
+    """Wall time, CPU time and statements between start() and stop(); with `profile_dir`, a pyinstrument
+    report of each phase there too."""
 
-    def __init__(self, counter: StatementCounter) -> None:
+    def __init__(self, counter: StatementCounter, profile_dir: Path | None = None) -> None:
         self.counter = counter
+        self.profile_dir = profile_dir
         self.phases: list[Phase] = []
+        self._profiler: Any = None
 
     def start(self) -> None:
+        if self.profile_dir is not None:
+            from pyinstrument import Profiler
+
+            self._profiler = Profiler(interval=0.0005, async_mode="disabled")
+            self._profiler.start()
         self._wall, self._cpu, self._statements = time.perf_counter(), time.process_time(), self.counter.count
 
     def stop(self, name: str, messages: int) -> None:
         self.phases.append(Phase(name, messages, time.perf_counter() - self._wall, time.process_time() - self._cpu,
                                  self.counter.count - self._statements))
+        if self._profiler is not None and self.profile_dir is not None:
+            self._profiler.stop()
+            path = self.profile_dir / f"profile-{name.split()[0]}.txt"
+            path.write_text(self._profiler.output_text(unicode=False, color=False, show_all=False))
+            self._profiler.start()  # phases 2b and 3b go on from 2a and 3a
+
+    def finish(self) -> None:
+        if self._profiler is not None and self._profiler.is_running:
+            self._profiler.stop()
 
 
 class Probe:
-    """Reads progress through its own engine (its statements are not counted)."""
+    """Reads progress through its own engine: its statements are not counted, its CPU is (a few ms a second)."""
 
     def __init__(self, url: str) -> None:
         self.db = Database(url)
@@ -189,7 +207,7 @@ class Probe:
         async with self.db.reader() as session:
             return int((await session.execute(query)).scalar_one())
 
-    async def until(self, query: Any, target: int, *, timeout: float, interval: float = 0.05) -> None:
+    async def until(self, query: Any, target: int, *, timeout: float, interval: float = 0.1) -> None:
         deadline = time.monotonic() + timeout
         while (value := await self.scalar(query)) < target:
             if time.monotonic() > deadline:
@@ -202,7 +220,7 @@ class Probe:
         while await self.scalar(unsent):
             if time.monotonic() > deadline:
                 raise TimeoutError("the outbox did not drain")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
 
 
 class InProcessCarrier:
@@ -255,7 +273,7 @@ async def benchmark(args: argparse.Namespace, sink: Any) -> list[Phase]:
     nats = NatsServer()
     nats.start()
     counter = StatementCounter()
-    meter = Meter(counter)
+    meter = Meter(counter, workdir if args.profile else None)
     try:
         async with fresh_database(args.db, args.postgres_url, workdir) as url:
             settings = PostalSettings(
@@ -294,7 +312,7 @@ async def run_phases(args: argparse.Namespace, app: Any, probe: Probe, meter: Me
     await publish(nats_url, released, workdir)
     await probe.until(inbox, len(accepted) + len(released), timeout=args.timeout)
     meter.stop("2a declaration.released (consumed)", len(released))
-    await probe.until(handed, len(released), timeout=args.timeout)
+    await probe.until(handed, len(released), timeout=args.timeout, interval=0.25)
     await probe.outbox_drained(timeout=args.timeout)
     meter.stop("2b ... + consolidation + handoff", len(released))
 
@@ -316,6 +334,12 @@ async def run_phases(args: argparse.Namespace, app: Any, probe: Probe, meter: Me
         await probe.outbox_drained(timeout=args.timeout)
         meter.stop("3b ... + relay", events)
 
+    # What the idle service costs (polling consumers, relay and workers), to read the phases' tails against.
+    meter.start()
+    await asyncio.sleep(IDLE_S)
+    meter.stop("idle, per second", round(IDLE_S))
+    meter.finish()
+
 
 async def carrier_key(app: Any) -> str:
     runtime = app.state.runtime
@@ -330,6 +354,7 @@ def _print(args: argparse.Namespace, phases: list[Phase]) -> None:
     print(f"{'phase':<34} {'msgs':>7} {'msgs/s':>9} {'CPU ms/msg':>10} {'stmt/msg':>9}")
     for phase in phases:
         print(phase.row())
+    print("(the idle row: CPU ms and statements per second; phase 2b includes about 2 x --age-s of idling)")
 
 
 def main() -> None:
@@ -339,6 +364,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=4000, help="consumed envelopes (accepted + released)")
     parser.add_argument("--age-s", type=int, default=10, help="receptacle and dispatch age limit (closes the tail)")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--profile", action="store_true", help="a pyinstrument report per phase in the work dir")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--publish", help=argparse.SUPPRESS)
     parser.add_argument("--nats-url", help=argparse.SUPPRESS)

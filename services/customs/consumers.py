@@ -1,7 +1,9 @@
 """Event handlers of the customs service: order.accepted, order.cancelled, payment.recorded, waybill.issued.
 
-Handlers run inside the consumer's batch transaction (a SAVEPOINT each); raising retries the message with
-backoff, so a declaration changed concurrently by a broker or the deadline worker is simply handled again.
+Handlers run inside the consumer's batch transaction, after the kit has locked the batch's parcels (PostgreSQL), so
+an order.accepted and a document of the same order in two transactions never miss each other. Raising retries the
+message with backoff, so a declaration changed concurrently by a broker or the deadline worker is simply handled
+again.
 """
 
 from __future__ import annotations

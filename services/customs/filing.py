@@ -72,7 +72,6 @@ async def file_declaration(repo: DeclarationRepository, config: CustomsConfig, e
     The declaration is decided before anything of it is written, then written in its final state with one insert
     per table, and its events go out in one outbox insert.
     """
-    await repo.lock_order(event.order_id)
     arrivals = await repo.order_arrivals(event.order_id)
     if arrivals.declaration_id is not None:
         # A redelivered or re-published order.accepted: one order, one declaration.
@@ -80,7 +79,7 @@ async def file_declaration(repo: DeclarationRepository, config: CustomsConfig, e
         log.info("declaration.duplicate_order_ignored", declaration_id=existing.id, status=existing.status)
         return existing
     draft, currency_error = await _open(repo, config, event, correlation_id=correlation_id, event_id=event_id,
-                                  documents_came_first=arrivals.buffered_documents > 0)
+                                        documents_came_first=arrivals.buffered_documents > 0)
     declaration, held = draft.declaration, HeldEvents()
     with structlog.contextvars.bound_contextvars(declaration_id=declaration.id):
         await _decide_on_filing(draft, config, event.parcel, arrivals, currency_error, emit=held)
@@ -186,12 +185,7 @@ async def receive_waybill(repo: DeclarationRepository, config: CustomsConfig, ev
 
 async def _receive_document(repo: DeclarationRepository, config: CustomsConfig, *, order_id: str, kind: str,
                             source: str, body: dict[str, Any], event_id: str | None, emit: Emitter) -> None:
-    # Locked, so that two documents completing the same declaration in two transactions cannot each miss the other.
-    declaration = await repo.get_by_order(order_id, lock=True)
-    if declaration is None:
-        # Its order.accepted may be in another transaction right now: wait for it, then look again.
-        await repo.lock_order(order_id)
-        declaration = await repo.get_by_order(order_id, lock=True)
+    declaration = await repo.get_by_order(order_id)
     await repo.add_document(document_row(order_id, declaration.id if declaration else None, kind=kind,
                                          source=source, event_id=event_id, now=config.now(), body=body))
     if declaration is None:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    text,
     union_all,
     update,
 )
@@ -93,11 +92,6 @@ class BuyerHistory(NamedTuple):
 
 _ORDER_ID = bindparam("order_id")
 _BY_ORDER = select(Declaration).where(Declaration.order_id == _ORDER_ID)
-# FOR NO KEY UPDATE on PostgreSQL (SQLite runs one writer at a time): one declaration's documents are handled one
-# transaction after the other, and the foreign-key checks of rows pointing at it are not blocked.
-_BY_ORDER_LOCKED = _BY_ORDER.with_for_update(key_share=True)
-# A transaction-scoped lock on the order id (a 64-bit hash of it; a collision only makes two orders wait in turn).
-_LOCK_ORDER = text("SELECT pg_advisory_xact_lock(hashtextextended(:order_id, 0))")
 _ARRIVALS = select(
     select(_declarations.c.id).where(_declarations.c.order_id == _ORDER_ID)
     .scalar_subquery().label("declaration_id"),
@@ -176,20 +170,8 @@ class DeclarationRepository:
         """The row as committed now, not as this session last saw it (after losing a race)."""
         return await self.session.get(Declaration, declaration_id, populate_existing=True)
 
-    async def get_by_order(self, order_id: str, *, lock: bool = False) -> Declaration | None:
-        """The order's declaration; `lock` keeps other transactions from changing it until this one ends."""
-        query = _BY_ORDER_LOCKED if lock else _BY_ORDER
-        return (await self.session.execute(query, {"order_id": order_id})).scalar_one_or_none()
-
-    async def lock_order(self, order_id: str) -> None:
-        """Handle the order's events one transaction at a time, before anything about the order is read.
-
-        Without it an order.accepted and a document of the same order, handled in two transactions at once, could
-        each miss the other: the document kept as come before its order, the declaration waiting for it. SQLite
-        needs nothing: it runs one writing transaction at a time.
-        """
-        if self.session.bind.dialect.name == "postgresql":
-            await self.session.execute(_LOCK_ORDER, {"order_id": order_id})
+    async def get_by_order(self, order_id: str) -> Declaration | None:
+        return (await self.session.execute(_BY_ORDER, {"order_id": order_id})).scalar_one_or_none()
 
     async def order_arrivals(self, order_id: str) -> OrderArrivals:
         """Declaration, early cancellation and documents of an order already here, in one query."""

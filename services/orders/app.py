@@ -16,7 +16,7 @@ from services.orders.models import tables
 from services.orders.settings import OrdersSettings
 from services.orders.webhooks.api import router as webhooks_router
 from services.orders.webhooks.delivery import webhook_sender_worker
-from services.orders.workers import purge_idempotency_keys_worker
+from services.orders.workers import purge_idempotency_keys_worker, report_stuck_orders_worker
 from shared.app import BodySizeLimit, build_app
 from shared.migrate import upgrade_async
 from shared.runtime import ServiceRuntime
@@ -40,7 +40,8 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
         await upgrade_async("orders", url)
 
     runtime = ServiceRuntime(settings=settings, tables=tables, handlers=HANDLERS,
-                             workers=[purge_idempotency_keys_worker, webhook_sender_worker],
+                             workers=[purge_idempotency_keys_worker, webhook_sender_worker,
+                                      report_stuck_orders_worker],
                              migrate=migrate if settings.migrate_on_start else None)
     app = build_app(runtime, title="silkgate orders", description=DESCRIPTION, routers=[router, webhooks_router])
     # The kit's limit (max_body_bytes) is sized for a batch; everything else gets the single-order limit.

@@ -5,6 +5,8 @@
   another body" is a 409. Requests that fail validation or conflict store nothing: fix and retry with the key.
 - Concurrent duplicates: the idempotency row is inserted first, so its primary key decides; the loser's
   transaction fails on it (IntegrityError), and the boundary runs the use case again, which then replays.
+- Before writing, one statement reads what intake needs (repository.intake_lookup): the merchant order numbers
+  taken, the stored response, and whether the merchant has webhook endpoints at all.
 - Each accepted order, its first timeline entry and its `order.accepted` outbox row commit together.
 """
 
@@ -24,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.orders import repository
 from services.orders.domain.status import INITIAL_STATUS, timeline_title
 from services.orders.domain.validation import validate_parcel
-from services.orders.models import IdempotencyKey, Order, OrderEvent
+from services.orders.models import Order, OrderEvent
+from services.orders.repository import StoredResponse
 from services.orders.service import order_detail, order_summary
 from services.orders.webhooks import service as webhooks
 from shared.auth import Principal
@@ -111,7 +114,7 @@ async def stored_response(session: AsyncSession, request: IntakeRequest) -> Inta
     return replay(stored, request)
 
 
-def replay(stored: IdempotencyKey, request: IntakeRequest) -> IntakeResponse:
+def replay(stored: StoredResponse, request: IntakeRequest) -> IntakeResponse:
     if stored.fingerprint != request.fingerprint:
         raise Conflict("This Idempotency-Key was used with a different request; use a new key for a new request",
                        code="idempotency_key_reuse", field="Idempotency-Key")
@@ -140,20 +143,22 @@ async def accept_order(session: AsyncSession, outbox: Outbox, request: IntakeReq
     if problem is not None:
         raise problem
     merchant = request.principal.owner
-    # Look for the order before the key: both are committed together by a concurrent twin, so whichever
-    # moment it commits at, we see its key whenever we see its order (and replay rather than answer 409).
-    taken = await repository.existing_merchant_order_nos(session, merchant, [parcel.merchant_order_no])
-    replayed = await stored_response(session, request)
-    if replayed is not None:
-        return replayed
-    if taken:
+    lookup = await _lookup(session, request, [parcel.merchant_order_no])
+    if lookup.stored is not None:
+        return replay(lookup.stored, request)
+    if lookup.taken:
         raise duplicate(parcel.merchant_order_no)
     order, event, envelope = new_order(merchant, parcel, request.correlation_id, utcnow())
     body = order_detail(order, [event])
     await store_response(session, request, 201, body)
-    await _insert(session, outbox, [(order, event, envelope)])
+    await _insert(session, outbox, [(order, event, envelope)], webhooks_wanted=lookup.has_webhook_endpoints)
     _log_accepted(order)
     return IntakeResponse(201, body)
+
+
+async def _lookup(session: AsyncSession, request: IntakeRequest, numbers: list[str]) -> repository.IntakeLookup:
+    return await repository.intake_lookup(session, merchant_code=request.principal.owner, numbers=numbers,
+                                          api_key_id=request.principal.key_id, key=request.idempotency_key)
 
 
 def duplicate(merchant_order_no: str) -> Conflict:
@@ -172,7 +177,7 @@ def new_order(merchant_code: str, parcel: Parcel, correlation_id: str,
         id=order_id, merchant_code=merchant_code, merchant_order_no=parcel.merchant_order_no, channel=parcel.channel,
         direction=parcel.direction, status=INITIAL_STATUS, tracking_number=None, customs_status=None,
         customs_ceb_code=None, status_reason=None, parcel=parcel_json, payment=parcel_json["payment"],
-        correlation_id=correlation_id, created_at=now, updated_at=now,
+        correlation_id=correlation_id, created_at=now, updated_at=now, status_changed_at=now,
     )
     event = OrderEvent(
         order_id=order_id, event_id=envelope.id, event_type=envelope.type,
@@ -182,13 +187,15 @@ def new_order(merchant_code: str, parcel: Parcel, correlation_id: str,
     return order, event, envelope
 
 
-async def _insert(session: AsyncSession, outbox: Outbox, accepted: list[tuple[Order, OrderEvent, Envelope]]) -> None:
+async def _insert(session: AsyncSession, outbox: Outbox, accepted: list[tuple[Order, OrderEvent, Envelope]], *,
+                  webhooks_wanted: bool) -> None:
     """Insert orders, then their timeline entries, then their outbox rows: a few statements for any count."""
     await repository.insert_orders(session, [_columns(order) for order, _, _ in accepted])
     await repository.insert_order_events(session, [_columns(event) for _, event, _ in accepted])
     await outbox.add_envelopes(session, [envelope for _, _, envelope in accepted])
     # Intake is a status change too (to `accepted`): the merchant's order.accepted webhooks commit with the orders.
-    await webhooks.enqueue(session, [(order, "order.accepted", None) for order, _, _ in accepted])
+    if webhooks_wanted:
+        await webhooks.enqueue(session, [(order, "order.accepted", None) for order, _, _ in accepted])
 
 
 def _columns(entity: Order | OrderEvent) -> dict[str, Any]:
@@ -216,11 +223,10 @@ async def accept_batch(session: AsyncSession, outbox: Outbox, request: IntakeReq
     Each order gets its own correlation id (one per parcel's journey); the batch's is logged with each.
     """
     merchant = request.principal.owner
-    numbers = [p.merchant_order_no for p in prepared if isinstance(p, Parcel)]
-    taken = await repository.existing_merchant_order_nos(session, merchant, numbers)  # before the key: see above
-    replayed = await stored_response(session, request)
-    if replayed is not None:
-        return replayed
+    lookup = await _lookup(session, request, [p.merchant_order_no for p in prepared if isinstance(p, Parcel)])
+    if lookup.stored is not None:
+        return replay(lookup.stored, request)
+    taken = lookup.taken
     now = utcnow()
     results: list[dict[str, Any]] = []
     accepted: list[tuple[Order, OrderEvent, Envelope]] = []
@@ -240,7 +246,7 @@ async def accept_batch(session: AsyncSession, outbox: Outbox, request: IntakeReq
                         "problem": problem.problem(ORDERS_PATH)})
     body = {"created": len(accepted), "failed": len(results) - len(accepted), "results": results}
     await store_response(session, request, 200, body)
-    await _insert(session, outbox, accepted)
+    await _insert(session, outbox, accepted, webhooks_wanted=lookup.has_webhook_endpoints)
     for order, _, _ in accepted:
         _log_accepted(order, batch_correlation_id=request.correlation_id)
     log.info("order.batch_accepted", created=body["created"], failed=body["failed"])

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, column
 from sqlalchemy.orm import Mapped, mapped_column
 
+from services.orders.domain.status import IN_FLIGHT_STATUSES
 from shared.auth import api_keys_table
 from shared.consumer import inbox_table
 from shared.db import UTCDateTime, make_base, new_metadata
@@ -21,6 +22,8 @@ tables = ServiceTables(metadata=metadata, outbox=outbox_table(metadata), inbox=i
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 AutoId = BigInteger().with_variant(Integer, "sqlite")
+# Orders on their way, for the stuck-order check: delivered, cancelled… orders leave this index.
+_IN_FLIGHT = column("status").in_(IN_FLIGHT_STATUSES)
 
 
 class Merchant(Base):
@@ -47,6 +50,7 @@ class Order(Base):
         Index(None, "merchant_code", "created_at", "id"),
         Index(None, "created_at", "id"),
         Index(None, "tracking_number"),
+        Index(None, "status", "status_changed_at", postgresql_where=_IN_FLIGHT, sqlite_where=_IN_FLIGHT),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -64,7 +68,11 @@ class Order(Base):
     payment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     correlation_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Any recorded event moves updated_at; only a new status moves status_changed_at.
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The status the order was last reported stuck in (workers.report_stuck_orders_worker), once per status.
+    stuck_reported_status: Mapped[str | None] = mapped_column(String(24))
 
 
 class OrderEvent(Base):

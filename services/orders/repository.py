@@ -5,14 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.orders.domain.progress import OrderProgress
 from services.orders.models import IdempotencyKey, Merchant, Order, OrderEvent
+from services.orders.webhooks.models import WebhookEndpoint
 
 # The hot paths (intake, the consumers) run Core statements built once: building a statement and going through
 # the ORM's unit of work cost more than the round trip itself.
@@ -22,6 +40,7 @@ _order_events = OrderEvent.__table__
 
 def dialect_of(session: AsyncSession) -> str:
     return session.bind.dialect.name
+
 
 # ── merchants ─────────────────────────────────────────────────────────────────
 
@@ -39,20 +58,33 @@ async def get_merchant(session: AsyncSession, code: str) -> Merchant | None:
 
 # ── idempotency keys ──────────────────────────────────────────────────────────
 
+_idempotency_keys = IdempotencyKey.__table__
+_FIND_STORED_RESPONSE = select(
+    _idempotency_keys.c.fingerprint, _idempotency_keys.c.response_status, _idempotency_keys.c.response_body,
+).where(_idempotency_keys.c.api_key_id == bindparam("api_key_id"), _idempotency_keys.c.key == bindparam("key"))
+_INSERT_IDEMPOTENCY_KEY = insert(_idempotency_keys)
 
-async def find_idempotency_key(session: AsyncSession, *, api_key_id: str, key: str) -> IdempotencyKey | None:
-    query = select(IdempotencyKey).where(IdempotencyKey.api_key_id == api_key_id, IdempotencyKey.key == key)
-    return (await session.scalars(query)).first()
+
+class StoredResponse(NamedTuple):
+    """The response stored under an Idempotency-Key, and the fingerprint of the request it answered."""
+
+    fingerprint: str
+    response_status: int
+    response_body: str
+
+
+async def find_idempotency_key(session: AsyncSession, *, api_key_id: str, key: str) -> StoredResponse | None:
+    row = (await session.execute(_FIND_STORED_RESPONSE, {"api_key_id": api_key_id, "key": key})).first()
+    return None if row is None else StoredResponse(*row)
 
 
 async def insert_idempotency_key(session: AsyncSession, *, api_key_id: str, key: str, fingerprint: str,
                                  response_status: int, response_body: str, created_at: datetime) -> None:
     """Insert at once (not at flush): the primary key decides between concurrent requests with the same key."""
-    await session.execute(
-        insert(IdempotencyKey).values(api_key_id=api_key_id, key=key, fingerprint=fingerprint,
-                                      response_status=response_status, response_body=response_body,
-                                      created_at=created_at)
-    )
+    await session.execute(_INSERT_IDEMPOTENCY_KEY, {
+        "api_key_id": api_key_id, "key": key, "fingerprint": fingerprint, "response_status": response_status,
+        "response_body": response_body, "created_at": created_at,
+    })
 
 
 async def delete_idempotency_keys_before(session: AsyncSession, cutoff: datetime) -> int:
@@ -60,22 +92,67 @@ async def delete_idempotency_keys_before(session: AsyncSession, cutoff: datetime
     return result.rowcount or 0
 
 
-# ── orders ────────────────────────────────────────────────────────────────────
+# ── intake ────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class IntakeLookup:
+    """What intake reads before it writes, in one statement: one snapshot, one round trip.
+
+    A concurrent twin request commits its orders and its Idempotency-Key together, so whenever this sees the twin's
+    orders it sees its key too (and replays rather than answering 409).
+    """
+
+    taken: set[str]  # of the numbers asked about, those the merchant has used already
+    stored: StoredResponse | None  # the response stored under the request's Idempotency-Key
+    has_webhook_endpoints: bool  # the merchant has an enabled webhook endpoint
+
+
+def _intake_lookup_statement():
+    """(kind, value, response_status, response_body) rows: 'taken' per number in use, 'stored' for the stored
+    response (value: its fingerprint), 'webhooks' when the merchant has an enabled endpoint."""
+    endpoints = WebhookEndpoint.__table__
+    no_status, no_body = null().cast(Integer), null().cast(Text)
+    taken = select(literal_column("'taken'").label("kind"), _orders.c.merchant_order_no.label("value"),
+                   no_status.label("response_status"), no_body.label("response_body")).where(
+        _orders.c.merchant_code == bindparam("merchant_code"),
+        _orders.c.merchant_order_no.in_(bindparam("numbers", expanding=True)))
+    stored = select(literal_column("'stored'"), _idempotency_keys.c.fingerprint, _idempotency_keys.c.response_status,
+                    _idempotency_keys.c.response_body).where(
+        _idempotency_keys.c.api_key_id == bindparam("api_key_id"), _idempotency_keys.c.key == bindparam("key"))
+    webhooks = select(literal_column("'webhooks'"), null().cast(String), no_status, no_body).where(
+        exists().where(endpoints.c.merchant_code == bindparam("merchant_code"), endpoints.c.enabled.is_(True)))
+    return union_all(taken, stored, webhooks)
+
+
+_INTAKE_LOOKUP = _intake_lookup_statement()
+
+
+async def intake_lookup(session: AsyncSession, *, merchant_code: str, numbers: Iterable[str], api_key_id: str,
+                        key: str) -> IntakeLookup:
+    """Which of these merchant order numbers are taken, the response stored under the key, and whether the
+    merchant has webhook endpoints."""
+    rows = (await session.execute(_INTAKE_LOOKUP, {"merchant_code": merchant_code, "numbers": sorted(set(numbers)),
+                                                   "api_key_id": api_key_id, "key": key})).all()
+    stored = next((row for row in rows if row.kind == "stored"), None)
+    return IntakeLookup(
+        taken={row.value for row in rows if row.kind == "taken"},
+        stored=None if stored is None else StoredResponse(stored.value, stored.response_status, stored.response_body),
+        has_webhook_endpoints=any(row.kind == "webhooks" for row in rows),
+    )
+
+
+_INSERT_ORDERS = insert(_orders)
+_INSERT_ORDER_EVENTS = insert(_order_events)
 
 
 async def insert_orders(session: AsyncSession, orders: list[dict[str, Any]]) -> None:
     """Insert orders in one statement per batch of rows (executemany / insertmanyvalues)."""
     if orders:
-        await session.execute(insert(Order), orders)
+        await session.execute(_INSERT_ORDERS, orders)
 
 
-async def existing_merchant_order_nos(session: AsyncSession, merchant_code: str, numbers: Iterable[str]) -> set[str]:
-    numbers = list(set(numbers))
-    if not numbers:
-        return set()
-    query = select(Order.merchant_order_no).where(Order.merchant_code == merchant_code,
-                                                   Order.merchant_order_no.in_(numbers))
-    return set((await session.scalars(query)).all())
+# ── orders ────────────────────────────────────────────────────────────────────
 
 
 async def get_order(session: AsyncSession, order_id: str, *, merchant_code: str | None = None,
@@ -96,7 +173,8 @@ _PROGRESS_COLUMNS = [_orders.c[field.name] for field in fields(OrderProgress)]
 # (SQLAlchemy leaves FOR UPDATE out on SQLite, whose writers BEGIN IMMEDIATE one at a time anyway).
 _LOCK_PROGRESS = select(*_PROGRESS_COLUMNS).where(_orders.c.id == bindparam("order_id")).with_for_update()
 _UPDATE_PROGRESS = update(_orders).where(_orders.c.id == bindparam("order_id"))
-_PROGRESS_UPDATES = ("status", "tracking_number", "customs_status", "customs_ceb_code", "status_reason", "updated_at")
+_PROGRESS_UPDATES = ("status", "tracking_number", "customs_status", "customs_ceb_code", "status_reason", "updated_at",
+                     "status_changed_at")
 
 
 async def lock_order_progress(session: AsyncSession, order_id: str) -> OrderProgress | None:
@@ -105,8 +183,21 @@ async def lock_order_progress(session: AsyncSession, order_id: str) -> OrderProg
     return None if row is None else OrderProgress(*row)
 
 
+_LOCK_MANY_PROGRESS = (select(*_PROGRESS_COLUMNS).where(_orders.c.id.in_(bindparam("order_ids", expanding=True)))
+                       .order_by(_orders.c.id).with_for_update())
+
+
+def lock_orders_progress(session: Session, order_ids: Iterable[str]) -> dict[str, OrderProgress]:
+    """lock_order_progress for many orders in one statement, by id (sync: see recording.BatchRecorder); rows are
+    locked in id order, so two such reads never wait on each other in a cycle."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    return {row.id: OrderProgress(*row) for row in session.execute(_LOCK_MANY_PROGRESS, {"order_ids": ids})}
+
+
 async def update_order_progress(session: AsyncSession, progress: OrderProgress) -> None:
-    """Write what an event changed (status, customs status, tracking number, reason, updated_at)."""
+    """Write what an event changed (status, customs status, tracking number, reason, times)."""
     values = {name: getattr(progress, name) for name in _PROGRESS_UPDATES}
     await session.execute(_UPDATE_PROGRESS, {"order_id": progress.id, **values})
 
@@ -145,12 +236,44 @@ async def list_orders(session: AsyncSession, filters: OrderFilters, *, after: Or
     return list((await session.scalars(query)).all())
 
 
+# ── stuck orders ──────────────────────────────────────────────────────────────
+
+
+class StuckOrder(NamedTuple):
+    id: str
+    merchant_order_no: str
+    tracking_number: str | None
+    status: str
+    status_changed_at: datetime
+    correlation_id: str
+
+
+async def claim_stuck_orders(session: AsyncSession, cutoffs: dict[str, datetime], *, limit: int) -> list[StuckOrder]:
+    """Orders in one of these statuses since before its cutoff and not yet reported in it, marked reported.
+
+    One UPDATE … RETURNING, oldest first, `limit` at most: a replica running the same claim concurrently waits for
+    the row lock, then finds the order reported and leaves it, so each order is reported once per status.
+    """
+    if not cutoffs:
+        return []
+    stuck = and_(
+        or_(*(and_(_orders.c.status == status, _orders.c.status_changed_at < cutoff)
+              for status, cutoff in sorted(cutoffs.items()))),
+        _orders.c.stuck_reported_status.is_distinct_from(_orders.c.status),
+    )
+    oldest = select(_orders.c.id).where(stuck).order_by(_orders.c.status_changed_at).limit(limit)
+    statement = (update(_orders).where(_orders.c.id.in_(oldest.scalar_subquery()), stuck)
+                 .values(stuck_reported_status=_orders.c.status)
+                 .returning(*(_orders.c[name] for name in StuckOrder._fields)))
+    return [StuckOrder(*row) for row in (await session.execute(statement)).all()]
+
+
 # ── timeline ──────────────────────────────────────────────────────────────────
 
 
 async def insert_order_events(session: AsyncSession, events: list[dict[str, Any]]) -> None:
     if events:
-        await session.execute(insert(OrderEvent), events)
+        await session.execute(_INSERT_ORDER_EVENTS, events)
 
 
 _INSERT_EVENT_IF_NEW = {
@@ -158,11 +281,34 @@ _INSERT_EVENT_IF_NEW = {
     for dialect in (postgresql, sqlite)
 }
 
+# Many rows at once: RETURNING tells which were added (one statement per 1,000 rows, "insertmanyvalues").
+_INSERT_EVENTS_IF_NEW = {name: statement.returning(_order_events.c.event_id)
+                         for name, statement in _INSERT_EVENT_IF_NEW.items()}
+
 
 async def insert_order_event_if_new(session: AsyncSession, entry: dict[str, Any]) -> bool:
     """Add a timeline entry unless one with its event_id exists (event ids are unique); True when added."""
     result = await session.execute(_INSERT_EVENT_IF_NEW[dialect_of(session)], entry)
     return result.rowcount == 1
+
+
+# ── a consumer batch's writes: sync, because they run inside the commit (recording.BatchRecorder) ────────────
+
+
+def insert_order_events_if_new(session: Session, entries: list[dict[str, Any]]) -> int:
+    """Add timeline entries, leaving out those whose event_id exists; returns how many were added."""
+    if not entries:
+        return 0
+    statement = _INSERT_EVENTS_IF_NEW[session.get_bind().dialect.name]
+    return len(session.execute(statement, entries).all())
+
+
+def update_orders_progress(session: Session, orders: list[OrderProgress]) -> None:
+    """update_order_progress for many orders in one statement (executemany)."""
+    if orders:
+        session.execute(_UPDATE_PROGRESS, [
+            {"order_id": order.id, **{name: getattr(order, name) for name in _PROGRESS_UPDATES}} for order in orders
+        ])
 
 
 async def timeline(session: AsyncSession, order_id: str) -> list[OrderEvent]:

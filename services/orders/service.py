@@ -1,36 +1,29 @@
-"""Use cases of an accepted order: reading it, recording what happens to it, cancelling it, paying for it.
+"""Use cases of an accepted order: reading it, cancelling it, paying for it.
 
-Nothing here commits: the request or the consumer's batch owns the transaction. Intake (creating orders,
-idempotency) lives in intake.py, API keys in keys.py.
+Nothing here commits: the request owns the transaction. Intake (creating orders, idempotency) lives in intake.py,
+recording what happens to an order in recording.py, API keys in keys.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders import repository
-from services.orders.domain.progress import OrderProgress, customs_status_after, status_reason_after
-from services.orders.domain.status import apply_event, can_cancel, timeline_title
+from services.orders.domain.progress import OrderProgress
+from services.orders.domain.status import can_cancel
 from services.orders.domain.validation import validate_parcel
 from services.orders.keys import create_api_key, ensure_merchant  # noqa: F401 - the CLI imports them from here
 from services.orders.models import Order, OrderEvent
-from services.orders.repository import OrderFilters
+from services.orders.recording import StatusChange, record_order_event
+from services.orders.repository import OrderFilters, StuckOrder
 from services.orders.schemas import OrderOut, OrderSummary
-from services.orders.webhooks import service as webhooks
-from services.orders.webhooks.rules import webhook_event_type
 from shared.auth import Principal
-from shared.contract.events import (
-    Event,
-    OrderCancelled,
-    ParcelTracking,
-    PaymentRecorded,
-    WaybillVoided,
-)
+from shared.contract.events import Event, OrderCancelled, PaymentRecorded
 from shared.contract.parcel import Parcel, Payment
 from shared.db import utcnow
 from shared.errors import Conflict, InvalidInput, NotFound
@@ -38,12 +31,6 @@ from shared.outbox import Outbox
 
 log = structlog.get_logger()
 
-# Payload fields kept off the timeline: the order holds the parcel and payment already, and they (like a waybill's
-# consignee) carry personal data.
-_TIMELINE_OMITS = frozenset({"parcel", "payment", "consignee"})
-# Where each event type keeps the time it happened.
-_TIME_FIELDS = ("occurred_at", "issued_at", "voided_at", "handed_off_at", "delivered_at", "accepted_at",
-                "cancelled_at")
 # Roles that see every merchant's orders.
 _ALL_ORDERS_ROLES = frozenset({"ops", "payment"})
 
@@ -115,63 +102,7 @@ async def list_orders(session: AsyncSession, principal: Principal, page: OrderPa
             "next_cursor": rows[-1].id if has_more else None}
 
 
-# ── recording events: the one place an order's status changes ────────────────
-
-
-@dataclass(frozen=True)
-class StatusChange:
-    """What recording an event did to an order (its webhooks are queued by record_order_event)."""
-
-    order: OrderProgress
-    event_type: str
-    old_status: str
-    new_status: str
-    recorded: bool  # False: the event was on the timeline already, nothing changed
-
-    @property
-    def changed(self) -> bool:
-        return self.old_status != self.new_status
-
-
-async def record_order_event(session: AsyncSession, *, order: OrderProgress, event: Event, event_id: str,
-                             occurred_at: datetime | None = None, title: str | None = None) -> StatusChange:
-    """Apply one event to an order (status, customs status, tracking number, reason) and add it to the timeline.
-
-    Every status change of an order goes through here. Events arrive late, twice or out of order: the status
-    never moves backwards (status.apply_event), and an event already on the timeline changes nothing.
-    `order` must be read under the order's row lock (repository.lock_order_progress); it is updated in place.
-    """
-    event_type = event.event_type()
-    old_status = order.status
-    now = utcnow()
-    if not await repository.insert_order_event_if_new(session, _timeline_entry(order.id, event, event_id, now=now,
-                                                                              occurred_at=occurred_at, title=title)):
-        log.info("order.event_duplicate", order_id=order.id, event_id=event_id, event_type=event_type)
-        return StatusChange(order, event_type, old_status, old_status, recorded=False)
-    tracking_status = event.status if isinstance(event, ParcelTracking) else None
-    new_status = apply_event(old_status, event_type, tracking_status=tracking_status)
-    customs_moved = _apply_customs_status(order, event)
-    old_tracking_number = order.tracking_number
-    _apply_tracking_number(order, event)
-    order.status_reason = status_reason_after(
-        event_type, old_status=old_status, new_status=new_status, reason=getattr(event, "reason", None),
-        customs_moved=customs_moved, current_reason=order.status_reason,
-    )
-    order.status = new_status
-    order.updated_at = now
-    await repository.update_order_progress(session, order)
-    # The merchant's webhooks are queued in this same transaction: they exist exactly when the change does.
-    webhook_type = webhook_event_type(event_type=event_type, old_status=old_status, new_status=new_status,
-                                      tracking_assigned=old_tracking_number is None and order.tracking_number is not None,
-                                      customs_moved=customs_moved)
-    if webhook_type is not None:
-        await webhooks.enqueue(session, [(order, webhook_type, old_status)])
-    if new_status != old_status:
-        log.info("order.status_changed", order_id=order.id, event_type=event_type, old_status=old_status,
-                 new_status=new_status, tracking_number=order.tracking_number)
-    else:
-        log.info("order.event_recorded", order_id=order.id, event_type=event_type, status=new_status)
-    return StatusChange(order, event_type, old_status, new_status, recorded=True)
+# ── recording events on an order the API loaded ─────────────────────────────
 
 
 async def _record_on_loaded_order(session: AsyncSession, order: Order, event: Event, *, event_id: str,
@@ -181,50 +112,6 @@ async def _record_on_loaded_order(session: AsyncSession, order: Order, event: Ev
     change = await record_order_event(session, order=progress, event=event, event_id=event_id, **options)
     await session.refresh(order)
     return change
-
-
-def _timeline_entry(order_id: str, event: Event, event_id: str, *, now: datetime, occurred_at: datetime | None,
-                    title: str | None) -> dict[str, Any]:
-    """The timeline row of an event: a readable title, when it happened, and its payload without personal data."""
-    event_type = event.event_type()
-    data = event.model_dump(mode="json")
-    return {
-        "order_id": order_id,
-        "event_id": event_id,
-        "event_type": event_type,
-        "title": title or timeline_title(event_type, data),
-        "occurred_at": occurred_at or event_time(event) or now,
-        "recorded_at": now,
-        "data": {k: v for k, v in data.items() if k not in _TIMELINE_OMITS},
-    }
-
-
-def event_time(event: Event) -> datetime | None:
-    """When the event happened, by the payload's own time field."""
-    for name in _TIME_FIELDS:
-        value = getattr(event, name, None)
-        if isinstance(value, datetime):
-            # A producer that sent a time without a zone meant UTC (the contract's times are UTC).
-            return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return None
-
-
-def _apply_customs_status(order: OrderProgress, event: Event) -> bool:
-    """Take a declaration event's customs status and CEB code unless it would move customs backwards."""
-    incoming = getattr(event, "status", None) if hasattr(event, "ceb_code") else None
-    if incoming is None:
-        return False
-    if customs_status_after(order.customs_status, incoming) != incoming:
-        return False
-    order.customs_status, order.customs_ceb_code = incoming, event.ceb_code
-    return True
-
-
-def _apply_tracking_number(order: OrderProgress, event: Event) -> None:
-    """The first tracking number postal tells us about sticks (a late or repeated waybill.issued changes nothing)."""
-    number = getattr(event, "tracking_number", None)
-    if number and order.tracking_number is None and not isinstance(event, WaybillVoided):
-        order.tracking_number = number
 
 
 # ── cancellation ──────────────────────────────────────────────────────────────
@@ -296,3 +183,14 @@ def _check_payment(principal: Principal, parcel: Parcel, payment: Payment) -> No
     if errors:
         first = errors[0]
         raise InvalidInput(first["message"], code=first["code"], field=first["field"], errors=errors)
+
+
+# ── stuck orders ──────────────────────────────────────────────────────────────
+
+
+async def report_stuck_orders(session: AsyncSession, *, stuck_after_s: dict[str, float], now: datetime,
+                              limit: int) -> list[StuckOrder]:
+    """Orders that have been in a status longer than its age in `stuck_after_s`, not yet reported in that status;
+    marked reported. Log them once the transaction has committed (workers.report_stuck_orders_worker)."""
+    cutoffs = {status: now - timedelta(seconds=age_s) for status, age_s in stuck_after_s.items()}
+    return await repository.claim_stuck_orders(session, cutoffs, limit=limit)

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from pydantic import Field, field_validator
+
+from services.orders.domain.status import IN_FLIGHT_STATUSES
 from shared.settings import ServiceSettings, prefixed
+
+DAY_S = 24 * 3600.0
+# How long an order may stay in a status before it counts as stuck, by status.
+STUCK_AFTER_S: dict[str, float] = {
+    "accepted": 300.0,  # customs files and postal issues the waybill within seconds
+    "awaiting_clearance": 1800.0,  # the documents deadline is 30 minutes
+    "on_hold": DAY_S,
+    "released": 3600.0,
+    "handed_off": DAY_S,
+    "in_transit": 14 * DAY_S,
+}
 
 
 class OrdersSettings(ServiceSettings):
@@ -48,3 +62,21 @@ class OrdersSettings(ServiceSettings):
     # (the embedded mode sets SILKGATE_ORDERS_WEBHOOK_ALLOW_LOOPBACK=true to deliver to local receivers).
     webhook_allow_loopback: bool = False
     webhook_allow_private_networks: bool = False
+
+    # Stuck parcels (issue 6): every stuck_check_interval_s a worker logs `order.stuck` (a warning) for each order
+    # that has been in a status of stuck_after_s longer than the seconds given there, once per order and status.
+    # A status left out is not checked; the environment sets the whole mapping as JSON, e.g.
+    # SILKGATE_ORDERS_STUCK_AFTER_S='{"accepted": 600, "in_transit": 864000}'.
+    stuck_check_interval_s: float = 60.0
+    stuck_after_s: dict[str, float] = Field(default_factory=lambda: dict(STUCK_AFTER_S))
+    # At most this many orders are reported per check; the rest on the next ones.
+    stuck_report_limit: int = 1000
+
+    @field_validator("stuck_after_s")
+    @classmethod
+    def _in_flight_statuses_only(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(IN_FLIGHT_STATUSES))
+        if unknown:
+            raise ValueError(f"stuck_after_s names {unknown}: only statuses on the way can get stuck "
+                             f"({', '.join(IN_FLIGHT_STATUSES)})")
+        return value

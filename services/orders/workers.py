@@ -7,6 +7,8 @@ import asyncio
 import structlog
 
 from services.orders.intake import purge_idempotency_keys
+from services.orders.service import report_stuck_orders
+from shared.db import utcnow
 from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
@@ -25,7 +27,42 @@ async def purge_idempotency_keys_worker(runtime: ServiceRuntime, stop: asyncio.E
             raise
         except Exception as exc:  # noqa: BLE001 - retried on the next round; the keys only live a little longer
             log.warning("idempotency.purge_failed", error=str(exc) or type(exc).__name__)
+        await _sleep_or_stop(stop, settings.idempotency_purge_interval_s)
+
+
+async def report_stuck_orders_worker(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
+    """Log `order.stuck` for orders in a status longer than its configured age, once per order and status.
+
+    What was reported is stored with the order before it is logged, so a restart or a replica does not repeat it.
+    """
+    settings = runtime.settings
+    while not stop.is_set():
         try:
-            await asyncio.wait_for(stop.wait(), timeout=settings.idempotency_purge_interval_s)
-        except TimeoutError:
-            pass
+            await check_stuck_orders(runtime)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried on the next round
+            log.warning("order.stuck_check_failed", error=str(exc) or type(exc).__name__)
+        await _sleep_or_stop(stop, settings.stuck_check_interval_s)
+
+
+async def check_stuck_orders(runtime: ServiceRuntime) -> int:
+    """One round of the stuck-order check; returns how many orders were reported."""
+    settings = runtime.settings
+    now = utcnow()
+    async with runtime.db.transaction() as session:
+        stuck = await report_stuck_orders(session, stuck_after_s=settings.stuck_after_s, now=now,
+                                          limit=settings.stuck_report_limit)
+    for order in stuck:
+        log.warning("order.stuck", order_id=order.id, merchant_order_no=order.merchant_order_no,
+                    tracking_number=order.tracking_number, status=order.status,
+                    age_s=round((now - order.status_changed_at).total_seconds()),
+                    correlation_id=order.correlation_id)
+    return len(stuck)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

@@ -43,6 +43,14 @@ def _locked(query: Select, *, skip_locked: bool = False) -> Select:
     return query.with_for_update(skip_locked=skip_locked).execution_options(populate_existing=True)
 
 
+async def _execute_unflushed(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
+    """Execute a Core statement without flushing the session first (Session.execute would). Bagging keeps the
+    receptacle's running weight and count as pending ORM changes, written once when the session next flushes (an
+    ORM query, or the commit), not once per parcel; these statements do not read it."""
+    connection = await session.connection()
+    return await connection.execute(statement, params)
+
+
 def held_in_transaction(session: AsyncSession, key: str) -> dict[Any, Any] | None:
     """A dict for what this session's transaction read under its locks (valid until it ends); None in a savepoint,
     whose rollback would undo what the dict remembers."""
@@ -96,7 +104,7 @@ def give_back(session: Session, name: str, *, unused_from: int, taken_to: int) -
     Synchronous, for a before-commit hook. Safe because the transaction still holds the sequence's row lock (or
     SQLite's writer lock): nobody took a number after ours. Should the counter have moved anyway, nothing changes.
     """
-    session.execute(_GIVE_BACK, {"seq_name": name, "unused_from": unused_from, "taken_to": taken_to})
+    session.connection().execute(_GIVE_BACK, {"seq_name": name, "unused_from": unused_from, "taken_to": taken_to})
 
 
 # ── waybills ──────────────────────────────────────────────────────────────────
@@ -117,15 +125,19 @@ async def get_waybill_by_order(session: AsyncSession, order_id: str, *, lock: bo
 
 
 _INSERT_WAYBILL = {
-    "postgresql": postgresql.insert(waybills).on_conflict_do_nothing(index_elements=["order_id"]),
-    "sqlite": sqlite.insert(waybills).on_conflict_do_nothing(index_elements=["order_id"]),
+    dialect: insert(waybills).on_conflict_do_nothing(index_elements=["order_id"])
+    .returning(select(pending_events.c.kind).where(pending_events.c.order_id == bindparam("pending_of")).exists())
+    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
 }
 
 
-async def insert_waybill(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Insert a waybill; False when its order already has one (the unique order id decides, even between replicas)."""
-    result = await session.execute(_INSERT_WAYBILL[_dialect(session)], values)
-    return bool(result.rowcount)
+async def insert_waybill(session: AsyncSession, values: dict[str, Any]) -> bool | None:
+    """Insert a waybill; None when its order already has one (the unique order id decides, even between replicas),
+    else whether events are kept for the order (pending_events), read by the same statement."""
+    result = await _execute_unflushed(session, _INSERT_WAYBILL[_dialect(session)],
+                                      {**values, "pending_of": values["order_id"]})
+    row = result.first()
+    return None if row is None else bool(row[0])
 
 
 _RELEASE = (
@@ -144,8 +156,10 @@ async def release_waybill(session: AsyncSession, *, order_id: str, declaration_i
     """Record customs' release on the order's waybill if it is still `issued` (locking it); returns what routing
     needs (tracking_number, order_id, carrier, channel, destination_office, mail_category, mail_subclass,
     weight_kg, registered), or None when there is no waybill or it is past `issued`."""
-    result = await session.execute(_RELEASE, {"release_order_id": order_id, "release_declaration_id": declaration_id,
-                                              "release_form": form, "release_at": released_at})
+    result = await _execute_unflushed(session, _RELEASE, {
+        "release_order_id": order_id, "release_declaration_id": declaration_id, "release_form": form,
+        "release_at": released_at,
+    })
     return result.first()
 
 
@@ -158,7 +172,7 @@ _BAG = (
 
 async def bag_waybill(session: AsyncSession, tracking_number: str, receptacle_id: str) -> None:
     """The parcel is in the receptacle."""
-    await session.execute(_BAG, {"bag_number": tracking_number, "bag_receptacle_id": receptacle_id})
+    await _execute_unflushed(session, _BAG, {"bag_number": tracking_number, "bag_receptacle_id": receptacle_id})
 
 
 _PARCEL_COLUMNS = (waybills.c.tracking_number, waybills.c.receptacle_id, waybills.c.status, waybills.c.channel,

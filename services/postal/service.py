@@ -39,8 +39,8 @@ VOIDABLE = frozenset({"issued", "in_receptacle"})
 
 
 async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, *,
-                        correlation_id: str, emit: Emit, now: datetime) -> Waybill:
-    """Issue the parcel's tracking number (once per order) and publish waybill.issued."""
+                        correlation_id: str, emit: Emit, now: datetime) -> str:
+    """Issue the parcel's tracking number (once per order) and publish waybill.issued; returns the number."""
     parcel = event.parcel
     try:
         identifier = await allocate_identifier(session, parcel, settings, today=now.date())
@@ -51,7 +51,8 @@ async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: 
         if existing is None:
             raise
         return _already_issued(existing)
-    if not await repository.insert_waybill(session, values):
+    kept = await repository.insert_waybill(session, values)
+    if kept is None:
         # The order has its waybill (a redelivery under another event id, or a replica just issued it).
         put_back(session, identifier.sequence, identifier.serial)
         existing = await repository.get_waybill_by_order(session, event.order_id)
@@ -65,13 +66,14 @@ async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: 
     )
     log.info("waybill.issued", order_id=event.order_id, tracking_number=identifier.tracking_number,
              channel=parcel.channel, carrier=identifier.carrier, sequence=identifier.sequence)
-    await _apply_pending(session, settings, event.order_id, emit=emit, now=now)
-    return Waybill(**values)
+    if kept:  # a release or a void came first
+        await _apply_pending(session, settings, event.order_id, emit=emit, now=now)
+    return identifier.tracking_number
 
 
-def _already_issued(existing: Waybill) -> Waybill:
+def _already_issued(existing: Waybill) -> str:
     log.info("waybill.already_issued", order_id=existing.order_id, tracking_number=existing.tracking_number)
-    return existing
+    return existing.tracking_number
 
 
 def _waybill_values(settings: PostalSettings, event: OrderAccepted, identifier: Identifier, *, correlation_id: str,

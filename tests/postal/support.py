@@ -124,10 +124,10 @@ class Staging:
     async def issue(self, order_id: str, channel: str = "mail", *, now: datetime | None = None,
                     **options: Any) -> Waybill:
         async with self.db.transaction() as session:
-            return await service.issue_waybill(session, self.settings, accepted(order_id, channel, **options),
-                                               correlation_id=f"corr-{order_id}",
-                                               emit=service.outbox_emitter(session, self.outbox),
-                                               now=now or utcnow())
+            await service.issue_waybill(session, self.settings, accepted(order_id, channel, **options),
+                                        correlation_id=f"corr-{order_id}",
+                                        emit=service.outbox_emitter(session, self.outbox), now=now or utcnow())
+        return await self.waybill(order_id)
 
     async def release(self, order_id: str, channel: str = "mail", *, form: str = "CN23",
                       now: datetime | None = None) -> None:

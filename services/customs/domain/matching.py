@@ -19,6 +19,11 @@ from shared.contract.parcel import Parcel, Party, Payment
 
 DOCUMENTS = ("order", "payment", "waybill")
 
+_PUNCTUATION_SPACING = re.compile(r"\s*([,，;])\s*")
+_WHITESPACE = re.compile(r"\s+")
+_NOT_DIGIT = re.compile(r"\D")
+_ID_SEPARATORS = re.compile(r"[\s\-]")
+
 
 @dataclass(frozen=True)
 class WaybillDocument:
@@ -62,13 +67,13 @@ def documents_overdue(*, opened_at: datetime, now: datetime, policy: CustomsPoli
 def normalize_text(text: str) -> str:
     """Compare names and addresses loosely: NFKC (full-width → ASCII), case, whitespace, comma spacing."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = re.sub(r"\s*([,，;])\s*", r"\1", text)
-    return re.sub(r"\s+", " ", text).strip(" .,;")
+    text = _PUNCTUATION_SPACING.sub(r"\1", text)
+    return _WHITESPACE.sub(" ", text).strip(" .,;")
 
 
 def normalize_phone(phone: str) -> str:
     """Digits only, with an international "00" prefix written as "+" (both forms mean the same line)."""
-    digits = re.sub(r"\D", "", phone)
+    digits = _NOT_DIGIT.sub("", phone)
     if phone.strip().startswith("00"):
         digits = digits[2:]
     return digits
@@ -76,7 +81,7 @@ def normalize_phone(phone: str) -> str:
 
 def normalize_id(id_number: str) -> str:
     """ID numbers without spaces or dashes, upper case (the resident ID's check character may be "x")."""
-    return re.sub(r"[\s\-]", "", id_number).upper()
+    return _ID_SEPARATORS.sub("", id_number).upper()
 
 
 def match_documents(

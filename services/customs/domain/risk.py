@@ -7,6 +7,7 @@ severity weight (policy.severity_weights, default info 0, low 10, medium 25, hig
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,8 @@ from shared.contract.parcel import Parcel
 
 Decision = Literal["release", "manual_review", "inspection", "reject"]
 Lane = Literal["green", "standard"]
+
+_WORDS = re.compile(r"[^\W\d_]+")  # letters only, in any script
 
 
 class PriorDeclaration(NamedTuple):
@@ -131,7 +134,7 @@ def vague_description(parcel: Parcel, policy: CustomsPolicy) -> list[Finding]:
     """Lines described only in words like "gift", "goods" or "parts", which name no goods."""
     findings = []
     for line in parcel.lines:
-        words = re.findall(r"[^\W\d_]+", normalize_text(line.name))
+        words = _WORDS.findall(normalize_text(line.name))
         if all(word in policy.vague_words for word in words):
             message = f"line {line.line_no}: description {line.name!r} does not say what the goods are"
             # Medium: goods that are not named cannot be classified or valued, so a broker must look.
@@ -164,8 +167,7 @@ def split_purchases(
 
 def watchlist(parcel: Parcel, policy: CustomsPolicy) -> list[Finding]:
     """Consignee or buyer whose name or ID number is on the watchlist."""
-    names = {normalize_text(n) for n in policy.watchlist_names}
-    ids = {normalize_id(i) for i in policy.watchlist_id_numbers}
+    names, ids = _normalized_watchlist(policy.watchlist_names, policy.watchlist_id_numbers)
     findings = []
     parties = {"consignee": parcel.consignee, "buyer": parcel.buyer}
     for role, party in parties.items():
@@ -177,6 +179,12 @@ def watchlist(parcel: Parcel, policy: CustomsPolicy) -> list[Finding]:
         if fields:
             findings.append(_finding("watchlist", "high", f"{role} is on the watchlist", fields))
     return findings
+
+
+@functools.lru_cache(maxsize=32)
+def _normalized_watchlist(names: frozenset[str], id_numbers: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """The watchlist as compared: normalized once per policy (policies are immutable), not once per parcel."""
+    return frozenset(normalize_text(n) for n in names), frozenset(normalize_id(i) for i in id_numbers)
 
 
 def sample_point(declaration_id: str) -> float:

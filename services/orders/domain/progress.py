@@ -62,6 +62,7 @@ class OrderProgress:
     customs_ceb_code: int | None
     status_reason: str | None
     updated_at: datetime
+    status_changed_at: datetime
 
 
 def customs_status_after(current: str | None, incoming: str) -> str:

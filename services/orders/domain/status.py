@@ -71,6 +71,8 @@ JOURNEY = ("accepted", "awaiting_clearance", "on_hold", "released", "handed_off"
 RANK = {status: rank for rank, status in enumerate(JOURNEY)}
 STATUSES: frozenset[str] = frozenset(get_args(OrderStatus))
 TERMINAL_STATUSES = frozenset({"delivered", "rejected", "cancelled", "returned"})
+# Orders still on their way: the ones that can get stuck.
+IN_FLIGHT_STATUSES = tuple(status for status in JOURNEY if status not in TERMINAL_STATUSES)
 # Cancellation is possible until the parcel is in a carrier's hands.
 CANCELLABLE_STATUSES = frozenset({"accepted", "awaiting_clearance", "on_hold", "released"})
 REJECTABLE_STATUSES = frozenset({"accepted", "awaiting_clearance", "on_hold"})

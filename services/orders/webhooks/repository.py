@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.orders.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -48,12 +49,13 @@ _ENABLED_SUBSCRIPTIONS = (
 )
 
 
-async def enabled_endpoints(session: AsyncSession, merchant_codes: Iterable[str]) -> list[Row]:
-    """The enabled endpoints of these merchants as (id, merchant_code, event_types) rows."""
+def enabled_endpoints(session: Session, merchant_codes: Iterable[str]) -> list[Row]:
+    """The enabled endpoints of these merchants as (id, merchant_code, event_types) rows (sync: see
+    service.subscriptions_of)."""
     codes = sorted(set(merchant_codes))
     if not codes:
         return []
-    return list((await session.execute(_ENABLED_SUBSCRIPTIONS, {"merchant_codes": codes})).all())
+    return list(session.execute(_ENABLED_SUBSCRIPTIONS, {"merchant_codes": codes}).all())
 
 
 async def delete_endpoint(session: AsyncSession, endpoint_id: str) -> None:
@@ -100,14 +102,27 @@ async def park_pending(session: AsyncSession, endpoint_id: str) -> int:
 # ── events and deliveries ─────────────────────────────────────────────────────
 
 
+_INSERT_EVENTS = insert(WebhookEvent.__table__)
+_INSERT_DELIVERIES = insert(WebhookDelivery.__table__)
+
+
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(WebhookEvent), rows)
+        await session.execute(_INSERT_EVENTS, rows)
 
 
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(WebhookDelivery), rows)
+        await session.execute(_INSERT_DELIVERIES, rows)
+
+
+def insert_events_and_deliveries(session: Session, events: list[dict[str, Any]],
+                                 deliveries: list[dict[str, Any]]) -> None:
+    """Both inserts on a sync session: for the orders' batch writes, which run inside the commit."""
+    if events:
+        session.execute(_INSERT_EVENTS, events)
+    if deliveries:
+        session.execute(_INSERT_DELIVERIES, deliveries)
 
 
 def _due(now: datetime):

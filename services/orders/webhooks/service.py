@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.orders.domain.progress import OrderProgress
 from services.orders.models import Order
@@ -255,48 +257,70 @@ def event_payload(*, event_id: str, event_type: str, created: datetime, order: O
     return payload.model_dump_json()
 
 
-async def enqueue(session: AsyncSession, changes: list[tuple[Order | OrderProgress, str, str | None]]) -> int:
+@dataclass
+class QueuedWebhooks:
+    """Webhook events and their deliveries, built but not yet written."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: QueuedWebhooks) -> None:
+        self.events += other.events
+        self.deliveries += other.deliveries
+
+
+# (order, webhook event type, previous status)
+Change = tuple[Order | OrderProgress, str, str | None]
+
+
+async def enqueue(session: AsyncSession, changes: list[Change]) -> int:
     """Queue one delivery per (order, webhook event type, previous status) for every enabled endpoint of the order's
     merchant that subscribes to the type; returns how many. The rows commit with the change or not at all."""
     if not changes:
         return 0
-    subscriptions = await _subscriptions(session, {order.merchant_code for order, _, _ in changes})
-    if not any(subscriptions.values()):
-        return 0
+    subscriptions = await session.run_sync(subscriptions_of, {order.merchant_code for order, _, _ in changes})
+    queued = build_webhooks(subscriptions, changes)
+    await repository.insert_events(session, queued.events)
+    await repository.insert_deliveries(session, queued.deliveries)
+    return len(queued.deliveries)
+
+
+def build_webhooks(subscriptions: dict[str, list[Any]], changes: list[Change]) -> QueuedWebhooks:
+    """The webhook events and deliveries of these changes for the endpoints in `subscriptions` (subscriptions_of).
+
+    Each payload is the order as it is now: build them when the change happens, write them in its transaction."""
+    queued = QueuedWebhooks()
     now = utcnow()
-    events: list[dict[str, Any]] = []
-    deliveries: list[dict[str, Any]] = []
     for order, event_type, previous_status in changes:
         targets = [e for e in subscriptions[order.merchant_code] if rules.subscribes(e.event_types, event_type)]
         if not targets:
             continue
         event_id = new_id("evt")
-        events.append({"id": event_id, "merchant_code": order.merchant_code, "event_type": event_type,
-                       "order_id": order.id, "created_at": now,
-                       "payload": event_payload(event_id=event_id, event_type=event_type, created=now, order=order,
-                                                previous_status=previous_status)})
-        deliveries += [{"id": new_id("whd"), "endpoint_id": endpoint.id, "event_id": event_id,
-                        "event_type": event_type, "order_id": order.id, "status": repository.PENDING,
-                        "attempt_count": 0, "next_attempt_at": now, "locked_until": None, "lease_token": None,
-                        "queued_at": now, "created_at": now} for endpoint in targets]
+        queued.events.append({"id": event_id, "merchant_code": order.merchant_code, "event_type": event_type,
+                              "order_id": order.id, "created_at": now,
+                              "payload": event_payload(event_id=event_id, event_type=event_type, created=now,
+                                                       order=order, previous_status=previous_status)})
+        queued.deliveries += [{"id": new_id("whd"), "endpoint_id": endpoint.id, "event_id": event_id,
+                               "event_type": event_type, "order_id": order.id, "status": repository.PENDING,
+                               "attempt_count": 0, "next_attempt_at": now, "locked_until": None, "lease_token": None,
+                               "queued_at": now, "created_at": now} for endpoint in targets]
         log.info("webhook.queued", order_id=order.id, event_id=event_id, event_type=event_type,
                  endpoints=len(targets))
-    await repository.insert_events(session, events)
-    await repository.insert_deliveries(session, deliveries)
-    return len(deliveries)
+    return queued
 
 
 _SUBSCRIPTIONS = "orders.webhooks.subscriptions"
 
 
-async def _subscriptions(session: AsyncSession, merchant_codes: set[str]) -> dict[str, list[Any]]:
-    """Enabled endpoints per merchant, read once per merchant per transaction (kept in `session.info`).
+def subscriptions_of(session: Session, merchant_codes: set[str]) -> dict[str, list[Any]]:
+    """Enabled endpoints per merchant, read once per merchant per transaction (kept in `session.info`); sync, so
+    that a consumer batch can queue its webhooks as it commits (recording.BatchRecorder).
 
     A consumer batch records hundreds of status changes of a few merchants, most of which have no endpoint: one
     query per merchant and batch keeps that case nearly free. An endpoint registered meanwhile is heard of from
     the next transaction on, as if the batch had been handled a moment earlier.
     """
-    transaction = session.sync_session.get_transaction()
+    transaction = session.get_transaction()
     cached = session.info.get(_SUBSCRIPTIONS)
     if cached is None or cached[0] is not transaction:
         cached = session.info[_SUBSCRIPTIONS] = (transaction, {})
@@ -305,6 +329,6 @@ async def _subscriptions(session: AsyncSession, merchant_codes: set[str]) -> dic
     if missing:
         for code in missing:
             known[code] = []
-        for endpoint in await repository.enabled_endpoints(session, missing):
+        for endpoint in repository.enabled_endpoints(session, missing):
             known[endpoint.merchant_code].append(endpoint)
     return known
