@@ -10,9 +10,10 @@
    declaration.released, parcel.handed_off, 5 x parcel.tracking, parcel.delivered; stage by stage, so a batch holds
    many parcels (as in the pipeline, where each stage of a parcel arrives in its own batch).
 
-Printed per phase: throughput, CPU ms (user + system time of this process, as time.process_time: the service, the in-process client and the
-benchmark's own polling) and SQL statements (the service engine's before_cursor_execute) per order or per message.
-Logging is configured as in a service at --log-level (JSON lines to a file; stdout is silenced while running).
+Printed per phase: throughput, CPU ms (user + system time of this process, as time.process_time: the service, the
+in-process client and the benchmark's own polling) and SQL statements (the service engine's before_cursor_execute)
+per order or per message; for the consumer also the batches it took. Logging is configured as in a service at
+--log-level (JSON lines to a file; stdout is silenced while running).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import cProfile
 import json
+import multiprocessing
 import os
 import tempfile
 import time
@@ -55,6 +57,7 @@ from shared.contract.events import (
 )
 from shared.contract.parcel import Party
 from shared.db import Database, utcnow
+from shared.metrics import BATCH_SECONDS
 from shared.natsserver import NatsServer
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -91,12 +94,13 @@ class Measurement:
     cpu_s: float
     system_s: float  # the kernel's share of cpu_s (socket and file I/O, inflated on a crowded machine)
     statements: int
+    note: str = ""
 
     def line(self) -> str:
         unit = self.unit_name[:-1]
         return (f"{self.name:<22} {self.units:>6} {self.unit_name:<6} {self.units / self.wall_s:>7.0f}/s  "
                 f"CPU {1000 * self.cpu_s / self.units:6.3f} ms/{unit} (sys {1000 * self.system_s / self.units:5.3f})  "
-                f"SQL {self.statements / self.units:5.2f} stmt/{unit}")
+                f"SQL {self.statements / self.units:5.2f} stmt/{unit}  {self.note}").rstrip()
 
 
 def cpu_times() -> tuple[float, float]:
@@ -279,50 +283,72 @@ def journey(order_id: str, merchant_order_no: str, channel: str, n: int) -> list
     ]
 
 
-async def publish_journeys(url: str, nats_url: str) -> int:
-    """Every parcel's events on the real broker, stage by stage; returns how many."""
+async def journey_messages(url: str) -> list[tuple[str, bytes, str]]:
+    """Every parcel's events as (subject, payload, message id), stage by stage."""
     db = Database(url)
     async with db.reader() as session:
         rows = (await session.execute(select(Order.id, Order.merchant_order_no, Order.channel, Order.correlation_id)
                                       .order_by(Order.created_at, Order.id))).all()
     await db.dispose()
     journeys = [(row, journey(row.id, row.merchant_order_no, row.channel, n)) for n, row in enumerate(rows)]
+    messages = []
+    for stage in range(len(journeys[0][1])):
+        for row, stages in journeys:
+            for item in stages[stage]:
+                envelope = Envelope.wrap(item, subject=row.id, correlation_id=row.correlation_id,
+                                         causation_id=uuid.uuid4().hex)
+                messages.append((envelope.type, envelope.to_bytes(), envelope.id))
+    return messages
+
+
+async def publish(nats_url: str, messages: list[tuple[str, bytes, str]], rate: float = 0.0) -> None:
+    """Publish the messages, as fast as the broker takes them or `rate` per second."""
     nc = await nats.connect(nats_url)
     js = nc.jetstream(timeout=30)
-    published = 0
+    started = time.monotonic()
     try:
-        for stage in range(len(journeys[0][1])):
-            acks = []
-            for row, stages in journeys:
-                for item in stages[stage]:
-                    envelope = Envelope.wrap(item, subject=row.id, correlation_id=row.correlation_id,
-                                             causation_id=uuid.uuid4().hex)
-                    acks.append(await js.publish_async(envelope.type, envelope.to_bytes(),
-                                                       headers={"Nats-Msg-Id": envelope.id}))
-                    published += 1
-                if len(acks) >= 2000:
-                    await asyncio.gather(*acks)
-                    acks = []
+        for start in range(0, len(messages), 100):
+            if rate:
+                await asyncio.sleep(max(0.0, started + start / rate - time.monotonic()))
+            acks = [await js.publish_async(subject, payload, headers={"Nats-Msg-Id": msg_id})
+                    for subject, payload, msg_id in messages[start:start + 100]]
             await asyncio.gather(*acks)
     finally:
         await nc.close()
-    return published
+
+
+def publish_in_a_child(nats_url: str, messages: list[tuple[str, bytes, str]], rate: float) -> multiprocessing.Process:
+    """Publish at `rate` from another process, so that publishing is not counted as the service's CPU."""
+    process = multiprocessing.get_context("spawn").Process(target=_publish_process, args=(nats_url, messages, rate),
+                                                           daemon=True)
+    process.start()
+    return process
+
+
+def _publish_process(nats_url: str, messages: list[tuple[str, bytes, str]], rate: float) -> None:
+    asyncio.run(publish(nats_url, messages, rate))
 
 
 async def run_consumer(url: str, nats_url: str, args: argparse.Namespace, results: list[Measurement]) -> None:
-    """Start a worker app on a broker holding every event; measure until its inbox has them all."""
-    messages = await publish_journeys(url, nats_url)
+    """Start a worker app on a broker holding every event (or receiving them at --rate); measure until its inbox has
+    them all."""
+    journeys = await journey_messages(url)
+    messages = len(journeys)
+    if not args.rate:
+        await publish(nats_url, journeys)
     app = create_app(settings(url, nats_url, args, api=False, workers=True))
     runtime = app.state.runtime
     runtime.workers = []  # the consumers and the relay only: the periodic workers are not what is measured
     watcher = Database(url)  # polls on its own engine, so its statements are not counted
     inbox = runtime.tables.inbox
     profiler = args.profiler
+    batches = batches_handled()
     (cpu, system), wall = cpu_times(), time.perf_counter()
     if profiler is not None:
         profiler.enable()
     async with running(app):
         counter = StatementCounter(runtime.db.engine)  # before the consumers' first statement (they connect first)
+        publisher = publish_in_a_child(nats_url, journeys, args.rate) if args.rate else None
         handled = 0
         while handled < messages:
             await asyncio.sleep(0.2)
@@ -331,9 +357,22 @@ async def run_consumer(url: str, nats_url: str, args: argparse.Namespace, result
         if profiler is not None:
             profiler.disable()
         cpu_end, system_end = cpu_times()
+        if publisher is not None:
+            publisher.join()
+        batches = batches_handled() - batches
         results.append(Measurement("consumer", messages, "msgs", time.perf_counter() - wall, cpu_end - cpu,
-                                   system_end - system, counter.count))
+                                   system_end - system, counter.count,
+                                   note=f"{batches:.0f} batches of {messages / max(batches, 1):.0f} on average"))
     await watcher.dispose()
+
+
+def batches_handled() -> float:
+    """Batches the orders consumers have handled in this process (the kit's batch-duration histogram count)."""
+    for metric in BATCH_SECONDS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_count") and sample.labels.get("service") == "orders":
+                return sample.value
+    return 0.0
 
 
 # ── main ──────────────────────────────────────────────────────────────────────
@@ -365,6 +404,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=10_000, help="consumed events (orders taken: events / 10)")
     parser.add_argument("--phase", choices=("all", "intake", "consumer"), default="all",
                         help="consumer: intake runs unmeasured to create the orders")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="consumer: events per second published (from another process) while it runs; "
+                             "0: all published before it starts, so it takes full batches")
     parser.add_argument("--webhooks", type=int, default=0, help="enabled webhook endpoints of the merchant")
     parser.add_argument("--held-share", type=float, default=0.05, help="share of orders with a vague description")
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight during intake")
@@ -376,7 +418,7 @@ def parse_args() -> argparse.Namespace:
 
 def report(args: argparse.Namespace, results: list[Measurement]) -> None:
     print(f"orders micro-benchmark: db={args.db} events={args.events} webhooks={args.webhooks} "
-          f"log_level={args.log_level}")
+          f"log_level={args.log_level}" + (f" rate={args.rate:.0f}/s" if args.rate else ""))
     for measurement in results:
         print("  " + measurement.line())
 

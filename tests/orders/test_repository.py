@@ -49,6 +49,15 @@ async def test_lock_order_progress_reads_what_events_change(orders):
     assert progress.tracking_number is None and progress.updated_at == progress.status_changed_at
 
 
+async def test_lock_orders_progress_reads_many_orders_at_once(orders):
+    first, second = await _order(orders, "R-1"), await _order(orders, "R-2")
+    async with orders.runtime.db.transaction() as session:
+        progress = await session.run_sync(repository.lock_orders_progress, [second, first, "ord_missing", first])
+        assert await session.run_sync(repository.lock_orders_progress, []) == {}
+    assert sorted(progress) == sorted([first, second])
+    assert (progress[second].merchant_order_no, progress[second].status) == ("R-2", "accepted")
+
+
 async def test_update_order_progress_writes_one_order_and_update_orders_progress_many(orders):
     first, second = await _order(orders, "R-1"), await _order(orders, "R-2")
     later = utcnow() + timedelta(minutes=5)
@@ -170,8 +179,8 @@ async def test_enabled_endpoints_are_the_subscriptions_of_the_merchants_asked_ab
     await _add_endpoint(orders, "M-KASHGAR", enabled=False)
     await _add_endpoint(orders, "M-ALMATY", enabled=True)
     async with orders.runtime.db.reader() as session:
-        rows = await webhooks_repository.enabled_endpoints(session, ["M-KASHGAR", "M-KASHGAR"])
-        assert await webhooks_repository.enabled_endpoints(session, []) == []
+        rows = await session.run_sync(webhooks_repository.enabled_endpoints, ["M-KASHGAR", "M-KASHGAR"])
+        assert await session.run_sync(webhooks_repository.enabled_endpoints, []) == []
     assert [(row.id, row.merchant_code, row.event_types) for row in rows] == [("we_M-KASHGAR_True", "M-KASHGAR", ["*"])]
 
 
