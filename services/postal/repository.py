@@ -134,8 +134,7 @@ _INSERT_WAYBILL = {
 async def insert_waybill(session: AsyncSession, values: dict[str, Any]) -> bool | None:
     """Insert a waybill; None when its order already has one (the unique order id decides, even between replicas),
     else whether events are kept for the order (pending_events), read by the same statement."""
-    result = await _execute_unflushed(session, _INSERT_WAYBILL[_dialect(session)],
-                                      {**values, "pending_of": values["order_id"]})
+    result = await session.execute(_INSERT_WAYBILL[_dialect(session)], {**values, "pending_of": values["order_id"]})
     row = result.first()
     return None if row is None else bool(row[0])
 
