@@ -15,7 +15,7 @@ Nothing here commits: the request or the consumer's batch owns the transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,37 +108,47 @@ class BatchRecorder:
         if not queued:
             return
         orders = repository.lock_orders_progress(session, {event.order_id for _, event in queued})
-        entries: dict[str, dict[str, Any]] = {}  # by event id
-        changed: dict[str, OrderProgress] = {}
-        hooks = webhooks.QueuedWebhooks()
+        writes = _BatchWrites()
         for envelope, event in queued:
             with _bound(envelope):
                 order = orders.get(event.order_id)
                 if order is None:
                     log_unknown_order(event, envelope.type)
-                    continue
-                if envelope.id in entries:  # (the kit drops a batch's twins already)
+                elif envelope.id in writes.entries:  # (the kit drops a batch's twins already)
                     _duplicate(order, event, envelope.id)
-                    continue
-                now = utcnow()
-                entries[envelope.id] = timeline_entry(order.id, event, envelope.id, now=now)
-                change = apply_to_order(order, event, now=now)
-                changed[order.id] = order
-                if change.webhook_type is not None:
-                    subscriptions = webhooks.subscriptions_of(session, {order.merchant_code})
-                    hooks.extend(webhooks.build_webhooks(subscriptions,
-                                                         [(order, change.webhook_type, change.old_status)]))
-                _log_recorded(change)
-        self._write(session, list(entries.values()), list(changed.values()), hooks)
+                else:
+                    writes.add(session, order, event, envelope.id)
+        writes.write(session)
 
-    @staticmethod
-    def _write(session: Session, entries: list[dict[str, Any]], orders: list[OrderProgress],
-               hooks: webhooks.QueuedWebhooks) -> None:
-        added = repository.insert_order_events_if_new(session, entries)
-        if added != len(entries):
-            raise TimelineEntryExists(f"{len(entries) - added} of {len(entries)} events were on the timeline already")
-        repository.update_orders_progress(session, orders)
-        webhooks_repository.insert_events_and_deliveries(session, hooks.events, hooks.deliveries)
+
+@dataclass
+class _BatchWrites:
+    """What a batch's events change, written in a few statements."""
+
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # timeline entries by event id
+    orders: dict[str, OrderProgress] = field(default_factory=dict)  # the orders changed, as they end up
+    webhook_rows: webhooks.QueuedWebhooks = field(default_factory=webhooks.QueuedWebhooks)
+
+    def add(self, session: Session, order: OrderProgress, event: Event, event_id: str) -> None:
+        now = utcnow()
+        self.entries[event_id] = timeline_entry(order.id, event, event_id, now=now)
+        change = apply_to_order(order, event, now=now)
+        self.orders[order.id] = order
+        if change.webhook_type is not None:
+            # Built now: the payload shows the order as this event left it.
+            subscriptions = webhooks.subscriptions_of(session, {order.merchant_code})
+            self.webhook_rows.extend(webhooks.build_webhooks(subscriptions,
+                                                             [(order, change.webhook_type, change.old_status)]))
+        _log_recorded(change)
+
+    def write(self, session: Session) -> None:
+        added = repository.insert_order_events_if_new(session, list(self.entries.values()))
+        if added != len(self.entries):
+            raise TimelineEntryExists(f"{len(self.entries) - added} of {len(self.entries)} events were on the "
+                                      "timeline already")
+        repository.update_orders_progress(session, list(self.orders.values()))
+        webhooks_repository.insert_events_and_deliveries(session, self.webhook_rows.events,
+                                                         self.webhook_rows.deliveries)
 
 
 _BATCH = "orders.recording.batch"
