@@ -8,6 +8,7 @@ that an open receptacle, which belongs to no dispatch yet, is locked before the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence as Seq
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,11 @@ def _dialect(session: AsyncSession) -> str:
 def _insert(session: AsyncSession, model: Any) -> Any:
     """INSERT with ON CONFLICT support for the session's dialect."""
     return (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(model)
+
+
+def _per_dialect(build: Callable[[Any], Any]) -> dict[str, Any]:
+    """A statement built once for each dialect from its own insert() (ON CONFLICT is dialect-specific)."""
+    return {"postgresql": build(postgresql.insert), "sqlite": build(sqlite.insert)}
 
 
 def _locked(query: Select, *, skip_locked: bool = False) -> Select:
@@ -67,6 +73,16 @@ def held_in_transaction(session: AsyncSession, key: str) -> dict[Any, Any] | Non
 # ── sequences ──────────────────────────────────────────────────────────────────
 
 
+_BUMP = (
+    update(sequences)
+    .where(sequences.c.name == bindparam("seq_name"))
+    .values(next_value=sequences.c.next_value + bindparam("seq_count"),
+            updated_at=bindparam("seq_now", type_=UTCDateTime()))
+    .returning(sequences.c.next_value)
+)
+_CREATE_SEQUENCE = _per_dialect(lambda insert: insert(sequences).on_conflict_do_nothing(index_elements=["name"]))
+
+
 async def allocate(session: AsyncSession, name: str, count: int = 1) -> int:
     """Take `count` consecutive numbers from sequence `name` (starting at 1); returns the first.
 
@@ -75,19 +91,13 @@ async def allocate(session: AsyncSession, name: str, count: int = 1) -> int:
     """
     if count < 1:
         raise ValueError("count must be positive")
-    bump = (
-        update(Sequence)
-        .where(Sequence.name == name)
-        .values(next_value=Sequence.next_value + count, updated_at=utcnow())
-        .returning(Sequence.next_value)
-        .execution_options(synchronize_session=False)
-    )
-    end = (await session.execute(bump)).scalar_one_or_none()
+    bump = {"seq_name": name, "seq_count": count, "seq_now": utcnow()}
+    end = (await session.execute(_BUMP, bump)).scalar_one_or_none()
     if end is None:
         # First use: create the row; a racing creator wins harmlessly (DO NOTHING), then both increment it.
-        create = _insert(session, Sequence).values(name=name, next_value=1, updated_at=utcnow())
-        await session.execute(create.on_conflict_do_nothing(index_elements=["name"]))
-        end = (await session.execute(bump)).scalar_one()
+        await session.execute(_CREATE_SEQUENCE[_dialect(session)],
+                              {"name": name, "next_value": 1, "updated_at": utcnow()})
+        end = (await session.execute(_BUMP, bump)).scalar_one()
     return end - count
 
 
@@ -124,11 +134,10 @@ async def get_waybill_by_order(session: AsyncSession, order_id: str, *, lock: bo
     return (await session.execute(query)).scalar_one_or_none()
 
 
-_INSERT_WAYBILL = {
-    dialect: insert(waybills).on_conflict_do_nothing(index_elements=["order_id"])
+_INSERT_WAYBILL = _per_dialect(lambda insert: (
+    insert(waybills).on_conflict_do_nothing(index_elements=["order_id"])
     .returning(select(pending_events.c.kind).where(pending_events.c.order_id == bindparam("pending_of")).exists())
-    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
-}
+))
 
 
 async def insert_waybill(session: AsyncSession, values: dict[str, Any]) -> bool | None:
@@ -421,11 +430,9 @@ async def tracking_histories(session: AsyncSession, numbers: Seq[str]) -> dict[s
     return histories
 
 
-_INSERT_TRACKING = {
-    dialect: insert(tracking_events).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    .returning(tracking_events.c.dedupe_key)
-    for dialect, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
-}
+_INSERT_TRACKING = _per_dialect(lambda insert: (
+    insert(tracking_events).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(tracking_events.c.dedupe_key)
+))
 
 
 async def add_tracking_events(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:

@@ -67,7 +67,7 @@ async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: 
     log.info("waybill.issued", order_id=event.order_id, tracking_number=identifier.tracking_number,
              channel=parcel.channel, carrier=identifier.carrier, sequence=identifier.sequence)
     if kept:  # a release or a void came first
-        await _apply_pending(session, settings, event.order_id, emit=emit, now=now)
+        await _apply_pending(session, settings, event.order_id, identifier.tracking_number, emit=emit, now=now)
     return identifier.tracking_number
 
 
@@ -110,18 +110,18 @@ async def apply_stranded(session: AsyncSession, settings: PostalSettings, *, emi
         waybill = await repository.get_waybill_by_order(session, order_id, lock=True)
         if waybill is not None:
             log.info("pending.stranded_applied", order_id=order_id, tracking_number=waybill.tracking_number)
-            await _apply_pending(session, settings, order_id, emit=emit, now=now)
+            await _apply_pending(session, settings, order_id, waybill.tracking_number, emit=emit, now=now)
     return len(orders)
 
 
-async def _apply_pending(session: AsyncSession, settings: PostalSettings, order_id: str, *, emit: Emit,
-                         now: datetime) -> None:
+async def _apply_pending(session: AsyncSession, settings: PostalSettings, order_id: str, tracking_number: str, *,
+                         emit: Emit, now: datetime) -> None:
     """Apply what was kept for an order whose waybill exists: a void beats a release (the parcel must not travel)."""
     pending = await repository.take_pending(session, order_id)
     if "void" in pending:
         await void_waybill(session, order_id=order_id, reason=pending["void"]["reason"], emit=emit, now=now)
     elif "release" in pending:
-        log.info("declaration.release_applied", order_id=order_id)
+        log.info("declaration.release_applied", order_id=order_id, tracking_number=tracking_number)
         await release_parcel(session, settings, DeclarationReleased.model_validate(pending["release"]), now=now)
 
 

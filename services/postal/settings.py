@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 
 from pydantic import Field, model_validator
 

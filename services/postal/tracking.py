@@ -99,12 +99,27 @@ async def record_events(session: AsyncSession, settings: PostalSettings, items: 
     """
     numbers = [normalize_number(item.tracking_number) if item is not None else None for item in items]
     parcels = await repository.lock_tracked_parcels(session, [n for n in numbers if n is not None and _s10_ok(n)])
+    results, new = _screen(settings, items, numbers, parcels, carriers=carriers, poster=poster, now=now,
+                           invalid=invalid or {})
+    histories = await repository.tracking_histories(session, [event.number for event in new])
+    stored = await repository.add_tracking_events(session, [event.row for event in new])
+    states = {number: _ParcelState.of(parcels[number], histories[number]) for number in histories}
+    outgoing = _apply(new, stored, states, results)
+    await repository.set_tracking_statuses(session, [state.change() for state in states.values() if state.changed])
+    await emit_all(session, outbox, outgoing)
+    return [result for result in results if result is not None]
+
+
+def _screen(settings: PostalSettings, items: list[TrackingEventInput | None], numbers: list[str | None],
+            parcels: dict[str, Any], *, carriers: frozenset[str], poster: str, now: datetime,
+            invalid: dict[int, SilkgateError]) -> tuple[list[ItemResult | None], list[_NewEvent]]:
+    """Answer the events refused or repeated within the batch; the others, to be stored, are answered None."""
     results: list[ItemResult | None] = []
     new: list[_NewEvent] = []
     keys: set[str] = set()
     for index, (item, number) in enumerate(zip(items, numbers, strict=True)):
         if item is None or number is None:
-            error = (invalid or {}).get(index) or InvalidInput("invalid tracking event", code="invalid_input")
+            error = invalid.get(index) or InvalidInput("invalid tracking event", code="invalid_input")
             results.append(ItemResult.rejected(index, None, error))
             continue
         try:
@@ -119,10 +134,14 @@ async def record_events(session: AsyncSession, settings: PostalSettings, items: 
             continue
         keys.add(event.row["dedupe_key"])
         new.append(event)
-        results.append(None)  # answered once we know whether it was stored
-    histories = await repository.tracking_histories(session, [event.number for event in new])
-    stored = await repository.add_tracking_events(session, [event.row for event in new])
-    parcel_states = {number: _ParcelState.of(parcels[number], histories[number]) for number in histories}
+        results.append(None)
+    return results, new
+
+
+def _apply(new: list[_NewEvent], stored: set[str], states: dict[str, _ParcelState],
+           results: list[ItemResult | None]) -> list[Outgoing]:
+    """Answer the events sent to be stored and apply the stored ones to their parcels, in order; returns what to
+    publish (parcel.tracking per event, parcel.delivered when a parcel gets there)."""
     outgoing: list[Outgoing] = []
     for event in new:
         if event.row["dedupe_key"] not in stored:
@@ -130,13 +149,10 @@ async def record_events(session: AsyncSession, settings: PostalSettings, items: 
             continue
         outgoing.append(_tracking_event(event))
         results[event.index] = _recorded(event)
-        delivered = parcel_states[event.number].apply(event)
+        delivered = states[event.number].apply(event)
         if delivered is not None:
             outgoing.append(delivered)
-    await repository.set_tracking_statuses(session, [state.change() for state in parcel_states.values()
-                                                     if state.changed])
-    await emit_all(session, outbox, outgoing)
-    return [result for result in results if result is not None]
+    return outgoing
 
 
 def _s10_ok(number: str) -> bool:

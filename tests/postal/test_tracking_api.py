@@ -192,3 +192,27 @@ async def test_only_carrier_keys_post_and_bad_bodies_are_refused(postal):
     too_many = await post(postal, {"events": [body] * 501})
     assert (too_many.status_code, too_many.json()["code"]) == (422, "too_many_items")
     assert await postal.emitted(ParcelTracking) == []
+
+
+async def test_a_batch_applies_its_events_one_by_one_as_if_posted_alone(postal):
+    # Delivered, then returned, in one batch: the delivery is published and the parcel ends returned, as when the two
+    # events come in two requests; the other parcel's events in the same batch move only that parcel.
+    mail, express = postal.numbers["m1"], postal.numbers["x1"]
+    everyone = await postal.key("carrier", "*")
+    response = await post(postal, {"events": [
+        {"tracking_number": express, "code": "DL", "occurred_at": at(3), "location": "Berlin"},
+        {"tracking_number": mail, "code": "EMC", "occurred_at": at(1)},
+        {"tracking_number": express, "code": "RT", "occurred_at": at(4)},
+        {"tracking_number": express, "code": "PU", "occurred_at": at(1)},  # late: lands before the delivery
+    ]}, key=everyone)
+    assert response.json()["accepted"] == 4
+    [delivered] = await postal.emitted(ParcelDelivered)
+    assert (delivered.subject, delivered.data["delivered_at"], delivered.data["location"]) == (
+        "x1", at(3).replace("+00:00", "Z"), "Berlin")
+    returned = (await postal.client.get(f"/v1/parcels/{express}", headers=everyone)).json()
+    assert (returned["status"], returned["tracking_status"], returned["delivered_at"]) == (
+        "returned", "returned", at(3).replace("+00:00", "Z"))
+    assert [e["code"] for e in returned["events"]] == ["PU", "DL", "RT"]
+    in_transit = (await postal.client.get(f"/v1/parcels/{mail}", headers=everyone)).json()
+    assert (in_transit["status"], in_transit["tracking_status"]) == ("handed_off", "in_transit")
+    assert [e.subject for e in await postal.emitted(ParcelTracking)] == ["x1", "m1", "x1", "x1"]
