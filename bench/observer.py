@@ -34,7 +34,8 @@ class Observer:
 
     async def start(self) -> None:
         self.nc = await nats.connect(self.nats_url)
-        await self.nc.subscribe("silkgate.>", cb=self._on_message)
+        for subject in MILESTONES:
+            await self.nc.subscribe(subject, cb=self._on_message)
         self._engines = {s: create_async_engine(u) for s, u in self.database_urls.items()}
 
     async def _on_message(self, msg) -> None:
@@ -62,7 +63,7 @@ class Observer:
             async with engine.connect() as conn:
                 outbox_lag[service] = (await conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one()
         row = {"t": time.time(), "consumer_lag": consumer_lag, "outbox_lag": outbox_lag,
-               "cpu_s": {name: cpu_seconds(pid) for name, pid in pids.items()},
+               "cpu_s": {**{name: cpu_seconds(pid) for name, pid in pids.items()}, **database_server_cpu()},
                "counts": {k: len(v) for k, v in self.observed_at.items()}}
         self.samples.append(row)
         return row
@@ -71,6 +72,23 @@ class Observer:
         await self.nc.drain()
         for engine in self._engines.values():
             await engine.dispose()
+
+
+def database_server_cpu() -> dict[str, float]:
+    """CPU seconds of a local PostgreSQL server (all its processes), when there is one on this machine."""
+    total, found = 0.0, False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as handle:
+                if handle.read().strip() != "postgres":
+                    continue
+        except OSError:
+            continue
+        found = True
+        total += cpu_seconds(int(entry))
+    return {"postgresql-server": total} if found else {}
 
 
 def cpu_seconds(pid: int) -> float:

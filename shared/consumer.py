@@ -15,6 +15,7 @@ from sqlalchemy import Column, MetaData, String, Table, delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.batch import BatchScope, close_scope, open_scope
 from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
@@ -62,6 +63,8 @@ class MessageContext:
 
 
 Handler = Callable[[MessageContext], Awaitable[None]]
+# Reads ahead for a batch's messages of one event type (see shared.batch); must not write.
+Prefetcher = Callable[[AsyncSession, BatchScope, list[MessageContext]], Awaitable[None]]
 
 
 class Inbox:
@@ -122,8 +125,10 @@ class DurableConsumer:
     """One durable pull consumer of one stream, for the event types this service handles from it."""
 
     def __init__(self, *, service: str, source_service: str, handlers: dict[str, Handler], db: Database, bus: Bus,
-                 inbox: Inbox, outbox: Outbox, settings: ConsumerSettings) -> None:
+                 inbox: Inbox, outbox: Outbox, settings: ConsumerSettings,
+                 prefetchers: dict[str, Prefetcher] | None = None) -> None:
         self.service = service
+        self.prefetchers = prefetchers or {}
         self.stream = stream_name(source_service)
         self.name = service  # consumer names are scoped by stream
         self.handlers = handlers
@@ -214,24 +219,37 @@ class DurableConsumer:
     async def _handle_all_at_once(self, readable: list[tuple[Any, Envelope, Event]]) -> _Outcome:
         """The common case: every message succeeds. One inbox look-up and one inbox insert for the whole batch,
         no savepoints; any failure rolls the batch back and the caller redoes it message by message."""
-        outcome = _Outcome()
+        outcome = _Outcome(ack=[msg for msg, _, _ in readable])
         async with self.db.transaction() as session:
             await lock_parcels(session, [envelope.subject for _, envelope, _ in readable])
             seen = await self.inbox.seen_many(session, self.name, [envelope.id for _, envelope, _ in readable])
-            fresh: dict[str, Envelope] = {}
-            for msg, envelope, event in readable:
+            fresh: dict[str, MessageContext] = {}
+            for _msg, envelope, event in readable:
                 if envelope.id in seen or envelope.id in fresh:
                     log.info("consumer.duplicate_skipped", consumer=self.name, event_id=envelope.id)
                     CONSUMED.labels(self.service, envelope.type, "duplicate").inc()
                 else:
-                    with _bound(envelope):
-                        await self.handlers[envelope.type](MessageContext(session, envelope, event, self.outbox))
-                    fresh[envelope.id] = envelope
-                    CONSUMED.labels(self.service, envelope.type, "ok").inc()
-                outcome.ack.append(msg)
+                    fresh[envelope.id] = MessageContext(session, envelope, event, self.outbox)
+            contexts = list(fresh.values())
+            scope = open_scope(session, [ctx.envelope.subject for ctx in contexts])
+            await self._prefetch(session, scope, contexts)
+            for ctx in contexts:
+                with _bound(ctx.envelope):
+                    await self.handlers[ctx.envelope.type](ctx)
+                CONSUMED.labels(self.service, ctx.envelope.type, "ok").inc()
+            await close_scope(session)
             # A replica that handled one of these meanwhile makes this insert fail: the batch is redone carefully.
-            await self.inbox.record_many(session, self.name, list(fresh.values()))
+            await self.inbox.record_many(session, self.name, [ctx.envelope for ctx in contexts])
         return outcome
+
+    async def _prefetch(self, session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
+        """Let each event type's prefetcher read ahead for its messages (one call per type, delivery order)."""
+        by_type: dict[str, list[MessageContext]] = {}
+        for ctx in contexts:
+            if ctx.envelope.type in self.prefetchers:
+                by_type.setdefault(ctx.envelope.type, []).append(ctx)
+        for event_type, group in by_type.items():
+            await self.prefetchers[event_type](session, scope, group)
 
     async def _handle_one_by_one(self, readable: list[tuple[Any, Envelope, Event]]) -> _Outcome:
         """Each message in its own savepoint, so a failing one is retried or dead-lettered alone."""
@@ -350,13 +368,16 @@ async def _quietly(awaitable: Awaitable[Any]) -> None:
 
 
 def build_consumers(*, service: str, handlers: dict[type[Event], Handler], db: Database, bus: Bus, inbox: Inbox,
-                    outbox: Outbox, settings: ConsumerSettings) -> list[DurableConsumer]:
+                    outbox: Outbox, settings: ConsumerSettings,
+                    prefetchers: dict[type[Event], Prefetcher] | None = None) -> list[DurableConsumer]:
     """One durable consumer per source stream, filtered to the event types handled."""
     by_source: dict[str, dict[str, Handler]] = {}
     for event_type, handler in handlers.items():
         by_source.setdefault(event_type.SERVICE, {})[event_type.event_type()] = handler
+    reading_ahead = {event_type.event_type(): prefetch for event_type, prefetch in (prefetchers or {}).items()}
     return [
         DurableConsumer(service=service, source_service=source, handlers=source_handlers, db=db, bus=bus,
-                        inbox=inbox, outbox=outbox, settings=settings)
+                        inbox=inbox, outbox=outbox, settings=settings,
+                        prefetchers={t: p for t, p in reading_ahead.items() if t in source_handlers})
         for source, source_handlers in sorted(by_source.items())
     ]

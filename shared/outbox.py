@@ -12,6 +12,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Tab
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.batch import insert_rows
 from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
@@ -63,20 +64,18 @@ class Outbox:
         if not envelopes:
             return
         now = utcnow()
-        await session.execute(
-            self.table.insert(),
-            [
-                {
-                    "event_id": env.id,
-                    "subject": env.type,
-                    "event_type": env.type,
-                    "correlation_id": env.correlation_id,
-                    "payload": env.model_dump_json(),
-                    "created_at": now,
-                }
-                for env in envelopes
-            ],
-        )
+        # Inside a consumer batch the rows are held and written with the batch's other outbox rows (shared.batch).
+        await insert_rows(session, self.table, [
+            {
+                "event_id": env.id,
+                "subject": env.type,
+                "event_type": env.type,
+                "correlation_id": env.correlation_id,
+                "payload": env.model_dump_json(),
+                "created_at": now,
+            }
+            for env in envelopes
+        ])
         for env in envelopes:
             log.debug("outbox.added", event_id=env.id, event_type=env.type, correlation_id=env.correlation_id)
 

@@ -11,7 +11,7 @@ from sqlalchemy import MetaData, Table
 
 from shared.auth import ApiKeyRepository
 from shared.bus import Bus
-from shared.consumer import ConsumerSettings, DurableConsumer, Handler, Inbox, build_consumers
+from shared.consumer import ConsumerSettings, DurableConsumer, Handler, Inbox, Prefetcher, build_consumers
 from shared.contract.events import Event
 from shared.db import Database
 from shared.outbox import Outbox, Relay
@@ -39,6 +39,8 @@ class ServiceRuntime:
     settings: ServiceSettings
     tables: ServiceTables
     handlers: dict[type[Event], Handler] = field(default_factory=dict)
+    # Read-ahead for a consumer batch's messages of a type (shared.batch); optional per event type.
+    prefetchers: dict[type[Event], Prefetcher] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
     migrate: Callable[[str], Awaitable[None]] | None = None
 
@@ -77,7 +79,8 @@ class ServiceRuntime:
                           retention_s=self.settings.outbox_retention_s)
             self._tasks.append(asyncio.create_task(relay.run(self._stop), name=f"{self.service}-relay"))
             self.consumers = build_consumers(service=self.service, handlers=self.handlers, db=self.db, bus=self.bus,
-                                             inbox=self.inbox, outbox=self.outbox, settings=self.consumer_settings())
+                                             inbox=self.inbox, outbox=self.outbox, settings=self.consumer_settings(),
+                                             prefetchers=self.prefetchers)
             for consumer in self.consumers:
                 self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"{self.service}-{consumer.stream}"))
             for worker in self.workers:
