@@ -313,8 +313,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the pipeline to empty")
     parser.add_argument("--rate", type=float, default=0.0, help="orders/s offered; 0 = as fast as it can")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients in as-fast-as-it-can mode")
-    parser.add_argument("--batch-share", type=float, default=0.5, help="share of orders sent via /v1/orders/batch")
-    parser.add_argument("--batch-size", type=int, default=50)
+    # Platforms push their orders in batches; single orders (a share of them) come from small merchants.
+    parser.add_argument("--batch-share", type=float, default=0.9, help="share of orders sent via /v1/orders/batch")
+    parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--held-share", type=float, default=0.05, help="share of orders customs should hold")
     parser.add_argument("--inspection-rate", type=float, default=0.0, help="customs random inspection rate")
     parser.add_argument("--max-backlog", type=int, default=5000, help="intake answers 429 past this backlog")
