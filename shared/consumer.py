@@ -21,6 +21,7 @@ from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.contract.subjects import dead_letter_subject, stream_name
 from shared.db import Database, UTCDateTime, utcnow
+from shared.logging import message_context
 from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
 from shared.outbox import Outbox
 
@@ -337,11 +338,10 @@ async def lock_parcels(session: AsyncSession, subjects: list[str]) -> None:
     )
 
 
-def _bound(envelope: Envelope):
+def _bound(envelope: Envelope) -> message_context:
     """Bind the journey's ids to every log line written while one event is handled."""
-    return structlog.contextvars.bound_contextvars(
-        correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type, order_id=envelope.subject,
-    )
+    return message_context(correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type,
+                           order_id=envelope.subject)
 
 
 def _parse(msg: Any) -> tuple[Any, Envelope | None, Event | None, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from contextvars import ContextVar, Token
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,38 @@ _SENSITIVE_KEYS = re.compile(r"(id_number|phone|payer_id|passport|api_key|secret
 # Deliberately narrow: ISO timestamps and hex ids must stay readable.
 _ID_IN_TEXT = re.compile(r"\b\d{17}[\dXx]\b|\b\d{15}\b")
 _PHONE_IN_TEXT = re.compile(r"\+\d{1,3}[ \-]?\d[\d \-]{5,}\d|\b1[3-9]\d{9}\b")
+
+
+# The event a consumer is handling: bound once per message, merged into a line only when one is written. Binding
+# the same four fields through structlog.contextvars costs more than handling a small event does.
+_MESSAGE_CONTEXT: ContextVar[dict[str, Any] | None] = ContextVar("silkgate_message_context", default=None)
+
+
+class message_context:  # noqa: N801 - used like a function: `with message_context(...)`
+    """Add these fields to every log line written inside the block (a consumer's message ids)."""
+
+    __slots__ = ("fields", "_token")
+
+    def __init__(self, **fields: Any) -> None:
+        self.fields = fields
+        self._token: Token | None = None
+
+    def __enter__(self) -> message_context:
+        self._token = _MESSAGE_CONTEXT.set(self.fields)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._token is not None:
+            _MESSAGE_CONTEXT.reset(self._token)
+
+
+def merge_message_context(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor: the handled message's ids, unless the line already names them."""
+    fields = _MESSAGE_CONTEXT.get()
+    if fields:
+        for key, value in fields.items():
+            event_dict.setdefault(key, value)
+    return event_dict
 
 
 def mask_value(value: str) -> str:
@@ -65,6 +98,7 @@ def configure_logging(service: str, *, level: str = "INFO", log_file: str | None
     stream = _TeeStream(Path(log_file)) if log_file else sys.stdout
     structlog.configure(
         processors=[
+            merge_message_context,
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),

@@ -7,7 +7,7 @@ import json
 
 import structlog
 
-from shared.logging import configure_logging, mask_personal_data, mask_value
+from shared.logging import configure_logging, mask_personal_data, mask_value, message_context
 
 
 def test_mask_value_keeps_only_the_last_four_characters():
@@ -50,3 +50,18 @@ def test_timestamps_and_hex_ids_in_values_stay_readable():
     assert masked["claim_expires_at"] == event["claim_expires_at"]
     assert masked["event_id"] == event["event_id"]
     assert "2026-11-21 07:15" in masked["note"] and "0013" not in masked["note"]
+
+
+def test_message_context_names_the_handled_event_on_every_line_until_the_block_ends(tmp_path):
+    log_file = tmp_path / "customs.jsonl"
+    configure_logging("customs", log_file=str(log_file))
+    log = structlog.get_logger()
+    with structlog.contextvars.bound_contextvars(correlation_id="from-the-request"):
+        with message_context(correlation_id="corr-7", event_id="evt-7", order_id="ord_7"):
+            log.info("declaration.filed")
+            log.info("declaration.released", order_id="ord_explicit")
+        log.info("after.the.message")
+    first, second, after = (json.loads(line) for line in log_file.read_text().splitlines())
+    assert first["event_id"] == "evt-7" and first["order_id"] == "ord_7" and first["correlation_id"] == "corr-7"
+    assert second["order_id"] == "ord_explicit"  # what a line says itself wins
+    assert "event_id" not in after and after["correlation_id"] == "from-the-request"
