@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.customs.api import router
-from services.customs.consumers import build_handlers
+from services.customs.consumers import build_handlers, build_prefetchers
 from services.customs.deadlines import documents_deadline_worker
 from services.customs.models import tables
 from services.customs.service import CustomsConfig
@@ -29,7 +29,7 @@ def create_app(settings: CustomsSettings | None = None) -> FastAPI:
         await upgrade_async("customs", url)
 
     runtime = ServiceRuntime(settings=settings, tables=tables, handlers=build_handlers(config),
-                             workers=[documents_deadline_worker],
+                             prefetchers=build_prefetchers(config), workers=[documents_deadline_worker],
                              migrate=migrate if settings.migrate_on_start else None)
     runtime.extras["customs"] = config
     return build_app(runtime, title="silkgate customs", description=__doc__ or "", routers=[router])

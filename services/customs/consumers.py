@@ -4,16 +4,26 @@ Handlers run inside the consumer's batch transaction, after the kit has locked t
 an order.accepted and a document of the same order in two transactions never miss each other. Raising retries the
 message with backoff, so a declaration changed concurrently by a broker or the deadline worker is simply handled
 again.
+
+Before the handlers of a batch run, the prefetchers read what they will ask for, for all the batch's parcels at once
+(repository_batch.py says when a handler may use it): an order's arrivals and its buyer's history when it will be
+assessed on filing; a document's declaration, and for a declaration waiting for documents, the documents and the
+buyer's history of its assessment.
 """
 
 from __future__ import annotations
 
 import structlog
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from services.customs import filing
-from services.customs.repository import DeclarationRepository
-from services.customs.service import CustomsConfig, context_emitter
-from shared.consumer import Handler, MessageContext
+from services.customs.domain.matching import needs_three_document_match
+from services.customs.repository import PRIOR_DECLARATIONS_LIMIT, DeclarationRepository
+from services.customs.repository_batch import ReadAhead
+from services.customs.service import CustomsConfig, buyer_key, context_emitter
+from shared.batch import BatchScope
+from shared.consumer import Handler, MessageContext, Prefetcher
 from shared.contract.events import Event, OrderAccepted, OrderCancelled, PaymentRecorded, WaybillIssued
 
 log = structlog.get_logger()
@@ -45,6 +55,48 @@ def build_handlers(config: CustomsConfig) -> dict[type[Event], Handler]:
         PaymentRecorded: on_payment_recorded,
         WaybillIssued: on_waybill_issued,
     }
+
+
+def build_prefetchers(config: CustomsConfig) -> dict[type[Event], Prefetcher]:
+    """Read-ahead for the handlers above, one statement per kind for a whole batch."""
+
+    async def history(read: ReadAhead, buyers: list[tuple[str, str, bool]]) -> None:
+        now = config.now()
+        await read.buyer_histories(buyers, since=filing.split_window_start(config, now),
+                                   year_start=filing.year_start(now), limit=PRIOR_DECLARATIONS_LIMIT)
+
+    async def before_orders(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
+        orders: list[OrderAccepted] = _alone_in_batch(scope, contexts)
+        read = ReadAhead(session, scope)
+        arrivals = await read.arrivals([order.order_id for order in orders])
+        # Assessed on filing: mail and express, and e-commerce whose documents came first; not a second
+        # order.accepted nor one a cancellation overtook.
+        await history(read, [(buyer_key(o.parcel), o.parcel.channel, filing.counts_annually(o.parcel.channel,
+                                                                                           o.parcel.direction))
+                             for o in orders if _assessed_on_filing(o, *arrivals[o.order_id])])
+
+    async def before_documents(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
+        read = ReadAhead(session, scope)
+        declarations = await read.declarations([event.order_id for event in _alone_in_batch(scope, contexts)])
+        waiting = [d for d in declarations.values() if d.status == "accepted" and d.awaiting_documents]
+        await read.match_documents([d.order_id for d in waiting if needs_three_document_match(d.channel)])
+        await history(read, [(d.buyer_key, d.channel, filing.counts_annually(d.channel, d.direction))
+                             for d in waiting])
+
+    return {OrderAccepted: before_orders, PaymentRecorded: before_documents, WaybillIssued: before_documents}
+
+
+def _alone_in_batch(scope: BatchScope, contexts: list[MessageContext]) -> list:
+    """The events of parcels with no other event in the batch: no earlier handler can have changed their rows."""
+    return [ctx.event for ctx in contexts
+            if ctx.envelope.subject in scope.unique_subjects and ctx.event.order_id == ctx.envelope.subject]
+
+
+def _assessed_on_filing(order: OrderAccepted, declaration_id: str | None, cancellation_reason: str | None,
+                        buffered_documents: int) -> bool:
+    if declaration_id is not None or cancellation_reason is not None:
+        return False
+    return not needs_three_document_match(order.parcel.channel) or buffered_documents > 0
 
 
 # With the default policy; create_app builds the configured ones. Kept for tools that list what customs consumes.

@@ -261,9 +261,9 @@ async def _assess(repo: DeclarationRepository, config: CustomsConfig, declaratio
                   match_findings: list[Finding], *, now: datetime) -> tuple[Assessment, TaxAssessment]:
     policy = config.policy
     history = await repo.buyer_history(
-        buyer_key=declaration.buyer_key, channel=declaration.channel,
-        since=now - timedelta(hours=policy.split_window_hours), exclude_id=declaration.id,
-        year_start=_year_start(now) if _counts_annually(declaration) else None,
+        buyer_key=declaration.buyer_key, channel=declaration.channel, since=split_window_start(config, now),
+        exclude_id=declaration.id,
+        year_start=year_start(now) if counts_annually(declaration.channel, declaration.direction) else None,
     )
     annual = history.annual_total_cny
     assessment = assess(parcel, declaration_id=declaration.id, policy=policy, now=now, recent=history.recent,
@@ -281,19 +281,25 @@ async def compute_tax(repo: DeclarationRepository, config: CustomsConfig, declar
                            annual_total_cny=annual)
 
 
-def _counts_annually(declaration: Declaration) -> bool:
+def counts_annually(channel: str, direction: str) -> bool:
     """Only e-commerce imports count towards the buyer's annual limit (DOMAIN.md §7)."""
-    return declaration.channel == "ecommerce" and declaration.direction == "import"
+    return channel == "ecommerce" and direction == "import"
 
 
 async def _annual_total(repo: DeclarationRepository, declaration: Declaration, *, now: datetime) -> Decimal:
-    if not _counts_annually(declaration):
+    if not counts_annually(declaration.channel, declaration.direction):
         return ZERO
-    return await repo.annual_total_cny(buyer_key=declaration.buyer_key, year_start=_year_start(now),
+    return await repo.annual_total_cny(buyer_key=declaration.buyer_key, year_start=year_start(now),
                                        exclude_id=declaration.id)
 
 
-def _year_start(now: datetime) -> datetime:
+def split_window_start(config: CustomsConfig, now: datetime) -> datetime:
+    """Since when a buyer's other declarations count towards a split purchase."""
+    return now - timedelta(hours=config.policy.split_window_hours)
+
+
+def year_start(now: datetime) -> datetime:
+    """The start of the annual quota's year: 1 January in China."""
     local = now.astimezone(CHINA_TIME)
     return local.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 

@@ -2,12 +2,13 @@
 
 The consumers' statements are built once, with bind parameters, and written with Core inserts and updates: on
 these hot paths building a statement and the ORM's unit of work cost far more CPU than the database needs to
-run them.
+run them. Inside a consumer batch the reads take what the batch read ahead and the writes are held and written
+together (repository_batch.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +19,6 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    insert,
     literal,
     null,
     or_,
@@ -40,6 +40,17 @@ from services.customs.models import (
     EarlyCancellation,
     FindingRecord,
 )
+from services.customs.repository_batch import (
+    ARRIVALS_OF,
+    DECLARATION_OF,
+    DOCUMENTS_OF,
+    ReadDocument,
+    cached_history,
+    hold_change,
+    note_buyer_written,
+    read_ahead,
+)
+from shared.batch import insert_rows
 from shared.contract.events import Finding
 
 LANE_RANKS = {"green": 0, "standard": 1}
@@ -110,11 +121,6 @@ _ATTACH_BUFFERED = (update(_documents)
                     .where(_documents.c.order_id == bindparam("b_order_id"), _documents.c.declaration_id.is_(None))
                     .values(declaration_id=bindparam("b_declaration_id")))
 _DROP_EARLY_CANCELLATION = delete(_early).where(_early.c.order_id == _ORDER_ID)
-_INSERT_DECLARATION = insert(_declarations)
-_INSERT_LINES = insert(_lines)
-_INSERT_DOCUMENTS = insert(_documents)
-_INSERT_AUDIT = insert(_audit)
-_INSERT_FINDINGS = insert(_findings)
 
 
 def _recent(value: Any):
@@ -144,6 +150,11 @@ _RECENT_AND_ANNUAL = union_all(select(_RECENT["ecommerce"].subquery()), _annual(
 _ANNUAL = _annual()
 
 
+def _total(values: Iterable[Decimal | None]) -> Decimal:
+    # Summed here rather than in SQL: SQLite keeps these as text and would add them as floats.
+    return sum((value for value in values if value is not None), ZERO)
+
+
 def declaration_row(declaration: Declaration) -> dict[str, Any]:
     """Every column of a declaration object, for a Core insert."""
     return {column.key: getattr(declaration, column.key) for column in _declarations.columns}
@@ -171,25 +182,35 @@ class DeclarationRepository:
         return await self.session.get(Declaration, declaration_id, populate_existing=True)
 
     async def get_by_order(self, order_id: str) -> Declaration | None:
+        found, declaration = read_ahead(self.session, (DECLARATION_OF, order_id))
+        if found:
+            return declaration
         return (await self.session.execute(_BY_ORDER, {"order_id": order_id})).scalar_one_or_none()
 
     async def order_arrivals(self, order_id: str) -> OrderArrivals:
         """Declaration, early cancellation and documents of an order already here, in one query."""
+        found, arrivals = read_ahead(self.session, (ARRIVALS_OF, order_id))
+        if found:
+            return OrderArrivals(*arrivals)
         return OrderArrivals(*(await self.session.execute(_ARRIVALS, {"order_id": order_id})).one())
 
     async def insert_declaration(self, declaration: Declaration, lines: Sequence[Mapping[str, Any]]) -> None:
         """A new declaration (as the object stands, decided or not) and its lines."""
-        await self.session.execute(_INSERT_DECLARATION, declaration_row(declaration))
-        if lines:
-            await self.session.execute(_INSERT_LINES, list(lines))
+        note_buyer_written(self.session, declaration.buyer_key)
+        await insert_rows(self.session, _declarations, [declaration_row(declaration)])
+        await insert_rows(self.session, _lines, list(lines))
 
     async def change(self, declaration: Declaration, **values: Any) -> bool:
         """Update a declaration only if nobody changed it since it was read (optimistic, on `version`).
 
         Returns False when another transaction got there first; the in-memory object is left untouched then.
-        On success the object carries the new values and version.
+        On success the object carries the new values and version. Inside a consumer batch the update is held
+        and its version checked when it is written (see hold_change): True then means "unless the batch fails".
         """
         values["version"] = declaration.version + 1
+        note_buyer_written(self.session, declaration.buyer_key)
+        if hold_change(self.session, declaration, values):
+            return True
         result = await self.session.execute(_CHANGE, {**values, "b_id": declaration.id,
                                                       "b_version": declaration.version})
         if result.rowcount != 1:
@@ -261,25 +282,29 @@ class DeclarationRepository:
                             year_start: datetime | None) -> BuyerHistory:
         """The buyer's other declarations on `channel` since `since` (split purchases) and, given `year_start`,
         what the buyer has cleared through e-commerce imports this year (the annual limit), in one query."""
+        cached = cached_history(self.session, buyer_key=buyer_key, channel=channel, since=since,
+                                exclude_id=exclude_id, year_start=year_start, limit=PRIOR_DECLARATIONS_LIMIT)
+        if cached is not None:
+            recent, annual = cached
+            return BuyerHistory([PriorDeclaration(at, value) for at, value in recent], _total(annual or ()))
         params = {"buyer_key": buyer_key, "channel": channel, "since": since, "exclude_id": exclude_id}
         if year_start is None:
             query = _RECENT["ecommerce" if channel == "ecommerce" else "other"]
         else:
             query, params["year_start"] = _RECENT_AND_ANNUAL, year_start
-        recent, annual = [], ZERO
+        recent, annual = [], []
         for part, at, value in (await self.session.execute(query, params)).all():
             if part == "recent":
                 recent.append(PriorDeclaration(at, value))
-            elif value is not None:
-                # Summed here rather than in SQL: SQLite keeps these as text and would add them as floats.
-                annual += value
-        return BuyerHistory(recent, annual)
+            else:
+                annual.append(value)
+        return BuyerHistory(recent, _total(annual))
 
     async def annual_total_cny(self, *, buyer_key: str, year_start: datetime, exclude_id: str) -> Decimal:
         """What the buyer has already cleared this year through e-commerce imports (DOMAIN.md §7)."""
         params = {"buyer_key": buyer_key, "year_start": year_start, "exclude_id": exclude_id}
         rows = (await self.session.execute(_ANNUAL, params)).all()
-        return sum((value for _, _, value in rows if value is not None), ZERO)
+        return _total(value for _, _, value in rows)
 
     # ── lines, documents, findings ────────────────────────────────────────
 
@@ -289,7 +314,12 @@ class DeclarationRepository:
 
     async def add_document(self, document: Mapping[str, Any]) -> None:
         """A received document: the columns of `documents` but the id."""
-        await self.session.execute(_INSERT_DOCUMENTS, dict(document))
+        found, documents = read_ahead(self.session, (DOCUMENTS_OF, document["order_id"]))
+        if found:
+            # The order's documents were read ahead: this one joins them, last (its id is the highest).
+            documents.append(ReadDocument(document["received_at"], document["kind"], document["source"],
+                                          document["body"]))
+        await insert_rows(self.session, _documents, [dict(document)])
 
     async def attach_buffered_documents(self, *, order_id: str, declaration_id: str) -> int:
         """Documents that arrived before their order now belong to its declaration."""
@@ -304,14 +334,16 @@ class DeclarationRepository:
 
     async def match_documents(self, order_id: str) -> list[DocumentBody]:
         """What the three-document match reads of every document received for an order, oldest first."""
+        found, documents = read_ahead(self.session, (DOCUMENTS_OF, order_id))
+        if found:
+            # Oldest first as the query orders them; a stable sort keeps the order received among equal times.
+            return [DocumentBody(*d[1:]) for d in sorted(documents, key=lambda d: d.received_at)]
         rows = (await self.session.execute(_MATCH_DOCUMENTS, {"order_id": order_id})).all()
         return [DocumentBody(*row) for row in rows]
 
     async def add_findings(self, declaration_id: str, findings: Sequence[Finding], *, source: str,
                            now: datetime) -> None:
-        if findings:
-            await self.session.execute(_INSERT_FINDINGS, finding_rows(declaration_id, findings, source=source,
-                                                                      now=now))
+        await insert_rows(self.session, _findings, finding_rows(declaration_id, findings, source=source, now=now))
 
     async def findings(self, declaration_id: str) -> list[FindingRecord]:
         query = select(FindingRecord).where(FindingRecord.declaration_id == declaration_id).order_by(FindingRecord.id)
@@ -321,7 +353,7 @@ class DeclarationRepository:
 
     async def append_audit(self, entry: Mapping[str, Any]) -> None:
         """An audit entry: the columns of `audit_trail` but the id."""
-        await self.session.execute(_INSERT_AUDIT, dict(entry))
+        await insert_rows(self.session, _audit, [dict(entry)])
 
     async def audit_trail(self, declaration_id: str) -> list[AuditEntry]:
         query = select(AuditEntry).where(AuditEntry.declaration_id == declaration_id).order_by(AuditEntry.id)
@@ -383,9 +415,7 @@ class DraftRepository(DeclarationRepository):
         return earlier + [DocumentBody(d["kind"], d["source"], d["body"]) for d in self._documents]
 
     async def write(self) -> None:
-        """Insert the declaration and everything held for it."""
+        """Insert the declaration and everything held for it (inside a consumer batch: with the batch's rows)."""
         await self.insert_declaration(self.declaration, self._lines)
-        for statement, rows in ((_INSERT_DOCUMENTS, self._documents), (_INSERT_AUDIT, self._audit),
-                                (_INSERT_FINDINGS, self._findings)):
-            if rows:
-                await self.session.execute(statement, rows)
+        for table, rows in ((_documents, self._documents), (_audit, self._audit), (_findings, self._findings)):
+            await insert_rows(self.session, table, rows)

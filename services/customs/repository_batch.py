@@ -1,0 +1,300 @@
+"""The repository's side of a consumer batch (shared.batch): what the batch read ahead, and its held changes.
+
+Read ahead: before the handlers run, `ReadAhead` reads for all of the batch's parcels at once (one statement per
+kind) and keeps the answers in the scope's cache; DeclarationRepository's reads take them from there while they
+are still exact. Per parcel (arrivals, declaration, documents) only for parcels with one event in the batch, so no
+earlier handler of the batch can have changed them; the kit's per-parcel locks keep other consumers out. A buyer's
+history spans parcels: it is used only while no handler of the batch has written a declaration of that buyer.
+
+Write behind: inserts go through shared.batch.insert_rows; a declaration's versioned UPDATE is held here (see
+hold_change) and written with the batch's other changes in one statement, its version still checked.
+
+Queries live here rather than in repository.py only to keep that file to one use case; nothing outside the
+repository modules runs SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+    values,
+)
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from services.customs.models import Declaration, Document, EarlyCancellation
+from shared.batch import BatchScope, scope_of
+
+_declarations = Declaration.__table__
+_documents = Document.__table__
+_early = EarlyCancellation.__table__
+
+# The keys of what a batch read ahead, in the scope's cache.
+ARRIVALS_OF = "customs.arrivals"
+DECLARATION_OF = "customs.declaration"
+DOCUMENTS_OF = "customs.documents"
+HISTORY_OF = "customs.history"
+_BUYERS_WRITTEN = "customs.buyers_written"
+# In session.info, not the scope: held changes must outlive the scope until the kit's inbox insert writes them.
+_HELD_CHANGES = "customs_held_changes"
+
+
+class ReadDocument(NamedTuple):
+    """A document as the three-document match reads it, with the time that orders it."""
+
+    received_at: datetime
+    kind: str
+    source: str
+    body: dict
+
+
+@dataclass
+class ReadHistory:
+    """A buyer's declarations on one channel as read ahead: complete for any look-up inside its bounds."""
+
+    since: datetime
+    year_start: datetime | None  # None: the annual total was not read
+    recent: list[tuple[str, datetime, Decimal]]  # id, opened_at, value; newest first
+    annual: list[tuple[str, Decimal | None, datetime]]  # id, taxable value, decided_at
+
+
+def read_ahead(session: AsyncSession, key: tuple[str, str]) -> tuple[bool, Any]:
+    """(True, what the batch read ahead for `key`) or (False, None): then read live."""
+    scope = scope_of(session)
+    if scope is None or key not in scope.cache:
+        return False, None
+    return True, scope.cache[key]
+
+
+def note_buyer_written(session: AsyncSession, buyer_key: str) -> None:
+    """A declaration of this buyer is written in this batch: from now on the buyer's history is read live."""
+    scope = scope_of(session)
+    if scope is not None:
+        scope.cache.setdefault(_BUYERS_WRITTEN, set()).add(buyer_key)
+
+
+def cached_history(session: AsyncSession, *, buyer_key: str, channel: str, since: datetime, exclude_id: str,
+                   year_start: datetime | None,
+                   limit: int) -> tuple[list[tuple[datetime, Decimal]], Decimal | None] | None:
+    """(recent, annual total) as the buyer-history look-up would read them now, or None: read live."""
+    scope = scope_of(session)
+    if scope is None or buyer_key in scope.cache.get(_BUYERS_WRITTEN, ()):
+        return None
+    read: ReadHistory | None = scope.cache.get((HISTORY_OF, buyer_key, channel))
+    if read is None or since < read.since:
+        return None
+    if year_start is not None and (read.year_start is None or year_start < read.year_start):
+        return None
+    recent = [(at, value) for id_, at, value in read.recent if at >= since and id_ != exclude_id]
+    annual = None
+    if year_start is not None:
+        annual = [value for id_, value, at in read.annual if at >= year_start and id_ != exclude_id]
+    return recent[:limit], annual
+
+
+# ── reading ahead ─────────────────────────────────────────────────────────
+
+_ORDER_IDS = bindparam("order_ids", expanding=True)
+_ARRIVALS_OF_ORDERS = union_all(
+    select(_declarations.c.order_id, literal("declaration").label("part"), _declarations.c.id.label("value"),
+           literal(0).label("documents")).where(_declarations.c.order_id.in_(_ORDER_IDS)),
+    select(_early.c.order_id, literal("cancellation"), _early.c.reason, literal(0))
+    .where(_early.c.order_id.in_(_ORDER_IDS)),
+    select(_documents.c.order_id, literal("documents"), null(), func.count())
+    .where(_documents.c.order_id.in_(_ORDER_IDS), _documents.c.declaration_id.is_(None))
+    .group_by(_documents.c.order_id),
+)
+_DECLARATIONS_OF_ORDERS = select(Declaration).where(Declaration.order_id.in_(_ORDER_IDS))
+_DOCUMENTS_OF_ORDERS = (select(_documents.c.order_id, _documents.c.received_at, _documents.c.kind,
+                               _documents.c.source, _documents.c.body)
+                        .where(_documents.c.order_id.in_(_ORDER_IDS))
+                        .order_by(_documents.c.order_id, _documents.c.received_at, _documents.c.id))
+
+
+@cache
+def _histories(limit: int):
+    """Several buyers' recent declarations as the split-purchase look-up selects them (per buyer and channel one
+    more than its limit, so a cut shows) and their cleared e-commerce imports as the annual total does."""
+    d = _declarations.c
+    valued = or_(and_(d.channel == "ecommerce", d.taxable_value_cny.is_not(None)),
+                 and_(d.channel != "ecommerce", d.value_cny.is_not(None)))
+    ranked = (select(d.buyer_key, d.channel, d.id, d.opened_at, d.value_cny, d.taxable_value_cny,
+                     func.row_number().over(partition_by=(d.buyer_key, d.channel),
+                                            order_by=d.opened_at.desc()).label("rank"))
+              .where(d.buyer_key.in_(bindparam("buyer_keys", expanding=True)), d.opened_at >= bindparam("since"),
+                     d.status != "cancelled", valued)
+              .subquery())
+    recent = (select(literal("recent").label("part"), ranked.c.buyer_key, ranked.c.channel, ranked.c.id,
+                     ranked.c.opened_at.label("at"), ranked.c.value_cny, ranked.c.taxable_value_cny)
+              .where(ranked.c.rank <= limit + 1))
+    annual = select(literal("annual"), d.buyer_key, d.channel, d.id, d.decided_at, null(), d.taxable_value_cny).where(
+        d.buyer_key.in_(bindparam("annual_keys", expanding=True)), d.channel == "ecommerce", d.direction == "import",
+        d.status.in_(("released", "closed")), d.counts_towards_annual.is_(True),
+        d.decided_at >= bindparam("year_start"),
+    )
+    return union_all(recent, annual)
+
+
+class ReadAhead:
+    """The reads of a consumer batch, one statement each for all the parcels given, kept in the batch's cache."""
+
+    def __init__(self, session: AsyncSession, scope: BatchScope) -> None:
+        self.session, self.scope = session, scope
+
+    async def arrivals(self, order_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None, int]]:
+        """Per order: its declaration id, the reason of a cancellation that came first, documents kept for it."""
+        found: dict[str, dict[str, Any]] = {order_id: {"declaration": None, "cancellation": None, "documents": 0}
+                                            for order_id in order_ids}
+        if order_ids:
+            rows = await self.session.execute(_ARRIVALS_OF_ORDERS, {"order_ids": list(order_ids)})
+            for order_id, part, value, documents in rows:
+                found[order_id][part] = documents if part == "documents" else value
+        arrivals = {order_id: (f["declaration"], f["cancellation"], f["documents"]) for order_id, f in found.items()}
+        self.scope.cache.update(((ARRIVALS_OF, order_id), a) for order_id, a in arrivals.items())
+        return arrivals
+
+    async def declarations(self, order_ids: Sequence[str]) -> dict[str, Declaration]:
+        """The orders' declarations; an order without one is remembered as such."""
+        found: dict[str, Declaration] = {}
+        if order_ids:
+            result = await self.session.execute(_DECLARATIONS_OF_ORDERS, {"order_ids": list(order_ids)})
+            found = {d.order_id: d for d in result.scalars()}
+        self.scope.cache.update(((DECLARATION_OF, order_id), found.get(order_id)) for order_id in order_ids)
+        return found
+
+    async def match_documents(self, order_ids: Sequence[str]) -> None:
+        documents: dict[str, list[ReadDocument]] = {order_id: [] for order_id in order_ids}
+        if order_ids:
+            for order_id, *document in await self.session.execute(_DOCUMENTS_OF_ORDERS,
+                                                                 {"order_ids": list(order_ids)}):
+                documents[order_id].append(ReadDocument(*document))
+        self.scope.cache.update(((DOCUMENTS_OF, order_id), d) for order_id, d in documents.items())
+
+    async def buyer_histories(self, buyers: Sequence[tuple[str, str, bool]], *, since: datetime,
+                              year_start: datetime, limit: int) -> None:
+        """(buyer_key, channel, with the annual total) of each declaration about to be assessed."""
+        if not buyers:
+            return
+        wanted: dict[tuple[str, str], bool] = {}
+        for buyer_key, channel, annual in buyers:
+            wanted[buyer_key, channel] = wanted.get((buyer_key, channel), False) or annual
+        params = {"buyer_keys": sorted({key for key, _ in wanted}), "since": since, "year_start": year_start,
+                  "annual_keys": sorted({key for (key, _), annual in wanted.items() if annual})}
+        recent: dict[tuple[str, str], list[tuple[str, datetime, Decimal]]] = {}
+        cleared: dict[str, list[tuple[str, Decimal | None, datetime]]] = {}
+        for part, buyer_key, channel, id_, at, value, taxable in await self.session.execute(_histories(limit),
+                                                                                           params):
+            if part == "recent":
+                # E-commerce measures split purchases in the transaction value, the other channels in the goods'.
+                recent.setdefault((buyer_key, channel), []).append(
+                    (id_, at, taxable if channel == "ecommerce" else value))
+            else:
+                cleared.setdefault(buyer_key, []).append((id_, taxable, at))
+        for (buyer_key, channel), annual in wanted.items():
+            rows = sorted(recent.get((buyer_key, channel), []), key=lambda row: row[1], reverse=True)
+            if len(rows) > limit:
+                continue  # cut: which ones a look-up keeps depends on the declaration it leaves out; read live
+            self.scope.cache[HISTORY_OF, buyer_key, channel] = ReadHistory(
+                since, year_start if annual else None, rows, cleared.get(buyer_key, []) if annual else [])
+
+
+# ── held changes: the versioned UPDATEs of a consumer batch, written together ──
+#
+# Inside a batch `change` applies the values to the session's object at once and holds the UPDATE, keyed by
+# declaration with the version first read. Held changes are written right before any other statement, ORM flush
+# or commit (after the kit's held inserts, whose listeners were registered first) in one statement, each still
+# conditional on its version: if another transaction (a broker, the deadline worker) changed one of the rows
+# meanwhile, fewer rows match and StaleBatch fails the batch; the kit rolls it back and redoes it message by
+# message, where there is no scope and every change runs, and fails, on the spot as before.
+
+_CHANGE_MANY = update(_declarations).where(_declarations.c.id == bindparam("b_id"),
+                                           _declarations.c.version == bindparam("b_version"))
+
+
+class StaleBatch(Exception):
+    """A held change found its declaration changed by another transaction: the batch must be redone."""
+
+
+@dataclass
+class _HeldChange:
+    declaration: Declaration
+    version: int  # as read: the UPDATE applies only while the row still has it
+    columns: set[str]
+
+
+def hold_change(session: AsyncSession, declaration: Declaration, changes: dict[str, Any]) -> bool:
+    """Inside a consumer batch, for an object of this session: apply the changes and hold the UPDATE (True)."""
+    if scope_of(session) is None or declaration not in session:
+        return False
+    held: dict[str, _HeldChange] = session.info.setdefault(_HELD_CHANGES, {})
+    entry = held.setdefault(declaration.id, _HeldChange(declaration, declaration.version, set()))
+    entry.columns.update(changes)
+    for name, value in changes.items():
+        set_committed_value(declaration, name, value)
+    return True
+
+
+def _write_held_changes(session: Session) -> None:
+    held: dict[str, _HeldChange] | None = session.info.pop(_HELD_CHANGES, None)
+    if not held:
+        return
+    names = sorted(set().union(*(entry.columns for entry in held.values())))
+    rows = [{"b_id": entry.declaration.id, "b_version": entry.version,
+             **{name: getattr(entry.declaration, name) for name in names}} for entry in held.values()]
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # One UPDATE ... FROM (VALUES ...): asyncpg reports no row count for an executemany.
+        given = values(column("b_id", String), column("b_version", Integer),
+                       *(column(name, _declarations.c[name].type) for name in names), name="held")
+        given = given.data([tuple(row.values()) for row in rows])
+        result = connection.execute(
+            update(_declarations)
+            .where(_declarations.c.id == given.c.b_id, _declarations.c.version == given.c.b_version)
+            # A column NULL in every row would come out of VALUES as text: cast it back to the column's type.
+            .values({name: cast(given.c[name], _declarations.c[name].type) for name in names}))
+    else:
+        # SQLite adds up what an executemany changed (and names no columns of a VALUES list).
+        result = connection.execute(_CHANGE_MANY, rows)
+    if result.rowcount != len(rows):
+        raise StaleBatch(f"{len(rows) - result.rowcount} of {len(rows)} declarations changed concurrently")
+
+
+@sqlalchemy_event.listens_for(Session, "do_orm_execute")
+def _before_statement(state: ORMExecuteState) -> None:
+    _write_held_changes(state.session)
+
+
+@sqlalchemy_event.listens_for(Session, "before_flush")
+def _before_orm_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
+    _write_held_changes(session)
+
+
+@sqlalchemy_event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    _write_held_changes(session)
+
+
+@sqlalchemy_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_HELD_CHANGES, None)  # nothing of the batch stands, nor do its held changes
