@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from services.postal.adapters import CarrierAdapter
 from services.postal.api import router
-from services.postal.consumers import build_handlers
+from services.postal.consumers import build_handlers, build_prefetchers
 from services.postal.models import tables
 from services.postal.settings import PostalSettings
 from services.postal.workers import ADAPTER, consolidation_worker, handoff_worker
@@ -30,6 +30,7 @@ def create_app(settings: PostalSettings | None = None, *, carrier_adapter: Carri
         await upgrade_async("postal", url)
 
     runtime = ServiceRuntime(settings=settings, tables=tables, handlers=build_handlers(settings),
+                             prefetchers=build_prefetchers(),
                              workers=[consolidation_worker, handoff_worker],
                              migrate=migrate if settings.migrate_on_start else None)
     if carrier_adapter is not None:

@@ -77,9 +77,10 @@ class Route:
                    parcel.mail_category, parcel.mail_subclass)
 
 
-async def place_in_receptacle(session: AsyncSession, settings: PostalSettings, parcel: Routed, *,
-                              now: datetime) -> Receptacle:
-    """Put a released parcel into the open receptacle of its route, closing it first when the parcel won't fit."""
+async def place_in_receptacle(session: AsyncSession, settings: PostalSettings, parcel: Routed, *, now: datetime,
+                              release: repository.Release | None = None) -> Receptacle:
+    """Put a released parcel into the open receptacle of its route, closing it first when the parcel won't fit;
+    `release`: customs' release, not recorded yet, written with the bagging."""
     policy = settings.policy
     route = Route.of(parcel, settings)
     receptacle = await _open_receptacle(session, route)
@@ -92,7 +93,7 @@ async def place_in_receptacle(session: AsyncSession, settings: PostalSettings, p
     receptacle.weight_kg = Decimal(receptacle.weight_kg) + Decimal(parcel.weight_kg)
     receptacle.item_count += 1
     receptacle.registered = receptacle.registered or parcel.registered
-    await repository.bag_waybill(session, parcel.tracking_number, receptacle.id)
+    await repository.bag_waybill(session, parcel.tracking_number, receptacle.id, release=release)
     log.info("parcel.bagged", tracking_number=parcel.tracking_number, order_id=parcel.order_id,
              receptacle_id=receptacle.id, item_count=receptacle.item_count, weight_kg=str(receptacle.weight_kg))
     reason = rules.receptacle_close_reason(weight_kg=receptacle.weight_kg, item_count=receptacle.item_count,

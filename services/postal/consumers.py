@@ -8,10 +8,12 @@ off a parcel for a carrier it has no contract with; once the carrier is configur
 from __future__ import annotations
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.postal import service
+from services.postal import repository, service
 from services.postal.settings import PostalSettings
-from shared.consumer import Handler, MessageContext
+from shared.batch import BatchScope
+from shared.consumer import Handler, MessageContext, Prefetcher
 from shared.contract.events import DeclarationRejected, DeclarationReleased, Event, OrderAccepted, OrderCancelled
 from shared.db import utcnow
 
@@ -61,6 +63,23 @@ def build_handlers(settings: PostalSettings) -> dict[type[Event], Handler]:
         DeclarationReleased: on_declaration_released,
         DeclarationRejected: on_declaration_rejected,
     }
+
+
+def build_prefetchers() -> dict[type[Event], Prefetcher]:
+    """Read-ahead for a consumer batch (shared.batch): one statement per event type instead of one per event."""
+
+    async def before_accepts(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
+        await repository.read_ahead_issues(session, scope, _parcels(contexts))
+
+    async def before_releases(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
+        await repository.lock_issued_for_release(session, scope, _parcels(contexts))
+
+    return {OrderAccepted: before_accepts, DeclarationReleased: before_releases}
+
+
+def _parcels(contexts: list[MessageContext]) -> list[str]:
+    # The kit proves a parcel's uniqueness in the batch by envelope subject: read ahead only where it is the order.
+    return [ctx.event.order_id for ctx in contexts if ctx.envelope.subject == ctx.event.order_id]
 
 
 # The handled event types with the default settings (for tooling that lists what postal consumes).

@@ -41,6 +41,10 @@ VOIDABLE = frozenset({"issued", "in_receptacle"})
 async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, *,
                         correlation_id: str, emit: Emit, now: datetime) -> str:
     """Issue the parcel's tracking number (once per order) and publish waybill.issued; returns the number."""
+    known = repository.issue_state(session, event.order_id)
+    if known is not None and not known.issued:
+        return await _issue_first(session, settings, event, kept=known.kept, correlation_id=correlation_id,
+                                  emit=emit, now=now)
     parcel = event.parcel
     try:
         identifier = await allocate_identifier(session, parcel, settings, today=now.date())
@@ -58,6 +62,26 @@ async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: 
         existing = await repository.get_waybill_by_order(session, event.order_id)
         assert existing is not None
         return _already_issued(existing)
+    await _issued(session, settings, event, identifier, kept=kept, correlation_id=correlation_id, emit=emit,
+                  now=now)
+    return identifier.tracking_number
+
+
+async def _issue_first(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, *, kept: bool,
+                       correlation_id: str, emit: Emit, now: datetime) -> str:
+    """Issue a waybill to an order read ahead without one (under its parcel's lock, so nobody issues it meanwhile):
+    no "insert if new", so the insert can be held for the batch; no waybill to fall back to if numbering fails."""
+    identifier = await allocate_identifier(session, event.parcel, settings, today=now.date())
+    values = _waybill_values(settings, event, identifier, correlation_id=correlation_id, now=now)
+    await repository.hold_waybill(session, values)
+    await _issued(session, settings, event, identifier, kept=kept, correlation_id=correlation_id, emit=emit, now=now)
+    return identifier.tracking_number
+
+
+async def _issued(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, identifier: Identifier, *,
+                  kept: bool, correlation_id: str, emit: Emit, now: datetime) -> None:
+    """Publish waybill.issued, then apply what was kept for the order if a release or a void came first."""
+    parcel = event.parcel
     await emit(
         WaybillIssued(order_id=event.order_id, merchant_order_no=parcel.merchant_order_no,
                       tracking_number=identifier.tracking_number, channel=parcel.channel, carrier=identifier.carrier,
@@ -66,9 +90,8 @@ async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: 
     )
     log.info("waybill.issued", order_id=event.order_id, tracking_number=identifier.tracking_number,
              channel=parcel.channel, carrier=identifier.carrier, sequence=identifier.sequence)
-    if kept:  # a release or a void came first
+    if kept:
         await _apply_pending(session, settings, event.order_id, identifier.tracking_number, emit=emit, now=now)
-    return identifier.tracking_number
 
 
 def _already_issued(existing: Waybill) -> str:
@@ -128,6 +151,12 @@ async def _apply_pending(session: AsyncSession, settings: PostalSettings, order_
 async def release_parcel(session: AsyncSession, settings: PostalSettings, event: DeclarationReleased, *,
                          now: datetime) -> None:
     """Customs released the parcel: into the open receptacle of its route (kept until its waybill exists)."""
+    issued = repository.issued_for_release(session, event.order_id)
+    if issued is not None:
+        # Read ahead as `issued` under its row lock, so this is its first release: recorded as it is bagged.
+        release = repository.Release(event.declaration_id, event.form, event.occurred_at)
+        await place_in_receptacle(session, settings, issued, now=now, release=release)
+        return
     released = await _record_release(session, event)
     if released is None:
         waybill = await repository.get_waybill_by_order(session, event.order_id, lock=True)
@@ -180,6 +209,9 @@ async def _void(session: AsyncSession, waybill: Waybill, *, reason: str, emit: E
     waybill.status = "voided"
     waybill.voided_at = now
     waybill.void_reason = reason[:512]
+    # Written now: releasing and bagging use Core statements that do not flush first, and a release of this parcel
+    # later in the same batch must find it voided, not bag it.
+    await session.flush()
     await emit(WaybillVoided(order_id=waybill.order_id, tracking_number=waybill.tracking_number,
                              reason=reason[:512], voided_at=now),
                subject=waybill.order_id, correlation_id=waybill.correlation_id)
