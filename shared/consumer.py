@@ -109,6 +109,7 @@ class Inbox:
 class ConsumerSettings:
     batch_size: int = 200
     fetch_timeout_s: float = 1.0
+    linger_s: float = 0.0
     ack_wait_s: float = 30.0
     max_attempts: int = 5
     backoff_s: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0, 15.0, 30.0])
@@ -171,6 +172,8 @@ class DurableConsumer:
                 except TimeoutError:
                     continue
                 await self.handle_batch(msgs)
+                if len(msgs) < self.settings.batch_size and self.settings.linger_s > 0:
+                    await asyncio.sleep(self.settings.linger_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep consuming after broker/database hiccups

@@ -60,6 +60,7 @@ class ServiceRuntime:
     def consumer_settings(self) -> ConsumerSettings:
         s = self.settings
         return ConsumerSettings(batch_size=s.consumer_batch_size, fetch_timeout_s=s.consumer_fetch_timeout_s,
+                                linger_s=s.consumer_linger_s,
                                 ack_wait_s=s.consumer_ack_wait_s, max_attempts=s.consumer_max_attempts,
                                 backoff_s=list(s.consumer_backoff_s))
 
