@@ -14,7 +14,6 @@ buyer's history of its assessment.
 from __future__ import annotations
 
 import structlog
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.customs import filing

@@ -32,9 +32,9 @@ from services.customs.repository import (
     LANE_RANKS,
     DeclarationRepository,
     DocumentBody,
-    DraftRepository,
     OrderArrivals,
 )
+from services.customs.repository_draft import DraftRepository
 from services.customs.service import (
     SYSTEM,
     CustomsConfig,

@@ -12,7 +12,8 @@ from sqlalchemy import event, func, select, update
 
 from services.customs.filing import document_row, file_declaration, receive_payment, receive_waybill
 from services.customs.models import AuditEntry, Declaration, Document, EarlyCancellation
-from services.customs.repository import DeclarationRepository, DocumentBody, DraftRepository, OrderArrivals
+from services.customs.repository import DeclarationRepository, DocumentBody, OrderArrivals
+from services.customs.repository_draft import DraftRepository
 from services.customs.service import SYSTEM, audit_entry, outbox_emitter
 from shared.consumer import lock_parcels
 from shared.contract.events import DeclarationFiled, DeclarationReleased, OrderAccepted, PaymentRecorded

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.orders.models import metadata
-from shared.migrate import upgrade, version_table
+from shared.migrate import upgrade
+from tests.migration_checks import assert_schema_at, fresh_postgres_database
 from tests.support import POSTGRES_URL
 
 
-def _diff(sync_conn):
-    context = MigrationContext.configure(sync_conn, opts={"compare_type": False,
-                                                          "version_table": version_table("orders")})
-    return compare_metadata(context, metadata)
-
-
 async def _check(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.connect() as conn:
-            assert await conn.run_sync(_diff) == []  # the revision and the models agree
-            version = (await conn.execute(text("SELECT version_num FROM alembic_version_orders"))).scalar_one()
-            assert version == "orders_0003"
-    finally:
-        await engine.dispose()
+    await assert_schema_at(url, "orders", metadata, "orders_0003")
 
 
 def test_upgrade_on_a_fresh_sqlite_file(tmp_path):
@@ -42,21 +27,9 @@ def test_upgrade_on_a_fresh_sqlite_file(tmp_path):
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="needs SILKGATE_TEST_POSTGRES_URL")
 def test_upgrade_on_a_fresh_postgresql_database():
-    name = f"sgt_orders_migrate_{uuid.uuid4().hex[:8]}"
-
-    async def admin(statement: str) -> None:
-        engine = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(statement))
-        await engine.dispose()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    with fresh_postgres_database("orders") as url:
         upgrade("orders", url)
         asyncio.run(_check(url))
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_orders_of_before_the_stuck_check_take_their_last_update_as_their_last_status_change(tmp_path):
