@@ -163,9 +163,16 @@ async def test_a_declaration_changed_after_the_batch_read_it_sends_the_batch_one
     target = await customs.declaration(order_ids[1])
 
     async def someone_else_changes_it(session):
-        # As a broker's or the deadline worker's update would, between the batch's read and its write.
+        # As a broker's or the deadline worker's update would, between the batch's read and its write: from another
+        # transaction on PostgreSQL; on SQLite (one writer, which the batch is) inside the batch's own.
         table = Declaration.__table__
-        await session.execute(update(table).where(table.c.id == target.id).values(version=table.c.version + 5))
+        change = update(table).where(table.c.id == target.id).values(version=table.c.version + 5)
+        if customs.runtime.db.sqlite:
+            await session.execute(change)
+            return
+        async with customs.runtime.db.engine.connect() as other:
+            await other.execute(change)
+            await other.commit()
 
     statements = await handle_one_batch(customs, [waybill_for(o) for o in orders], disturb=someone_else_changes_it)
     assert split(statements)  # the held update found another version: the batch was redone message by message
