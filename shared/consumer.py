@@ -20,7 +20,7 @@ from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.contract.subjects import dead_letter_subject, stream_name
-from shared.db import Database, UTCDateTime, utcnow
+from shared.db import Database, UTCDateTime, bucketed, utcnow
 from shared.logging import message_context
 from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
 from shared.outbox import Outbox
@@ -82,7 +82,7 @@ class Inbox:
         if not event_ids:
             return set()
         query = select(self.table.c.event_id).where(self.table.c.consumer == consumer,
-                                                    self.table.c.event_id.in_(event_ids))
+                                                    self.table.c.event_id.in_(bucketed(event_ids)))
         return set((await session.execute(query)).scalars().all())
 
     async def record_many(self, session: AsyncSession, consumer: str, envelopes: list[Envelope]) -> None:

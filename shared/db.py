@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -46,6 +48,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def bucketed(values: Sequence[T]) -> list[T]:
+    """The values for an `IN (...)` of many, padded to one of a few lengths by repeating the last one.
+
+    An IN list is rendered with one parameter per value, so every length is another SQL text: on PostgreSQL another
+    prepared statement (a round trip and a parse and plan) each time a batch's size changes. Repeats change nothing
+    in an IN; with lengths 1, 2, 4 … 256, then multiples of 256, a hot statement keeps a handful of texts.
+    """
+    items = list(values)
+    if not items:
+        return items
+    size = 1
+    while size < len(items) and size < 256:
+        size *= 2
+    if len(items) > size:
+        size = -(-len(items) // 256) * 256
+    return items + [items[-1]] * (size - len(items))
 
 
 def utcnow() -> datetime:

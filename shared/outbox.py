@@ -16,7 +16,7 @@ from shared.batch import insert_rows
 from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
-from shared.db import Database, UTCDateTime, utcnow
+from shared.db import Database, UTCDateTime, bucketed, utcnow
 from shared.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = structlog.get_logger()
@@ -184,7 +184,7 @@ class Relay:
 
     async def _mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
         if ids:
-            await session.execute(update(self.table).where(self.table.c.id.in_(ids)).values(sent_at=utcnow()))
+            await session.execute(update(self.table).where(self.table.c.id.in_(bucketed(ids))).values(sent_at=utcnow()))
 
     async def housekeeping(self) -> None:
         """Update the lag gauge and drop sent rows past retention."""

@@ -43,6 +43,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from services.customs.models import Declaration, Document, EarlyCancellation
 from shared.batch import BatchScope, scope_of
+from shared.db import bucketed
 
 _declarations = Declaration.__table__
 _documents = Document.__table__
@@ -165,7 +166,7 @@ class ReadAhead:
         found: dict[str, dict[str, Any]] = {order_id: {"declaration": None, "cancellation": None, "documents": 0}
                                             for order_id in order_ids}
         if order_ids:
-            rows = await self.session.execute(_ARRIVALS_OF_ORDERS, {"order_ids": list(order_ids)})
+            rows = await self.session.execute(_ARRIVALS_OF_ORDERS, {"order_ids": bucketed(list(order_ids))})
             for order_id, part, value, documents in rows:
                 found[order_id][part] = documents if part == "documents" else value
         arrivals = {order_id: (f["declaration"], f["cancellation"], f["documents"]) for order_id, f in found.items()}
@@ -176,7 +177,7 @@ class ReadAhead:
         """The orders' declarations; an order without one is remembered as such."""
         found: dict[str, Declaration] = {}
         if order_ids:
-            result = await self.session.execute(_DECLARATIONS_OF_ORDERS, {"order_ids": list(order_ids)})
+            result = await self.session.execute(_DECLARATIONS_OF_ORDERS, {"order_ids": bucketed(list(order_ids))})
             found = {d.order_id: d for d in result.scalars()}
         self.scope.cache.update(((DECLARATION_OF, order_id), found.get(order_id)) for order_id in order_ids)
         return found
@@ -185,7 +186,7 @@ class ReadAhead:
         documents: dict[str, list[ReadDocument]] = {order_id: [] for order_id in order_ids}
         if order_ids:
             for order_id, *document in await self.session.execute(_DOCUMENTS_OF_ORDERS,
-                                                                 {"order_ids": list(order_ids)}):
+                                                                 {"order_ids": bucketed(list(order_ids))}):
                 documents[order_id].append(ReadDocument(*document))
         self.scope.cache.update(((DOCUMENTS_OF, order_id), d) for order_id, d in documents.items())
 
@@ -197,8 +198,8 @@ class ReadAhead:
         wanted: dict[tuple[str, str], bool] = {}
         for buyer_key, channel, annual in buyers:
             wanted[buyer_key, channel] = wanted.get((buyer_key, channel), False) or annual
-        params = {"buyer_keys": sorted({key for key, _ in wanted}), "since": since, "year_start": year_start,
-                  "annual_keys": sorted({key for (key, _), annual in wanted.items() if annual})}
+        params = {"buyer_keys": bucketed(sorted({key for key, _ in wanted})), "since": since, "year_start": year_start,
+                  "annual_keys": bucketed(sorted({key for (key, _), annual in wanted.items() if annual}))}
         recent: dict[tuple[str, str], list[tuple[str, datetime, Decimal]]] = {}
         cleared: dict[str, list[tuple[str, Decimal | None, datetime]]] = {}
         for part, buyer_key, channel, id_, at, value, taxable in await self.session.execute(_histories(limit),

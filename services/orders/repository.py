@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from services.orders.domain.progress import OrderProgress
 from services.orders.models import IdempotencyKey, Merchant, Order, OrderEvent
 from services.orders.webhooks.models import WebhookEndpoint
+from shared.db import bucketed
 
 # The hot paths (intake, the consumers) run Core statements built once: building a statement and going through
 # the ORM's unit of work cost more than the round trip itself.
@@ -132,7 +133,7 @@ async def intake_lookup(session: AsyncSession, *, merchant_code: str, numbers: I
                         key: str) -> IntakeLookup:
     """Which of these merchant order numbers are taken, the response stored under the key, and whether the
     merchant has webhook endpoints."""
-    rows = (await session.execute(_INTAKE_LOOKUP, {"merchant_code": merchant_code, "numbers": sorted(set(numbers)),
+    rows = (await session.execute(_INTAKE_LOOKUP, {"merchant_code": merchant_code, "numbers": bucketed(sorted(set(numbers))),
                                                    "api_key_id": api_key_id, "key": key})).all()
     stored = next((row for row in rows if row.kind == "stored"), None)
     return IntakeLookup(
@@ -193,7 +194,7 @@ def lock_orders_progress(session: Session, order_ids: Iterable[str]) -> dict[str
     ids = sorted(set(order_ids))
     if not ids:
         return {}
-    return {row.id: OrderProgress(*row) for row in session.execute(_LOCK_MANY_PROGRESS, {"order_ids": ids})}
+    return {row.id: OrderProgress(*row) for row in session.execute(_LOCK_MANY_PROGRESS, {"order_ids": bucketed(ids)})}
 
 
 async def update_order_progress(session: AsyncSession, progress: OrderProgress) -> None:

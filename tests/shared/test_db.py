@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, select, text
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import Database, UTCDateTime, new_metadata
+from shared.db import Database, UTCDateTime, bucketed, new_metadata
 
 metadata = new_metadata()
 parents = Table("parents", metadata, Column("id", Integer, primary_key=True), Column("at", UTCDateTime()))
@@ -64,3 +64,11 @@ async def test_embedded_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
             assert (await session.execute(text("PRAGMA foreign_keys"))).scalar_one() == 1
     finally:
         await database.dispose()
+
+
+def test_bucketed_pads_an_in_list_to_a_few_lengths_by_repeating_the_last_value():
+    assert bucketed([]) == []
+    assert bucketed(["a"]) == ["a"]
+    assert bucketed(["a", "b", "c"]) == ["a", "b", "c", "c"]
+    assert [len(bucketed(list(range(n)))) for n in (5, 9, 200, 256, 257, 600)] == [8, 16, 256, 256, 512, 768]
+    assert set(bucketed(list(range(37)))) == set(range(37))  # nothing added, nothing lost

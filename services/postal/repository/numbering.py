@@ -9,8 +9,6 @@ from sqlalchemy.orm import Session
 from services.postal.repository.base import dialect, per_dialect, sequences
 from shared.db import UTCDateTime, utcnow
 
-
-
 _BUMP = (
     update(sequences)
     .where(sequences.c.name == bindparam("seq_name"))

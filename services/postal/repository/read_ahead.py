@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.postal.repository.base import pending_events, waybills
 from shared.batch import BatchScope, scope_of
+from shared.db import bucketed
 
 _ISSUE = "postal.issue"
 _RELEASE = "postal.release"
@@ -49,8 +50,8 @@ async def read_ahead_issues(session: AsyncSession, scope: BatchScope, order_ids:
     if not ids:
         return
     query = union_all(
-        select(waybills.c.order_id, literal(_WAYBILL)).where(waybills.c.order_id.in_(ids)),
-        select(pending_events.c.order_id, pending_events.c.kind).where(pending_events.c.order_id.in_(ids)),
+        select(waybills.c.order_id, literal(_WAYBILL)).where(waybills.c.order_id.in_(bucketed(ids))),
+        select(pending_events.c.order_id, pending_events.c.kind).where(pending_events.c.order_id.in_(bucketed(ids))),
     )
     found: dict[str, set[str]] = {}
     for order_id, kind in (await session.execute(query)).all():
@@ -72,7 +73,7 @@ async def lock_issued_for_release(session: AsyncSession, scope: BatchScope, orde
     ids = _unique(scope, order_ids)
     if not ids:
         return
-    query = (select(*_ROUTING).where(waybills.c.order_id.in_(ids), waybills.c.status == "issued")
+    query = (select(*_ROUTING).where(waybills.c.order_id.in_(bucketed(ids)), waybills.c.status == "issued")
              .order_by(waybills.c.tracking_number).with_for_update())
     for row in (await session.execute(query)).all():
         scope.cache[(_RELEASE, row.order_id)] = row

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.postal.models import TrackingEvent
 from services.postal.repository.base import dialect, per_dialect, tracking_events, waybills
-from shared.db import UTCDateTime
+from shared.db import UTCDateTime, bucketed
 
 _TRACKED_COLUMNS = (waybills.c.tracking_number, waybills.c.order_id, waybills.c.correlation_id, waybills.c.carrier,
                     waybills.c.channel, waybills.c.status, waybills.c.tracking_status, waybills.c.handed_off_at,
@@ -24,7 +24,7 @@ async def lock_tracked_parcels(session: AsyncSession, numbers: Seq[str]) -> dict
     handed_off_at, delivered_at."""
     if not numbers:
         return {}
-    query = (select(*_TRACKED_COLUMNS).where(waybills.c.tracking_number.in_(sorted(set(numbers))))
+    query = (select(*_TRACKED_COLUMNS).where(waybills.c.tracking_number.in_(bucketed(sorted(set(numbers)))))
              .order_by(waybills.c.tracking_number).with_for_update())
     return {row.tracking_number: row for row in (await session.execute(query)).all()}
 
@@ -38,7 +38,7 @@ async def tracking_histories(session: AsyncSession, numbers: Seq[str]) -> dict[s
     query = (
         select(tracking_events.c.tracking_number, tracking_events.c.status, tracking_events.c.occurred_at,
                tracking_events.c.location)
-        .where(tracking_events.c.tracking_number.in_(sorted(set(numbers))))
+        .where(tracking_events.c.tracking_number.in_(bucketed(sorted(set(numbers)))))
         .order_by(tracking_events.c.occurred_at, tracking_events.c.id)
     )
     for row in (await session.execute(query)).all():

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from services.postal.models import PendingEvent, Waybill
-from services.postal.repository.base import dialect, insert_for, locked, per_dialect, pending_events, waybills
+from services.postal.repository.base import dialect, insert_for, locked, pending_events, per_dialect, waybills
 from shared.batch import insert_rows, scope_of
 from shared.db import UTCDateTime, utcnow
 
