@@ -8,7 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -184,6 +184,14 @@ def install_error_handlers(app: FastAPI) -> None:
         error = ServiceUnavailable("The database is unavailable; nothing was written. Retry shortly.",
                                    code="database_unavailable", headers={"Retry-After": "2"})
         return problem_response(error, request)
+
+    @app.exception_handler(DBAPIError)
+    async def _driver(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A pooled connection found dead mid-statement (the server restarted, the network dropped it): the pool is
+        # invalidated and the next request reconnects. Anything else from the driver is a bug.
+        if exc.connection_invalidated:
+            return await _database(request, exc)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

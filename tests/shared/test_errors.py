@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from shared.app import BodySizeLimit
 from shared.errors import Conflict, InvalidInput, install_error_handlers
@@ -33,6 +33,15 @@ def make_app() -> FastAPI:
     @app.get("/db")
     async def db() -> dict:
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    @app.get("/connection-dropped")
+    async def connection_dropped() -> dict:
+        raise DBAPIError("SELECT 1", {}, Exception("connection was closed in the middle of operation"),
+                         connection_invalidated=True)
+
+    @app.get("/driver-bug")
+    async def driver_bug() -> dict:
+        raise DBAPIError("SELECT 1", {}, Exception("invalid input for query argument $1"))
 
     @app.get("/boom")
     async def boom() -> dict:
@@ -80,6 +89,13 @@ async def test_database_unavailable_is_503_with_retry_after():
     response = await request("GET", "/db")
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable" and response.headers["retry-after"] == "2"
+
+
+async def test_a_connection_found_dead_mid_statement_is_503_and_other_driver_errors_are_500():
+    dropped = await request("GET", "/connection-dropped")
+    assert dropped.status_code == 503 and dropped.json()["code"] == "database_unavailable"
+    driver_bug = await request("GET", "/driver-bug")
+    assert driver_bug.status_code == 500 and driver_bug.json()["code"] == "internal_error"
 
 
 async def test_unexpected_errors_are_problem_json_500_without_internals():
