@@ -9,6 +9,8 @@ without savepoints (consumer.DurableConsumer's fast path) the session carries a 
   the ORM and the commit), in the order they were queued, so every read sees them and foreign keys hold: the
   handlers behave exactly as if each insert had run at once. A failing held insert fails that statement; the
   kit then redoes the batch message by message, without a scope, so the error lands on the message at fault.
+- **statements held**: an UPDATE or DELETE whose result nobody reads (`execute_later`) joins the batch's other
+  calls of the same statement in one executemany, written right after the held inserts.
 - **read ahead**: before the handlers run, a service's prefetchers read what the batch's handlers will ask for in
   one statement per kind and keep it in `scope.cache`. A cached answer must equal what a live read would return
   at that moment; the kit helps with `scope.unique_subjects`: the parcels with exactly one event in the batch,
@@ -40,6 +42,7 @@ class BatchScope:
     unique_subjects: frozenset[str] = frozenset()
     cache: dict[Any, Any] = field(default_factory=dict)
     _held: dict[Table, list[Mapping[str, Any]]] = field(default_factory=dict)
+    _held_statements: dict[Any, list[Mapping[str, Any]]] = field(default_factory=dict)
     writing: bool = False
 
     @classmethod
@@ -50,27 +53,35 @@ class BatchScope:
     def hold(self, table: Table, rows: list[Mapping[str, Any]]) -> None:
         self._held.setdefault(table, []).extend(rows)
 
+    def hold_statement(self, statement: Any, parameters: Mapping[str, Any]) -> None:
+        self._held_statements.setdefault(statement, []).append(parameters)
+
     @property
     def pending(self) -> bool:
-        return bool(self._held)
+        return bool(self._held or self._held_statements)
 
     def write_held(self, session: Session) -> None:
         """Write every held row now: one multi-row insert per table, parents before children (the metadata's
         foreign-key order), each table's rows in the order queued. Sync: runs inside the session's greenlet."""
-        if not self._held or self.writing:
+        if not self.pending or self.writing:
             return
         held, self._held = self._held, {}
+        statements, self._held_statements = self._held_statements, {}
         self.writing = True
         try:
             connection = session.connection()
             for table in _dependency_order(held):
                 connection.execute(table.insert(), held[table])
+            for statement, parameters in statements.items():
+                connection.execute(statement, parameters)
         finally:
             self.writing = False
 
 
 def _dependency_order(held: dict[Table, list[Mapping[str, Any]]]) -> list[Table]:
     tables = list(held)
+    if not tables:
+        return tables
     order = {table: rank for rank, table in enumerate(tables[0].metadata.sorted_tables)}
     return sorted(tables, key=lambda table: order.get(table, len(order)))
 
@@ -91,6 +102,19 @@ async def insert_rows(session: AsyncSession, table: Table, rows: list[Mapping[st
         scope.hold(table, rows)
         return
     await session.execute(table.insert(), rows)
+
+
+async def execute_later(session: AsyncSession, statement: Any, parameters: Mapping[str, Any]) -> None:
+    """Run an UPDATE or DELETE whose result nobody reads: inside a batch scope held and run with the batch's other
+    calls of the same statement as one executemany, right after the held inserts; at once otherwise.
+
+    Only for statements whose effect no row inserted later in the same batch could change (held inserts are
+    written first), and whose failure nobody catches on the spot."""
+    scope = scope_of(session)
+    if scope is not None:
+        scope.hold_statement(statement, parameters)
+        return
+    await session.execute(statement, parameters)
 
 
 def open_scope(session: AsyncSession, subjects: Iterable[str]) -> BatchScope:

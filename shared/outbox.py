@@ -187,7 +187,10 @@ class Relay:
             await session.execute(update(self.table).where(self.table.c.id.in_(bucketed(ids))).values(sent_at=utcnow()))
 
     async def housekeeping(self) -> None:
-        """Update the lag gauge and drop sent rows past retention."""
+        """Update the lag gauge, drop sent rows past retention, and give new tables their first statistics."""
+        analyzed = await self.db.analyze_new_tables()
+        if analyzed:
+            log.info("database.analyzed", service=self.service, tables=analyzed)
         async with self.db.transaction() as session:
             lag = (await session.execute(select(func.count()).where(self.table.c.sent_at.is_(None)))).scalar_one()
             cutoff = utcnow() - timedelta(seconds=self.retention_s)

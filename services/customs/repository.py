@@ -50,7 +50,7 @@ from services.customs.repository_batch import (
     note_buyer_written,
     read_ahead,
 )
-from shared.batch import insert_rows
+from shared.batch import execute_later, insert_rows
 from shared.contract.events import Finding
 
 LANE_RANKS = {"green": 0, "standard": 1}
@@ -321,11 +321,10 @@ class DeclarationRepository:
                                           document["body"]))
         await insert_rows(self.session, _documents, [dict(document)])
 
-    async def attach_buffered_documents(self, *, order_id: str, declaration_id: str) -> int:
-        """Documents that arrived before their order now belong to its declaration."""
-        result = await self.session.execute(_ATTACH_BUFFERED, {"b_order_id": order_id,
-                                                               "b_declaration_id": declaration_id})
-        return result.rowcount
+    async def attach_buffered_documents(self, *, order_id: str, declaration_id: str) -> None:
+        """Documents that arrived before their order now belong to its declaration (inside a consumer batch with the
+        batch's other attachments: under load a waybill often overtakes its order)."""
+        await execute_later(self.session, _ATTACH_BUFFERED, {"b_order_id": order_id, "b_declaration_id": declaration_id})
 
     async def documents(self, order_id: str) -> list[Document]:
         """Every document received for an order, oldest first."""
@@ -369,4 +368,4 @@ class DeclarationRepository:
         await self.session.flush()
 
     async def drop_early_cancellation(self, order_id: str) -> None:
-        await self.session.execute(_DROP_EARLY_CANCELLATION, {"order_id": order_id})
+        await execute_later(self.session, _DROP_EARLY_CANCELLATION, {"order_id": order_id})
