@@ -50,17 +50,28 @@ class Bus:
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
                 )
+                self.js = self.nc.jetstream(timeout=10)
+                # A server that is still starting (or restarting) takes connections before JetStream answers:
+                # a failure here is one more reason to wait and retry, never to give up on the broker.
+                await self.ensure_streams()
                 break
             except Exception as exc:  # noqa: BLE001 - any failure to reach the server means wait and retry
+                await self._discard_connection()
                 if not retry:
                     raise
                 log.warning("bus.waiting", url=self.url, error=str(exc) or type(exc).__name__, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        self.js = self.nc.jetstream(timeout=10)
-        await self.ensure_streams()
         self._ready.set()
         log.info("bus.connected", url=self.url)
+
+    async def _discard_connection(self) -> None:
+        nc, self.nc, self.js = self.nc, None, None
+        if nc is not None:
+            try:
+                await nc.close()
+            except Exception:  # noqa: BLE001 - it is being thrown away
+                pass
 
     async def ensure_streams(self) -> None:
         """Create or update every service stream and the dead-letter stream (idempotent)."""
