@@ -6,12 +6,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from sqlalchemy import Column, MetaData, String, Table, delete, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,23 +19,13 @@ from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.contract.subjects import dead_letter_subject, stream_name
-from shared.db import Database, UTCDateTime, bucketed, utcnow
+from shared.db import Database
+from shared.inbox import Inbox
 from shared.logging import message_context
 from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
 from shared.outbox import Outbox
 
 log = structlog.get_logger()
-
-
-def inbox_table(metadata: MetaData) -> Table:
-    return Table(
-        "inbox",
-        metadata,
-        Column("consumer", String(64), primary_key=True),
-        Column("event_id", String(64), primary_key=True),
-        Column("event_type", String(128), nullable=False),
-        Column("processed_at", UTCDateTime(), nullable=False),
-    )
 
 
 @dataclass
@@ -66,43 +55,6 @@ class MessageContext:
 Handler = Callable[[MessageContext], Awaitable[None]]
 # Reads ahead for a batch's messages of one event type (see shared.batch); must not write.
 Prefetcher = Callable[[AsyncSession, BatchScope, list[MessageContext]], Awaitable[None]]
-
-
-class Inbox:
-    """Processed event ids per consumer, written in the handler's transaction."""
-
-    def __init__(self, table: Table) -> None:
-        self.table = table
-
-    async def seen(self, session: AsyncSession, consumer: str, event_id: str) -> bool:
-        query = select(self.table.c.event_id).where(self.table.c.consumer == consumer, self.table.c.event_id == event_id)
-        return (await session.execute(query)).first() is not None
-
-    async def seen_many(self, session: AsyncSession, consumer: str, event_ids: list[str]) -> set[str]:
-        if not event_ids:
-            return set()
-        query = select(self.table.c.event_id).where(self.table.c.consumer == consumer,
-                                                    self.table.c.event_id.in_(bucketed(event_ids)))
-        return set((await session.execute(query)).scalars().all())
-
-    async def record_many(self, session: AsyncSession, consumer: str, envelopes: list[Envelope]) -> None:
-        if not envelopes:
-            return
-        now = utcnow()
-        await session.execute(self.table.insert(), [
-            {"consumer": consumer, "event_id": env.id, "event_type": env.type, "processed_at": now} for env in envelopes
-        ])
-
-    async def record(self, session: AsyncSession, consumer: str, envelope: Envelope) -> None:
-        await session.execute(
-            self.table.insert().values(
-                consumer=consumer, event_id=envelope.id, event_type=envelope.type, processed_at=utcnow()
-            )
-        )
-
-    async def purge(self, session: AsyncSession, older_than_s: float) -> None:
-        cutoff = utcnow() - timedelta(seconds=older_than_s)
-        await session.execute(delete(self.table).where(self.table.c.processed_at < cutoff))
 
 
 @dataclass

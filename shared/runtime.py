@@ -11,9 +11,10 @@ from sqlalchemy import MetaData, Table
 
 from shared.auth import ApiKeyRepository
 from shared.bus import Bus
-from shared.consumer import ConsumerSettings, DurableConsumer, Handler, Inbox, Prefetcher, build_consumers
+from shared.consumer import ConsumerSettings, DurableConsumer, Handler, Prefetcher, build_consumers
 from shared.contract.events import Event
 from shared.db import Database
+from shared.inbox import Inbox
 from shared.outbox import Outbox, Relay
 from shared.settings import ServiceSettings
 

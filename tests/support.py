@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import nats
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.natsserver import NatsServer, free_port, nats_server_binary  # noqa: F401 - re-exported for tests
@@ -124,3 +124,21 @@ async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.0
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+async def handle_as_one_batch(consumer: Any, count: int, engine: Any) -> list[str]:
+    """Fetch `count` messages as one batch of `consumer`, handle them, and return the SQL statements that took."""
+    await consumer.subscribe()
+    msgs = await consumer._sub.fetch(count, timeout=5)
+    assert len(msgs) == count
+    statements: list[str] = []
+
+    def listener(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        await consumer.handle_batch(msgs)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", listener)
+    return statements

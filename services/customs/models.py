@@ -30,8 +30,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from shared.auth import api_keys_table
-from shared.consumer import inbox_table
 from shared.db import UTCDateTime, make_base, new_metadata
+from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.runtime import ServiceTables
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from services.orders.domain.status import IN_FLIGHT_STATUSES
 from shared.auth import api_keys_table
-from shared.consumer import inbox_table
 from shared.db import UTCDateTime, make_base, new_metadata
+from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.runtime import ServiceTables
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from services.customs.consumers import build_handlers, build_prefetchers
 from services.customs.models import AuditEntry, Declaration, tables
@@ -18,6 +18,7 @@ from shared.contract.events import Event
 from shared.contract.parcel import Party
 from tests.customs.domain.factories import line, party, payment
 from tests.customs.events import accepted, cancelled, mail, new_order_id, paid, waybill_for
+from tests.support import handle_as_one_batch
 
 # No background consumers or workers: each test hands the consumer its batches.
 BY_HAND = {"run_workers": False}
@@ -40,19 +41,7 @@ async def handle_one_batch(customs, events: list[Event], *, disturb=None) -> lis
                                              outbox=runtime.outbox, settings=runtime.consumer_settings(),
                                              prefetchers=prefetchers)
                   if c.stream == f"SILKGATE_{source.upper()}"]
-    await consumer.subscribe()
-    msgs = await consumer._sub.fetch(len(events), timeout=5)
-    assert len(msgs) == len(events)
-    statements: list[str] = []
-
-    def listener(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", listener)
-    try:
-        await consumer.handle_batch(msgs)
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", listener)
+    statements = await handle_as_one_batch(consumer, len(events), runtime.db.engine)
     return statements
 
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 import structlog
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, select
 
 from services.orders import recording
 from services.orders.consumers import HANDLERS
@@ -23,6 +23,7 @@ from tests.orders.domain.factories import mail_parcel
 from tests.orders.events import TRACKING_NUMBER, publish
 from tests.orders.webhooks.conftest import WEBHOOK_SETTINGS
 from tests.orders.webhooks.support import register
+from tests.support import handle_as_one_batch
 
 
 @pytest.fixture
@@ -42,19 +43,7 @@ async def handle_one_batch(orders, source: str, envelopes: list[Envelope]) -> in
                                              inbox=runtime.inbox, outbox=runtime.outbox,
                                              settings=runtime.consumer_settings())
                   if c.stream == f"SILKGATE_{source.upper()}"]
-    await consumer.subscribe()
-    msgs = await consumer._sub.fetch(len(envelopes), timeout=5)
-    assert len(msgs) == len(envelopes)
-    statements: list[str] = []
-
-    def listener(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", listener)
-    try:
-        await consumer.handle_batch(msgs)
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", listener)
+    statements = await handle_as_one_batch(consumer, len(envelopes), runtime.db.engine)
     return len(statements)
 
 

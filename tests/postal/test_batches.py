@@ -5,17 +5,19 @@ are driven by hand here, so that a test decides what one batch holds."""
 from __future__ import annotations
 
 import uuid
+
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from services.postal import repository
 from services.postal.consumers import build_handlers, build_prefetchers
 from services.postal.domain import s10
 from services.postal.models import Receptacle, Waybill
-from shared.batch import close_scope, open_scope
+from shared.batch import BatchScope, close_scope, open_scope
 from shared.consumer import build_consumers
 from shared.contract.events import Event, WaybillIssued, WaybillVoided
 from tests.postal.factories import accepted, cancelled, rejected, released
+from tests.support import handle_as_one_batch
 
 
 @pytest.fixture
@@ -37,19 +39,7 @@ async def handle_one_batch(postal, events: list[Event], *, split: bool = False) 
                                              outbox=runtime.outbox, settings=runtime.consumer_settings(),
                                              prefetchers=build_prefetchers())
                   if c.stream == f"SILKGATE_{source.upper()}"]
-    await consumer.subscribe()
-    msgs = await consumer._sub.fetch(len(events), timeout=5)
-    assert len(msgs) == len(events)
-    statements: list[str] = []
-
-    def listener(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
-
-    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", listener)
-    try:
-        await consumer.handle_batch(msgs)
-    finally:
-        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", listener)
+    statements = await handle_as_one_batch(consumer, len(events), runtime.db.engine)
     assert any(statement.startswith("SAVEPOINT") for statement in statements) == split
     return len(statements)
 
@@ -165,17 +155,17 @@ async def test_a_failing_accept_sends_the_batch_message_by_message_and_the_other
 
 async def test_a_failing_release_sends_the_batch_message_by_message(postal, monkeypatch):
     await handle_one_batch(postal, [accepted(order) for order in ("f1", "f2", "f3")])
-    real = repository.write_held_bags
+    real = BatchScope.write_held
     failed = False
 
-    def fail_first(session):
+    def fail_first(scope, session):
         nonlocal failed
-        if not failed and repository.waybills._HELD_BAGS in session.info:
+        if not failed and scope._held_statements:  # the bagged parcels' held updates
             failed = True
             raise RuntimeError("the held updates fail")
-        real(session)
+        real(scope, session)
 
-    monkeypatch.setattr(repository.waybills, "write_held_bags", fail_first)
+    monkeypatch.setattr(BatchScope, "write_held", fail_first)
     await handle_one_batch(postal, [released(order) for order in ("f1", "f2", "f3")], split=True)
     assert failed
     [receptacle] = await postal.receptacles()

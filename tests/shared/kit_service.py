@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from shared.auth import api_keys_table
-from shared.consumer import MessageContext, inbox_table
+from shared.consumer import MessageContext
 from shared.contract.events import OrderAccepted
 from shared.contract.parcel import Parcel
 from shared.db import new_metadata
+from shared.inbox import inbox_table
 from shared.outbox import outbox_table
 from shared.runtime import ServiceRuntime, ServiceTables
 from shared.settings import ServiceSettings

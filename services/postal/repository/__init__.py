@@ -59,7 +59,6 @@ from services.postal.repository.waybills import (
     release_waybill,
     stranded_pending_orders,
     take_pending,
-    write_held_bags,
 )
 
 __all__ = [
@@ -70,5 +69,5 @@ __all__ = [
     "issued_for_release", "list_dispatches", "lock_issued_for_release", "lock_parcels_of_dispatch",
     "lock_tracked_parcels", "open_dispatch", "open_receptacle", "parcels_in_receptacles", "read_ahead_issues",
     "receptacle_labels", "receptacles_of", "release_waybill", "set_dispatch_of_receptacle", "set_tracking_statuses",
-    "stranded_pending_orders", "take_pending", "tracking_events_of", "tracking_histories", "write_held_bags",
+    "stranded_pending_orders", "take_pending", "tracking_events_of", "tracking_histories",
 ]

@@ -13,17 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session
 
 from services.postal.models import PendingEvent, Waybill
 from services.postal.repository.base import dialect, insert_for, locked, pending_events, per_dialect, waybills
-from shared.batch import insert_rows, scope_of
+from shared.batch import execute_later, insert_rows, scope_of
 from shared.db import UTCDateTime, utcnow
-
-_HELD_BAGS = "postal.held_bags"
 
 
 # Waybills are written with Core statements on hot paths, which leave a waybill already in the session stale:
@@ -115,34 +111,7 @@ async def bag_waybill(session: AsyncSession, tracking_number: str, receptacle_id
     if scope_of(session) is None:
         await execute_unflushed(session, _RELEASE_AND_BAG, row)
         return
-    sync = session.sync_session
-    held = sync.info.get(_HELD_BAGS)
-    if held is None or held[0] is not sync.get_transaction():
-        held = sync.info[_HELD_BAGS] = (sync.get_transaction(), [])
-    held[1].append(row)
-
-
-def write_held_bags(session: Session) -> None:
-    """Write the bagged parcels held for this transaction (one executemany). Sync: inside the session's greenlet."""
-    held = session.info.pop(_HELD_BAGS, None)
-    if held is None or not held[1] or held[0] is not session.get_transaction():
-        return  # nothing held, or held by a transaction that rolled back
-    session.connection().execute(_RELEASE_AND_BAG, held[1])
-
-
-@sqlalchemy_event.listens_for(Session, "do_orm_execute")
-def _before_statement(state: ORMExecuteState) -> None:
-    write_held_bags(state.session)
-
-
-@sqlalchemy_event.listens_for(Session, "before_flush")
-def _before_orm_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
-    write_held_bags(session)
-
-
-@sqlalchemy_event.listens_for(Session, "before_commit")
-def _before_commit(session: Session) -> None:
-    write_held_bags(session)
+    await execute_later(session, _RELEASE_AND_BAG, row)
 
 
 async def execute_unflushed(session: AsyncSession, statement: Any, params: dict[str, Any]) -> Any:
@@ -153,8 +122,6 @@ async def execute_unflushed(session: AsyncSession, statement: Any, params: dict[
     scope = scope_of(session)
     if scope is not None and scope.pending:
         await session.run_sync(scope.write_held)
-    if _HELD_BAGS in session.sync_session.info:
-        await session.run_sync(write_held_bags)
     connection = await session.connection()
     return await connection.execute(statement, params)
 
