@@ -16,7 +16,9 @@ What each event does (anything not listed leaves the status alone):
 - declaration.rejected   → rejected, only before release (customs cannot reject what it has released).
 - declaration.cancelled  → cancelled, while `can_cancel`.
 - declaration.cancellation_refused  no change: the order stays cancelled, customs keeps its release on record.
-- waybill.voided         → cancelled, while `can_cancel`: the saga's compensation (DESIGN.md "flow", step 5).
+- waybill.voided         no change: postal voids a waybill only to compensate an order.cancelled or a
+                         declaration.rejected, and those set the status themselves. Arriving before the rejection
+                         (another stream), a void that cancelled the order would leave a rejected parcel cancelled.
 - parcel.handed_off      → handed_off.
 - parcel.tracking        by its canonical status: in_transit, held_by_customs, out_for_delivery and
                          delivery_failed → in_transit; delivered → delivered; returned → returned;
@@ -89,7 +91,7 @@ EVENT_TARGETS: dict[str, str | None] = {
     DeclarationRejected.event_type(): "rejected",
     DeclarationCancelled.event_type(): "cancelled",
     DeclarationCancellationRefused.event_type(): None,
-    WaybillVoided.event_type(): "cancelled",
+    WaybillVoided.event_type(): None,
     ParcelHandedOff.event_type(): "handed_off",
     ParcelDelivered.event_type(): "delivered",
 }

@@ -148,7 +148,7 @@ def test_terminal_statuses_stay(status: str, event: str) -> None:
     assert apply_event(status, event) == status
 
 
-@pytest.mark.parametrize("cancel_event", [ORDER_CANCELLED, DECL_CANCELLED, VOIDED])
+@pytest.mark.parametrize("cancel_event", [ORDER_CANCELLED, DECL_CANCELLED])
 @pytest.mark.parametrize("status", JOURNEY)
 def test_cancellation_only_before_handoff(cancel_event: str, status: str) -> None:
     expected = "cancelled" if status in {"accepted", "awaiting_clearance", "on_hold", "released"} else status
@@ -163,6 +163,17 @@ def test_rejection_only_before_release(status: str) -> None:
 
 def test_rejection_then_voided_waybill_stays_rejected() -> None:
     assert run(FILED, REJECTED, VOIDED, DECL_CANCELLED) == "rejected"
+
+
+def test_a_voided_waybill_that_overtakes_its_rejection_leaves_the_rejection_to_decide() -> None:
+    # The void (postal's stream) can be recorded before the rejection that caused it (customs' stream).
+    assert run(FILED, HELD, VOIDED) == "on_hold"
+    assert run(FILED, HELD, VOIDED, REJECTED) == "rejected"
+
+
+@pytest.mark.parametrize("status", JOURNEY)
+def test_a_voided_waybill_never_moves_the_status(status: str) -> None:
+    assert apply_event(status, VOIDED) == status
 
 
 def test_cancelled_order_stays_cancelled_when_customs_refuses_or_the_parcel_moves() -> None:
