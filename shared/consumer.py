@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,9 @@ from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
 from shared.outbox import Outbox
 
 log = structlog.get_logger()
+
+# How long a consumer fetches nothing before it checks that the broker still has its durable.
+CHECK_WHEN_IDLE_S = 5.0
 
 
 @dataclass
@@ -113,6 +117,7 @@ class DurableConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and handle batches until `stop`; survives broker and database outages."""
+        idle_since = time.monotonic()
         while not stop.is_set():
             try:
                 await self.bus.wait_ready()
@@ -122,7 +127,11 @@ class DurableConsumer:
                 try:
                     msgs = await self._sub.fetch(self.settings.batch_size, timeout=self.settings.fetch_timeout_s)
                 except TimeoutError:
+                    if time.monotonic() - idle_since >= CHECK_WHEN_IDLE_S:
+                        idle_since = time.monotonic()
+                        await self._check_durable()
                     continue
+                idle_since = time.monotonic()
                 await self.handle_batch(msgs)
                 if len(msgs) < self.settings.batch_size and self.settings.linger_s > 0:
                     await asyncio.sleep(self.settings.linger_s)
@@ -132,6 +141,22 @@ class DurableConsumer:
                 log.warning("consumer.error", consumer=self.name, stream=self.stream, error=str(exc) or type(exc).__name__)
                 self._sub = None
                 await asyncio.sleep(1.0)
+
+    async def _check_durable(self) -> None:
+        """After a quiet spell, make sure the broker still has our durable consumer.
+
+        When it is gone (an operator deleted it, a broker lost it), some nats-server versions answer a fetch with
+        an error, which makes us subscribe again; others let it time out forever while messages wait. Finding it
+        gone, subscribe again: that creates it where the stream starts, and the inbox drops what we had handled.
+        """
+        js = self.bus.js
+        if js is None:
+            return
+        try:
+            await js.consumer_info(self.stream, self.name)
+        except NotFoundError:
+            log.warning("consumer.missing", consumer=self.name, stream=self.stream)
+            self._sub = None
 
     async def handle_batch(self, msgs: list[Any]) -> None:
         """Handle a batch in one transaction; ack only after commit."""

@@ -7,6 +7,7 @@ import asyncio
 import nats
 import pytest
 
+from shared import consumer as consumer_module
 from shared.bus import Bus
 from shared.contract.subjects import stream_name
 from tests.shared.kit_service import accepted, effect_counts, make_runtime, metadata
@@ -34,7 +35,8 @@ async def test_a_connect_whose_stream_setup_fails_is_retried_until_the_bus_is_re
 
 
 @pytest.fixture
-async def runtime(database_provider, nats_url):
+async def runtime(database_provider, nats_url, monkeypatch):
+    monkeypatch.setattr(consumer_module, "CHECK_WHEN_IDLE_S", 0.5)
     url = await database_provider.url_for("kit", metadata)
     runtime = make_runtime(database_url=url, nats_url=nats_url)
     await runtime.start()
