@@ -130,17 +130,21 @@ class Stack:
         self.nats.start()  # same port, same store: JetStream state survives
 
     async def wait_ready(self, services: tuple[str, ...] | list[str] = (*SERVICES, "carrier"), timeout: float = 60) -> None:
+        """Every API named (and its replicas' APIs) answers /readyz with 200."""
         deadline = time.monotonic() + timeout
+        urls = [(service, self.url(service)) for service in services]
+        urls += [(f"{service}-api-{index}", f"http://127.0.0.1:{port}") for service in services
+                 for index, port in enumerate(self.replica_ports.get(service, []), start=2)]
         async with httpx.AsyncClient(timeout=2) as client:
-            for service in services:
+            for name, url in urls:
                 while True:
                     try:
-                        if (await client.get(f"{self.url(service)}/readyz")).status_code == 200:
+                        if (await client.get(f"{url}/readyz")).status_code == 200:
                             break
                     except httpx.HTTPError:
                         pass
                     if time.monotonic() > deadline:
-                        raise AssertionError(f"{service} not ready; see {self.log_dir}/{service}-api.out")
+                        raise AssertionError(f"{name} not ready; see {self.log_dir}")
                     await asyncio.sleep(0.2)
 
     async def stop(self) -> None:
