@@ -25,7 +25,16 @@ from bench.orders import is_held, order_body
 from shared.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
-DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_POSTGRES_TCP = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+POSTGRES_SOCKET_DIR = Path("/var/run/postgresql")
+
+
+def default_postgres_url() -> str:
+    """The machine's PostgreSQL through its Unix socket when it has one: the services run beside the database, and
+    a socket costs both sides less CPU per round trip than TCP over loopback (~0.6 ms per order here)."""
+    if (POSTGRES_SOCKET_DIR / ".s.PGSQL.5432").exists():
+        return f"postgresql+asyncpg://postgres@/test?host={POSTGRES_SOCKET_DIR}"
+    return DEFAULT_POSTGRES_TCP
 
 
 class Load:
@@ -144,7 +153,7 @@ def rate_in_window(times: list[float], start: float, end: float) -> float:
 async def benchmark(args: argparse.Namespace) -> dict:
     run = uuid.uuid4().hex[:6]
     root = Path(tempfile.mkdtemp(prefix=f"silkgate-bench-{run}-"))
-    postgres_url = (args.postgres_url or DEFAULT_POSTGRES) if args.db == "postgres" else ""
+    postgres_url = (args.postgres_url or default_postgres_url()) if args.db == "postgres" else ""
     env = {"SILKGATE_CUSTOMS_RANDOM_INSPECTION_RATE": str(args.inspection_rate),
            "SILKGATE_ORDERS_MAX_BACKLOG": str(args.max_backlog),
            # A hub closes bags and dispatches on cut-off times; here short ages keep handoffs inside the run.

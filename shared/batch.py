@@ -32,6 +32,8 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from shared.bulk import insert_many
+
 SCOPE_KEY = "silkgate_batch_scope"
 
 
@@ -71,7 +73,7 @@ class BatchScope:
         try:
             connection = session.connection()
             for table in _dependency_order(held):
-                connection.execute(table.insert(), held[table])
+                insert_many(connection, table, held[table])
             for statement, parameters in statements.items():
                 connection.execute(statement, parameters)
         finally:

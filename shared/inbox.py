@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import Column, MetaData, String, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.bulk import insert_many
 from shared.contract.envelope import Envelope
 from shared.db import UTCDateTime, bucketed, utcnow
 
@@ -43,7 +44,7 @@ class Inbox:
         if not envelopes:
             return
         now = utcnow()
-        await session.execute(self.table.insert(), [
+        await session.run_sync(insert_many, self.table, [
             {"consumer": consumer, "event_id": env.id, "event_type": env.type, "processed_at": now} for env in envelopes
         ])
 

@@ -11,6 +11,7 @@ import sys
 import click
 
 from shared.db import Database
+from shared.logging import cache_loggers
 from shared.services import create_app_for, settings_for
 
 
@@ -59,6 +60,7 @@ def serve(service: str, *, role: str = "all", host: str | None = None, port: int
         asyncio.run(_check_database(url))
     except Exception as exc:  # noqa: BLE001 - any failure here is reported as unreachable
         fail(f"{service}: database unreachable at {_redact(url)}: {type(exc).__name__}: {exc}")
+    cache_loggers()
     app = create_app_for(service, settings)
     if role == "worker":
         if settings.worker_metrics_port:

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.natsserver import NatsServer, free_port
@@ -169,7 +169,7 @@ class Stack:
             await conn.execute(text(f'CREATE DATABASE "{name}"'))
         await engine.dispose()
         self.pg_databases.append(name)
-        return self.postgres_url.rsplit("/", 1)[0] + f"/{name}"
+        return make_url(self.postgres_url).set(database=name).render_as_string(hide_password=False)
 
     async def _drop_databases(self) -> None:
         if not self.pg_databases:

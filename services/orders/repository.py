@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from services.orders.domain.progress import OrderProgress
 from services.orders.models import IdempotencyKey, Merchant, Order, OrderEvent
 from services.orders.webhooks.models import WebhookEndpoint
+from shared.bulk import update_many
 from shared.db import bucketed
 
 # The hot paths (intake, the consumers) run Core statements built once: building a statement and going through
@@ -305,11 +306,10 @@ def insert_order_events_if_new(session: Session, entries: list[dict[str, Any]]) 
 
 
 def update_orders_progress(session: Session, orders: list[OrderProgress]) -> None:
-    """update_order_progress for many orders in one statement (executemany)."""
-    if orders:
-        session.execute(_UPDATE_PROGRESS, [
-            {"order_id": order.id, **{name: getattr(order, name) for name in _PROGRESS_UPDATES}} for order in orders
-        ])
+    """update_order_progress for many orders in one statement."""
+    update_many(session, _orders, "id", [
+        {"id": order.id, **{name: getattr(order, name) for name in _PROGRESS_UPDATES}} for order in orders
+    ])
 
 
 async def timeline(session: AsyncSession, order_id: str) -> list[OrderEvent]:
