@@ -72,7 +72,8 @@ def _by_keys(rows: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]
     return list(groups.values())
 
 
-def _columns_of(rows: Sequence[Mapping[str, Any]], keys: tuple[str, ...], processors: tuple[Any, ...]) -> list[list[Any]]:
+def _columns_of(rows: Sequence[Mapping[str, Any]], keys: tuple[str, ...],
+                processors: tuple[Any, ...]) -> list[list[Any]]:
     arrays = []
     for key, process in zip(keys, processors):
         values = [row[key] for row in rows]
@@ -113,7 +114,8 @@ def _array_insert(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Sha
     columns = [table.c[key] for key in keys] + default_columns
     quote = dialect.identifier_preparer.quote
     sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-           f"({', '.join(quote(column.name) for column in columns)}) SELECT * FROM unnest({_array_of(dialect, columns)})")
+           f"({', '.join(quote(column.name) for column in columns)}) "
+           f"SELECT * FROM unnest({_array_of(dialect, columns)})")
     return _Shape(sql=sql, keys=keys, processors=_processors(dialect, table, keys), defaults=tuple(defaults))
 
 

@@ -126,6 +126,13 @@ async def eventually(check: Any, *, timeout: float = 15.0, interval: float = 0.0
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
 
 
+def record_statements(engine: Any) -> list[str]:
+    """The SQL texts `engine` sends from now on, in order (the list fills as they run)."""
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    return statements
+
+
 async def handle_as_one_batch(consumer: Any, count: int, engine: Any) -> list[str]:
     """Fetch `count` messages as one batch of `consumer`, handle them, and return the SQL statements that took."""
     await consumer.subscribe()

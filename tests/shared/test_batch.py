@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, bindparam, event, func, select, update
+from sqlalchemy import Column, ForeignKey, Integer, String, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shared.batch import close_scope, execute_later, insert_rows, open_scope, scope_of
 from shared.db import Database, UTCDateTime, new_metadata
+from tests.support import record_statements
 
 metadata = new_metadata()
 parents = Table("parents", metadata, Column("id", Integer, primary_key=True), Column("at", UTCDateTime()),
@@ -27,14 +28,8 @@ async def db(database_provider):
     await database.dispose()
 
 
-def count_statements(db: Database) -> list[str]:
-    statements: list[str] = []
-    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
-    return statements
-
-
 async def test_held_rows_are_written_before_the_next_read_in_one_insert_per_table_parents_first(db):
-    statements = count_statements(db)
+    statements = record_statements(db.engine)
     async with db.transaction() as session:
         open_scope(session, ["ord_1", "ord_2"])
         for n in range(1, 51):

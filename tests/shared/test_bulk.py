@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import JSON, Boolean, Column, Integer, Numeric, String, Table, event, select
+from sqlalchemy import JSON, Boolean, Column, Integer, Numeric, String, Table, select
 
 from shared.bulk import insert_many, update_many
 from shared.db import Database, UTCDateTime, new_metadata
+from tests.support import record_statements
 
 metadata = new_metadata()
 parcels = Table(
@@ -40,12 +41,6 @@ async def db(database_provider):
     await database.dispose()
 
 
-def statements_of(db: Database) -> list[str]:
-    seen: list[str] = []
-    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
-    return seen
-
-
 async def stored(db: Database) -> list[dict]:
     async with db.reader() as session:
         result = await session.execute(select(parcels).order_by(parcels.c.number))
@@ -53,7 +48,7 @@ async def stored(db: Database) -> list[dict]:
 
 
 async def test_insert_many_writes_every_column_as_given_with_python_defaults_and_server_keys(db):
-    statements = statements_of(db)
+    statements = record_statements(db.engine)
     async with db.transaction() as session:
         await session.run_sync(insert_many, parcels, rows(150))
     written = await stored(db)
@@ -88,7 +83,7 @@ async def test_insert_many_takes_rows_of_different_keys_one_by_one(db):
 async def test_update_many_sets_each_rows_values_by_key_and_leaves_the_rest(db):
     async with db.transaction() as session:
         await session.run_sync(insert_many, parcels, rows(4))
-    statements = statements_of(db)
+    statements = record_statements(db.engine)
     async with db.transaction() as session:
         await session.run_sync(update_many, parcels, "number", [
             {"number": "RR000000001CN", "status": "bagged", "at": AT.replace(hour=9), "body": {"new": True}},
