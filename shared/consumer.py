@@ -174,7 +174,7 @@ class DurableConsumer:
                 outcome = await self._handle_all_at_once(readable)
             except Exception as exc:  # noqa: BLE001 - some message failed: redo the batch one savepoint each
                 log.warning("consumer.batch_split", consumer=self.name, size=len(readable),
-                         error=str(exc)[:300] or type(exc).__name__)
+                            error=str(exc)[:300] or type(exc).__name__)
         if outcome is None:
             try:
                 outcome = await self._handle_one_by_one(readable)
