@@ -15,13 +15,17 @@ from sqlalchemy import Boolean, Column, Index, MetaData, String, Table, select, 
 from shared.db import UTCDateTime, utcnow
 from shared.errors import Forbidden, NotFound, Unauthorized
 
-Role = Literal["merchant", "broker", "carrier", "payment", "ops"]
-ROLES: tuple[str, ...] = ("merchant", "broker", "carrier", "payment", "ops")
+Role = Literal["merchant", "broker", "carrier", "payment", "logistics", "authority", "ops"]
+ROLES: tuple[str, ...] = ("merchant", "broker", "carrier", "payment", "logistics", "authority", "ops")
 # Which service's database holds a role's keys; ops keys live in all three.
 ROLE_SERVICES: dict[str, tuple[str, ...]] = {
     "merchant": ("orders",),
     "payment": ("orders",),
+    # An external logistics company posts its waybill (CEB 511) for the merchants it is bound to.
+    "logistics": ("orders",),
     "broker": ("customs",),
+    # The customs authority (or the sandbox authority) posts its receipts to customs.
+    "authority": ("customs",),
     "carrier": ("postal",),
     "ops": ("orders", "customs", "postal"),
 }
