@@ -63,6 +63,12 @@ class OrdersSettings(ServiceSettings):
     webhook_allow_loopback: bool = False
     webhook_allow_private_networks: bool = False
 
+    # Documents (services/orders/paper): the font for Chinese (and other non-Latin) text, "auto" (a system
+    # TrueType CJK font if one is installed, embedded; else the PDF standard STSong-Light, not embedded),
+    # "STSong-Light", or the path of a .ttf/.ttc to embed; and the Retry-After of a document not ready yet.
+    document_cjk_font: str = "auto"
+    documents_retry_after_s: int = 5
+
     # Stuck parcels (issue 6): every stuck_check_interval_s a worker logs `order.stuck` (a warning) for each order
     # that has been in a status of stuck_after_s longer than the seconds given there, once per order and status.
     # A status left out is not checked; the environment sets the whole mapping as JSON, e.g.
