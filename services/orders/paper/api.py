@@ -65,8 +65,8 @@ async def _one(request: Request, principal: Principal, order_id: str, document: 
     "/orders/{order_id}/label", summary="The order's shipping label (PDF, 100 × 150 mm)", response_class=Response,
     responses={200: {"description": "The label: tracking number as Code 128 and in text, sender, consignee, "
                                     "channel, form, weight", **_PDF},
-               **responses(*_COMMON, (409, "No tracking number yet (retry after `Retry-After` seconds), or the "
-                                           "order was cancelled or rejected (`order_not_shippable`)",
+               **responses(*_COMMON, (409, ("No tracking number yet (retry after `Retry-After` seconds), or the "
+                                            "order was cancelled or rejected (`order_not_shippable`)"),
                                       _TRACKING_PENDING))},
 )
 async def get_label(request: Request, order_id: OrderId, principal: DocumentsKey) -> Response:
@@ -80,8 +80,9 @@ async def get_label(request: Request, order_id: OrderId, principal: DocumentsKey
     "/orders/{order_id}/customs-form", summary="The mail item's CN22 or CN23 customs declaration (PDF)",
     response_class=Response,
     responses={200: {"description": "The CN22 (100 × 150 mm) or CN23 (A4) customs chose for the item", **_PDF},
-               **responses(*_COMMON, (409, "Customs has not chosen the form yet (retry after `Retry-After` "
-                                           "seconds), or never will (`customs_form_unavailable`)", _FORM_PENDING))},
+               **responses(*_COMMON, (409, ("Customs has not chosen the form yet (retry after `Retry-After` "
+                                            "seconds), or never will (`customs_form_unavailable`)"),
+                                      _FORM_PENDING))},
 )
 async def get_customs_form(request: Request, order_id: OrderId, principal: DocumentsKey) -> Response:
     """Mail only (404 `document_not_applicable` for express and e-commerce: print their commercial invoice). The
@@ -146,8 +147,8 @@ _BATCH_UNAVAILABLE["errors"] = [
                      "content": {"application/pdf": {"schema": _BINARY, "example": "%PDF-1.4 … (the pages)"},
                                  "application/zip": {"schema": _BINARY,
                                                      "example": "PK… (labels.pdf and results.json)"}}},
-               **responses(*_COMMON[:2], (422, "pdf: some orders have no such document now (each named in "
-                                               "`errors`, with its own code); or a duplicate order id",
+               **responses(*_COMMON[:2], (422, ("pdf: some orders have no such document now (each named in "
+                                                "`errors`, with its own code); or a duplicate order id"),
                                           _BATCH_UNAVAILABLE))},
 )
 async def post_documents(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Sequence
@@ -42,6 +43,9 @@ _ALL_ORDERS_ROLES = frozenset({"ops"})
 _DRAWERS: dict[Document, Callable[[Pen, OrderPaper], None]] = {
     "label": draw_label, "customs_form": draw_cn_form, "commercial_invoice": draw_invoice,
 }
+# reportlab keeps some state in module globals (fonts, their per-document subsets): one drawing at a time per
+# process. Drawing is CPU-bound Python, so the GIL would serialise it anyway; a page takes 2–7 ms.
+_RENDER_LOCK = threading.Lock()
 FILE_NAMES: dict[Document, str] = {"label": "label", "customs_form": "customs-form",
                                    "commercial_invoice": "commercial-invoice"}
 
@@ -213,6 +217,11 @@ async def _render(document: Document, papers: Sequence[OrderPaper],
 
 def render(document: Document, papers: Sequence[OrderPaper], fonts: Fonts) -> tuple[bytes, list[list[int]]]:
     """One PDF with each order's pages in turn; returns it and each order's page numbers (from 1)."""
+    with _RENDER_LOCK:
+        return _render_locked(document, papers, fonts)
+
+
+def _render_locked(document: Document, papers: Sequence[OrderPaper], fonts: Fonts) -> tuple[bytes, list[list[int]]]:
     buffer = io.BytesIO()
     # invariant: no creation time or random id in the file, so the same order gives the same bytes.
     canvas = Canvas(buffer, invariant=1, pageCompression=1)

@@ -103,7 +103,6 @@ def test_the_commercial_invoice_of_an_ecommerce_import():
     [page] = pages(pdf_of("commercial_invoice", paper(body, customs_form="inventory_list",
                                                       tracking_number="SGX0000000001", carrier="SGX")))
     assert (round(page.width_mm), round(page.height_mm)) == (210, 297)
-    text = page.text
     assert missing(page, "COMMERCIAL INVOICE", "Invoice No.", "ECOM-2026-0001", "2026-03-01", "SGX0000000001",
                      "Seller / exporter", "Almaty Honey LLP", "Buyer", "Consignee", "王芳",
                      "ID 110105********002X", "Currency", "CNY", "Incoterm", "DDP", "Kazakhstan (KZ)", "China (CN)",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from services.orders.paper.content import country_name, destination_line, masked_id, money, quantity
@@ -15,7 +17,6 @@ from services.orders.paper.rules import (
     s10_service,
 )
 from shared.contract.parcel import Party
-from decimal import Decimal
 
 
 def test_a_label_needs_the_tracking_number_and_says_when_to_retry():
