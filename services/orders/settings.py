@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 
 from services.orders.domain.status import IN_FLIGHT_STATUSES
@@ -77,6 +79,13 @@ class OrdersSettings(ServiceSettings):
     stuck_after_s: dict[str, float] = Field(default_factory=lambda: dict(STUCK_AFTER_S))
     # At most this many orders are reported per check; the rest on the next ones.
     stuck_report_limit: int = 1000
+
+    @field_validator("document_cjk_font")
+    @classmethod
+    def _font_file_exists(cls, value: str) -> str:
+        if value.strip() in ("", "auto", "STSong-Light") or Path(value).is_file():
+            return value
+        raise ValueError(f"document_cjk_font {value!r} is neither auto, STSong-Light nor an existing font file")
 
     @field_validator("stuck_after_s")
     @classmethod

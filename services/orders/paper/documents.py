@@ -25,14 +25,14 @@ from services.orders.paper.cn_form import draw_cn_form
 from services.orders.paper.content import OrderPaper
 from services.orders.paper.drawing import Pen
 from services.orders.paper.facts import order_facts
-from services.orders.paper.fonts import Fonts, fonts_for
+from services.orders.paper.fonts import Fonts, FontUnavailable, fonts_for
 from services.orders.paper.invoice import draw_invoice
 from services.orders.paper.label import draw_label
 from services.orders.paper.rules import Document, document_problem
 from shared.auth import Principal
 from shared.contract.parcel import Parcel
 from shared.db import Database
-from shared.errors import InvalidInput, NotFound, SilkgateError
+from shared.errors import InvalidInput, NotFound, ServiceUnavailable, SilkgateError
 
 log = structlog.get_logger()
 
@@ -209,7 +209,13 @@ def _problem(document: Document, paper: OrderPaper, settings: DocumentSettings) 
 async def _render(document: Document, papers: Sequence[OrderPaper],
                   settings: DocumentSettings) -> tuple[bytes, list[list[int]]]:
     started = time.perf_counter()
-    content, pages = await run_in_threadpool(render, document, papers, fonts_for(settings.cjk_font))
+    try:
+        fonts = fonts_for(settings.cjk_font)
+    except FontUnavailable as exc:
+        log.error("documents.font_unavailable", setting=settings.cjk_font, error=str(exc))
+        raise ServiceUnavailable("The documents' font is misconfigured; it has been logged",
+                                 code="document_font_unavailable") from exc
+    content, pages = await run_in_threadpool(render, document, papers, fonts)
     log.info("documents.rendered", document=document, orders=len(papers), pages=sum(len(p) for p in pages),
              bytes=len(content), ms=round((time.perf_counter() - started) * 1000, 1))
     return content, pages

@@ -1,7 +1,8 @@
 """Which document an order can have now, and the problem to answer when it cannot (pure, no I/O).
 
 - label: once postal has issued the tracking number (409 tracking_number_pending with Retry-After before); never
-  for an order that will not travel (cancelled, rejected: 409 order_not_shippable).
+  for an order that will not travel (cancelled, rejected: 409 order_not_shippable), nor for a number Code 128
+  cannot carry (an external logistics company's number outside printable ASCII: 409 tracking_number_not_encodable).
 - customs form (CN22/CN23): mail only (404 document_not_applicable otherwise); once customs has chosen the form
   (409 customs_form_pending with Retry-After before; 409 customs_form_unavailable when it never will: the order
   was rejected or cancelled before customs decided).
@@ -29,7 +30,16 @@ def label_problem(*, order_id: str, status: str, tracking_number: str | None,
         return Conflict(f"Order {order_id} has no tracking number yet: postal issues it within seconds of "
                         "acceptance; retry", code="tracking_number_pending",
                         headers={"Retry-After": str(retry_after_s)})
+    if not code128_encodable(tracking_number):
+        return Conflict(f"The tracking number of order {order_id} has characters a Code 128 barcode cannot carry",
+                        code="tracking_number_not_encodable")
     return None
+
+
+def code128_encodable(value: str) -> bool:
+    """Printable ASCII only: what Code 128 carries and a scanner gives back as typed (reportlab would silently
+    drop anything else, and the bars would not say the number printed under them)."""
+    return all(" " <= char <= "~" for char in value)
 
 
 def customs_form_problem(*, order_id: str, channel: str, status: str, form: str | None,

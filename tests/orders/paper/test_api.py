@@ -321,3 +321,26 @@ async def test_a_release_without_a_bill_shows_the_tax_alone(orders):
     order = await order_when(orders, order_id, lambda o: o["status"] == "released")
     tax = order["assessed_tax"]
     assert (tax["form"], tax["value_cny"], tax["tax_cny"], tax["tax_bill"]) == ("CN23", "128.05", "0", None)
+
+
+# ── configuration ─────────────────────────────────────────────────────────────
+
+
+async def test_a_font_file_that_is_not_there_stops_the_settings(tmp_path):
+    import pytest
+    from pydantic import ValidationError
+
+    from services.orders.settings import OrdersSettings
+
+    with pytest.raises(ValidationError, match="document_cjk_font"):
+        OrdersSettings(document_cjk_font=str(tmp_path / "missing.ttf"))
+    assert OrdersSettings(document_cjk_font="STSong-Light").document_cjk_font == "STSong-Light"
+
+
+async def test_an_unusable_font_file_is_a_503_with_a_stable_code_not_a_500(start_orders, tmp_path):
+    bogus = tmp_path / "bogus.ttf"
+    bogus.write_bytes(b"not a font")
+    orders = await start_orders(document_cjk_font=str(bogus))
+    order_id = (await orders.create_order(express_parcel()))["id"]
+    response = await orders.client.get(f"/v1/orders/{order_id}/commercial-invoice", headers=orders.merchant)
+    assert_problem(response, 503, "document_font_unavailable")

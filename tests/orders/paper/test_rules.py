@@ -25,6 +25,13 @@ def test_a_label_needs_the_tracking_number_and_says_when_to_retry():
     assert label_problem(order_id="ord_1", status="accepted", tracking_number="CP123456785CN", retry_after_s=7) is None
 
 
+@pytest.mark.parametrize("number", ["SF中1234", "AB\t12", "AB\x7f12"])
+def test_a_number_code_128_cannot_carry_gets_no_label(number):
+    problem = label_problem(order_id="ord_1", status="accepted", tracking_number=number, retry_after_s=5)
+    assert (problem.status, problem.code, problem.headers) == (409, "tracking_number_not_encodable", {})
+    assert label_problem(order_id="ord_1", status="accepted", tracking_number="JD 0001-a~", retry_after_s=5) is None
+
+
 @pytest.mark.parametrize("status", ["cancelled", "rejected"])
 def test_an_order_that_will_not_travel_has_no_label(status):
     problem = label_problem(order_id="ord_1", status=status, tracking_number="CP123456785CN", retry_after_s=5)
