@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {"orders": 8001, "customs": 8002, "postal": 8003, "carrier": 8004}
@@ -32,6 +32,18 @@ class ServiceSettings(BaseSettings):
         default=DEFAULT_NATS_URL,
         validation_alias=AliasChoices("nats_url", "SILKGATE_NATS_URL"),
     )
+    # This service's NATS user (shared.natsauth): the password itself, or a file holding it (a Docker secret, or
+    # what `silkgate up` writes under the data directory). No password: connect without credentials (tests).
+    nats_user: str = ""
+    nats_password: SecretStr | None = None
+    nats_password_file: str | None = None
+    # TLS to nats-server (use a tls:// URL): the CA that signed the server's certificate (shared by all services),
+    # and this service's client certificate and key when the server verifies clients (mutual TLS).
+    nats_tls_ca_file: str | None = Field(
+        default=None, validation_alias=AliasChoices("nats_tls_ca_file", "SILKGATE_NATS_TLS_CA_FILE"))
+    nats_tls_cert_file: str | None = None
+    nats_tls_key_file: str | None = None
+    nats_tls_hostname: str | None = None
     log_level: str = "INFO"
     log_file: str | None = None  # JSON lines also appended here (embedded mode: var/log/<service>.jsonl)
 
