@@ -115,6 +115,24 @@ def keys_revoke(key_id: str) -> None:
 
 
 @main.group()
+def secrets() -> None:
+    """Secrets of a deployment (docker-compose.yml reads them as Docker secrets)."""
+
+
+@secrets.command("init")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("secrets"), show_default=True)
+@click.option("--force", is_flag=True, help="Replace existing secrets (every service then needs the new ones).")
+def secrets_init(directory: Path, force: bool) -> None:
+    """Generate the PostgreSQL password, one NATS user per service, and the webhook secret encryption key."""
+    from shared.secrets import init_secrets
+
+    written = init_secrets(directory, force=force)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"secrets in {directory} (0600); keep them out of version control")
+
+
+@main.group()
 def contract() -> None:
     """The message contract: JSON Schemas and the AsyncAPI document."""
 

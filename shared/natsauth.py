@@ -127,12 +127,14 @@ def new_password() -> str:
     return secrets.token_urlsafe(32)
 
 
-def write_secret(path: Path, value: str) -> None:
-    """Write a secret readable by its owner only (created 0600, never world-readable even for an instant)."""
+def write_secret(path: Path, value: str, *, mode: int = 0o600) -> None:
+    """Write a secret readable by its owner only (created 0600: never wider, even for an instant)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value)
+    if mode != 0o600:
+        os.chmod(path, mode)
 
 
 class NatsCredentialStore:
@@ -141,9 +143,11 @@ class NatsCredentialStore:
     Made on first use and kept: a second `silkgate up` finds them and the services keep their users.
     """
 
-    def __init__(self, directory: Path, users: tuple[str, ...] = (*SERVICES, ADMIN_USER)) -> None:
+    def __init__(self, directory: Path, users: tuple[str, ...] = (*SERVICES, ADMIN_USER), *,
+                 file_mode: int = 0o600) -> None:
         self.directory = directory
         self.users = users
+        self.file_mode = file_mode
 
     def password_file(self, user: str) -> Path:
         return self.directory / f"{user}.password"
@@ -161,7 +165,7 @@ class NatsCredentialStore:
         for user in self.users:
             if not self.password_file(user).exists() or user not in hashes:
                 password = new_password()
-                write_secret(self.password_file(user), password)
+                write_secret(self.password_file(user), password, mode=self.file_mode)
                 hashes[user] = hash_password(password)
                 changed = True
         if changed:
@@ -221,3 +225,21 @@ def service_environment(service: str, store: NatsCredentialStore) -> dict[str, s
     """The environment that gives one service process its own NATS user (the embedded mode and the test stack)."""
     return {f"SILKGATE_{service.upper()}_NATS_USER": service,
             f"SILKGATE_{service.upper()}_NATS_PASSWORD_FILE": str(store.password_file(service))}
+
+
+def admin_auth(store: NatsCredentialStore) -> NatsClientAuth:
+    return NatsClientAuth(user=ADMIN_USER, password=store.password(ADMIN_USER))
+
+
+async def provision_streams(url: str, auth: NatsClientAuth, *, timeout_s: float = 30.0) -> None:
+    """Create every stream (and the dead letters) as the admin, before the services start: each service's own user
+    may create only its own stream, and a consumer cannot be made on a stream that does not exist yet."""
+    import asyncio
+
+    from shared.bus import Bus
+
+    bus = Bus(url, connect_options=auth.connect_options())
+    try:
+        await asyncio.wait_for(bus.connect(retry=True), timeout=timeout_s)
+    finally:
+        await bus.close()

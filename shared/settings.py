@@ -28,6 +28,8 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 0
     database_url: str = ""
+    # The database password from a file (a Docker secret), put into database_url: the URL itself stays free of it.
+    database_password_file: str | None = None
     nats_url: str = Field(
         default=DEFAULT_NATS_URL,
         validation_alias=AliasChoices("nats_url", "SILKGATE_NATS_URL"),
@@ -82,6 +84,11 @@ class ServiceSettings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under the data directory."""
+        if self.database_url and self.database_password_file:
+            from sqlalchemy.engine import make_url
+
+            password = Path(self.database_password_file).read_text(encoding="utf-8").strip()
+            return make_url(self.database_url).set(password=password).render_as_string(hide_password=False)
         if self.database_url:
             return self.database_url
         path = data_dir() / f"{self.SERVICE}.db"

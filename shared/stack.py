@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.natsauth import admin_auth, provision_streams
 from shared.natsserver import NatsServer, free_port
 
 SERVICES = ("orders", "customs", "postal")
@@ -46,7 +47,8 @@ class Stack:
                  replicas: int = 1) -> None:
         self.root = root
         self.postgres_url = postgres_url
-        self.nats = NatsServer()
+        # The services connect with their own NATS users (shared.natsauth); tests and tools use `nats.url` (admin).
+        self.nats = NatsServer(auth=True)
         self.ports = {name: free_port() for name in (*SERVICES, "carrier")}
         self.replica_ports = {name: [free_port() for _ in range(replicas - 1)] for name in SERVICES}
         self.extra_env = extra_env or {}
@@ -63,9 +65,11 @@ class Stack:
     async def start(self) -> None:
         self.nats.start()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {"SILKGATE_DATA_DIR": str(self.root), "SILKGATE_NATS_URL": self.nats.url, "PYTHONUNBUFFERED": "1"}
+        env = {"SILKGATE_DATA_DIR": str(self.root), "SILKGATE_NATS_URL": self.nats.address, "PYTHONUNBUFFERED": "1"}
+        await provision_streams(self.nats.address, admin_auth(self.nats.credentials))
         for service in SERVICES:
             up = service.upper()
+            env.update(self.nats.service_environment(service))
             env[f"SILKGATE_{up}_DATABASE_URL"] = await self._database_url(service)
             env[f"SILKGATE_{up}_PORT"] = str(self.ports[service])
             env[f"SILKGATE_{up}_MIGRATE_ON_START"] = "false"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from services.orders.domain.status import IN_FLIGHT_STATUSES
 from shared.settings import ServiceSettings, prefixed
@@ -62,6 +62,15 @@ class OrdersSettings(ServiceSettings):
     # (the embedded mode sets SILKGATE_ORDERS_WEBHOOK_ALLOW_LOOPBACK=true to deliver to local receivers).
     webhook_allow_loopback: bool = False
     webhook_allow_private_networks: bool = False
+    # Endpoint ports: 80 and 443 unless listed here (an empty list allows any port; the embedded mode does, for
+    # receivers on a developer's machine).
+    webhook_allowed_ports: list[int] = Field(default_factory=lambda: [80, 443])
+    # Signing secrets are stored encrypted (services/orders/webhooks/encryption.py): Fernet keys, the first encrypts
+    # and all decrypt; given here (JSON list) or in a file, one per line (a Docker secret).
+    webhook_secret_keys: list[SecretStr] = Field(default_factory=list)
+    webhook_secret_keys_file: str | None = None
+    # How long a rotated-out signing secret may keep signing deliveries (beside the new one), at most.
+    webhook_secret_overlap_max_s: float = 7 * DAY_S
 
     # Stuck parcels (issue 6): every stuck_check_interval_s a worker logs `order.stuck` (a warning) for each order
     # that has been in a status of stuck_after_s longer than the seconds given there, once per order and status.
@@ -71,6 +80,16 @@ class OrdersSettings(ServiceSettings):
     stuck_after_s: dict[str, float] = Field(default_factory=lambda: dict(STUCK_AFTER_S))
     # At most this many orders are reported per check; the rest on the next ones.
     stuck_report_limit: int = 1000
+
+    def production_problems(self) -> list[str]:
+        """What shared.secrets refuses in production besides the common checks."""
+        problems = []
+        if not (self.webhook_secret_keys or self.webhook_secret_keys_file):
+            problems.append("no webhook secret encryption key: set SILKGATE_ORDERS_WEBHOOK_SECRET_KEYS_FILE "
+                            "(silkgate secrets init)")
+        if self.webhook_allow_loopback or self.webhook_allow_private_networks:
+            problems.append("webhooks may be sent to loopback or private addresses (sandbox settings)")
+        return problems
 
     @field_validator("stuck_after_s")
     @classmethod
