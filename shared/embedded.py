@@ -99,6 +99,8 @@ class Supervisor:
                     "PYTHONUNBUFFERED": "1"})
         # On one's own machine a webhook receiver on localhost is the normal case; production refuses loopback.
         env.setdefault("SILKGATE_ORDERS_WEBHOOK_ALLOW_LOOPBACK", "true")
+        env.setdefault("SILKGATE_ORDERS_WEBHOOK_ALLOWED_PORTS", "[]")  # local receivers listen on any port
+        env.setdefault("SILKGATE_POSTAL_SANDBOX", "true")  # the sandbox carrier's key acts for every carrier
         postal_port, carrier_port = settings_for("postal").resolved_port(), settings_for("carrier").resolved_port()
         # A newcomer should see parcels handed off within seconds, not after production-sized consolidation ages.
         env.setdefault("SILKGATE_POSTAL_MAX_RECEPTACLE_AGE_S", "10")
@@ -164,6 +166,7 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "log").mkdir(exist_ok=True)
     os.environ["SILKGATE_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("SILKGATE_POSTAL_SANDBOX", "true")  # the embedded mode is the sandbox
     ports = {name: settings_for(name).resolved_port() for name in (*SERVICE_NAMES, "carrier")}
     taken = [f"{name} {port}" for name, port in [("nats-server", EMBEDDED_NATS_PORT), *ports.items()]
              if not port_is_free("127.0.0.1", port)]

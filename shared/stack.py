@@ -75,6 +75,7 @@ class Stack:
             env[f"SILKGATE_{up}_MIGRATE_ON_START"] = "false"
             env[f"SILKGATE_{up}_LOG_FILE"] = str(self.log_dir / f"{service}.jsonl")
             env[f"SILKGATE_{up}_CONSUMER_FETCH_TIMEOUT_S"] = "0.5"
+        env["SILKGATE_POSTAL_SANDBOX"] = "true"  # the sandbox carrier's key acts for every carrier
         env["SILKGATE_CARRIER_PORT"] = str(self.ports["carrier"])
         env["SILKGATE_CARRIER_POSTAL_URL"] = self.url("postal")
         env["SILKGATE_CARRIER_LOG_FILE"] = str(self.log_dir / "carrier.jsonl")

@@ -1,9 +1,10 @@
-"""webhook signing secrets encrypted at rest, with a previous secret for a rotation's overlap
+"""webhook signing secrets encrypted at rest, with a previous secret for a rotation's overlap; API key expiry
 
 The secret column becomes text (a Fernet token is longer than the secret), every secret stored in clear is
 encrypted under the first configured key (services/orders/webhooks/encryption.py: SILKGATE_ORDERS_WEBHOOK_SECRET_KEYS
 or _FILE, or the embedded mode's key under the data directory), and two columns hold the previous secret and the end
-of the overlap during which it still signs deliveries. Downgrade decrypts them again.
+of the overlap during which it still signs deliveries. Downgrade decrypts them again. API keys get an optional end
+of validity (expires_at).
 
 Revision ID: orders_0005
 Revises: orders_0003
@@ -36,6 +37,8 @@ def _box():
 
 def upgrade() -> None:
     """Upgrade schema."""
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('expires_at', shared.db.UTCDateTime(timezone=True), nullable=True))
     with op.batch_alter_table('webhook_endpoints', schema=None) as batch_op:
         batch_op.alter_column('secret', existing_type=sa.String(length=128), type_=sa.Text(), existing_nullable=False)
         batch_op.add_column(sa.Column('previous_secret', sa.Text(), nullable=True))
@@ -64,3 +67,5 @@ def downgrade() -> None:
         batch_op.drop_column('previous_secret_expires_at')
         batch_op.drop_column('previous_secret')
         batch_op.alter_column('secret', existing_type=sa.Text(), type_=sa.String(length=128), existing_nullable=False)
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.drop_column('expires_at')
