@@ -19,6 +19,15 @@ STUCK_AFTER_S: dict[str, float] = {
 }
 
 
+class MerchantLimit(BaseModel):
+    """One merchant's intake limits: orders/s sustained and at once (token bucket; rate 0: no limit), and its weight
+    in sharing the backlog with the other merchants (2: twice an ordinary merchant's share)."""
+
+    rate_per_s: float = Field(ge=0)
+    burst: int = Field(ge=1)
+    backlog_weight: float = Field(default=1.0, gt=0)
+
+
 class OrdersSettings(ServiceSettings):
     model_config = prefixed("orders")
 
@@ -34,6 +43,15 @@ class OrdersSettings(ServiceSettings):
     max_backlog: int = 20_000
     backlog_poll_interval_s: float = 0.5
     backlog_retry_after_s: int = 2
+    # Fairness (services/orders/fairness.py): a merchant over its share of the backlog waits, the others go on;
+    # past max_backlog × backlog_hard_factor every merchant waits.
+    backlog_hard_factor: float = Field(default=2.0, ge=1.0)
+    # Per merchant: a token bucket of orders (all its keys share it) — intake_rate_per_s sustained, intake_burst at
+    # once — unless merchant_limits names the merchant, e.g.
+    # SILKGATE_ORDERS_MERCHANT_LIMITS='{"M001": {"rate_per_s": 50, "burst": 1000, "backlog_weight": 2}}'.
+    intake_rate_per_s: float = Field(default=500.0, ge=0)
+    intake_burst: int = Field(default=2000, ge=1)
+    merchant_limits: dict[str, MerchantLimit] = Field(default_factory=dict)
 
     # Idempotency-Key responses are kept at least this long (Stripe keeps them 24 h), then purged by a worker.
     idempotency_retention_s: float = 24 * 3600
@@ -80,6 +98,13 @@ class OrdersSettings(ServiceSettings):
     stuck_after_s: dict[str, float] = Field(default_factory=lambda: dict(STUCK_AFTER_S))
     # At most this many orders are reported per check; the rest on the next ones.
     stuck_report_limit: int = 1000
+
+    def limit_for(self, merchant: str) -> MerchantLimit:
+        return self.merchant_limits.get(merchant) or MerchantLimit(rate_per_s=self.intake_rate_per_s,
+                                                                   burst=self.intake_burst)
+
+    def backlog_weights(self) -> dict[str, float]:
+        return {code: limit.backlog_weight for code, limit in self.merchant_limits.items()}
 
     def production_problems(self) -> list[str]:
         """What shared.secrets refuses in production besides the common checks."""
