@@ -18,6 +18,12 @@ from shared.logging import safe_error
 log = structlog.get_logger()
 
 
+def redacted(url: str) -> str:
+    """The URL without user and password, for log lines."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}" if sep else url
+
+
 class Bus:
     """One NATS connection per process; JetStream for durable publish and pull consumers."""
 
@@ -68,11 +74,11 @@ class Bus:
                 await self._discard_connection()
                 if not retry:
                     raise
-                log.warning("bus.waiting", url=self.url, error=safe_error(exc), retry_in_s=delay)
+                log.warning("bus.waiting", url=redacted(self.url), error=safe_error(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._ready.set()
-        log.info("bus.connected", url=self.url)
+        log.info("bus.connected", url=redacted(self.url))
 
     async def _discard_connection(self) -> None:
         nc, self.nc, self.js = self.nc, None, None
@@ -134,7 +140,7 @@ class Bus:
         log.warning("bus.error", error=safe_error(exc))
 
     async def _on_disconnected(self) -> None:
-        log.warning("bus.disconnected", url=self.url)
+        log.warning("bus.disconnected", url=redacted(self.url))
 
     async def _on_reconnected(self) -> None:
-        log.info("bus.reconnected", url=self.url)
+        log.info("bus.reconnected", url=redacted(self.url))

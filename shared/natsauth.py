@@ -233,6 +233,15 @@ def admin_auth(store: NatsCredentialStore) -> NatsClientAuth:
     return NatsClientAuth(user=ADMIN_USER, password=store.password(ADMIN_USER))
 
 
+def operator_connect_options(data_dir: Path) -> dict[str, Any]:
+    """nats.connect options for an operator's tool (dead letters, inspection) against the embedded server of
+    `data_dir`: the admin user when `silkgate up` made the users there, nothing otherwise (an open server)."""
+    store = NatsCredentialStore(data_dir / "nats")
+    if not store.password_file(ADMIN_USER).exists():
+        return {}
+    return admin_auth(store).connect_options()
+
+
 async def provision_streams(url: str, auth: NatsClientAuth, *, timeout_s: float = 30.0) -> None:
     """Create every stream (and the dead letters) as the admin, before the services start: each service's own user
     may create only its own stream, and a consumer cannot be made on a stream that does not exist yet."""

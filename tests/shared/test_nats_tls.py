@@ -90,3 +90,12 @@ async def test_a_client_that_does_not_trust_the_ca_or_skips_tls_is_refused(tls_s
     with pytest.raises(Exception):  # noqa: B017 - nats-server requires TLS: a plain connection fails
         await nats.connect(server.address.replace("tls://", "nats://"), user="orders", password=password,
                            allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=2)
+
+
+def test_operator_tools_connect_as_admin_to_an_embedded_server_with_users(tmp_path):
+    from shared.natsauth import NatsCredentialStore, operator_connect_options
+
+    assert operator_connect_options(tmp_path) == {}  # no users made here: an open server
+    NatsCredentialStore(tmp_path / "nats").ensure()
+    options = operator_connect_options(tmp_path)
+    assert options["user"] == "admin" and options["password"] == (tmp_path / "nats" / "admin.password").read_text()
