@@ -25,6 +25,8 @@ _FREE_TEXT = re.compile(
     r"|(?<![\w.:/+-])(?P<passport>[A-Z]{1,2}\d{7,8})(?![\w.:/-])"
     r"|(?<![\w.:/+-])(?P<phone>(?:\+|\(\+?)?\d[\d \-()]{5,22}\d)(?![\w.:/-])"
 )
+# Values that are identifiers or codes, never free text: left as they are (an HS code like 0901210000 is no phone).
+_IDENTIFIER_KEYS = re.compile(r"(_id|_ids|_code|^tracking_number|^tracking_numbers)$")
 _CHINA_MOBILE = re.compile(r"1[3-9]\d{9}")
 _NUMBER_LIKE = re.compile(r"[\d\s+()\-Xx]+")
 
@@ -120,7 +122,7 @@ def _mask(value: Any, key: str = "") -> Any:
         # A number (phone, ID) keeps its last four digits; a name, an address or an e-mail keeps nothing.
         return mask_value(value) if isinstance(value, str) and _NUMBER_LIKE.fullmatch(value) else "****"
     if isinstance(value, str):
-        return mask_text(value)
+        return value if key and _IDENTIFIER_KEYS.search(key) else mask_text(value)
     if isinstance(value, BaseException):
         return safe_error(value)
     return value

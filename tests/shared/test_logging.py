@@ -166,3 +166,12 @@ def test_an_exception_is_logged_with_its_frames_and_a_safe_message(tmp_path):
     assert "RuntimeError" in entry["exception"] and "KeyError" in entry["exception"]
     assert "test_logging.py" in entry["exception"]  # the frames are there
     assert "0013" not in line and "wang.xm" not in line and entry["order_id"] == "ord_1"
+
+
+def test_identifiers_and_codes_are_never_taken_for_phones():
+    event = {"event": "declaration.filed", "hs_code": "0901210000", "order_id": "0901210000123",
+             "tracking_number": "13800138000", "note": "hs 0901210000"}
+    masked = mask_personal_data(None, "info", event)
+    assert masked["hs_code"] == "0901210000" and masked["order_id"] == "0901210000123"
+    assert masked["tracking_number"] == "13800138000"
+    assert masked["note"] != "hs 0901210000"  # in free text the same digits could be a landline: masked
