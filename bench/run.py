@@ -233,8 +233,8 @@ async def benchmark(args: argparse.Namespace) -> dict:
     for service in ("ORDERS", "CUSTOMS", "POSTAL"):
         env[f"SILKGATE_{service}_LOG_LEVEL"] = args.log_level
     stack = Stack(root, postgres_url=postgres_url, extra_env=env)
-    await stack.start()
     try:
+        await stack.start()  # inside the try: a stack that fails to come up is stopped too, leaving no process
         database_urls = {s: stack.env[f"SILKGATE_{s.upper()}_DATABASE_URL"] for s in ("orders", "customs", "postal")}
         print(f"bench: stack up ({args.db}); measuring this machine's raw limits …", flush=True)
         limits = {"insert_tx_per_s": round(await raw_insert_rate(database_urls["orders"].replace("/orders.db", "/raw.db")
