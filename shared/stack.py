@@ -103,7 +103,11 @@ class Stack:
                 self.spawn(f"{service}-api-{index}", [service, "--role", "api", "--port", str(port)])
                 self.spawn(f"{service}-worker-{index}", [service, "--role", "worker"])
         self.spawn("carrier", ["carrier"])
-        await self.wait_ready()
+        try:
+            await self.wait_ready()
+        except BaseException:
+            await self.stop()  # a stack that did not come up (a loaded machine) leaves no process behind
+            raise
 
     def spawn(self, name: str, args: list[str]) -> None:
         log = (self.log_dir / f"{name}.out").open("ab")

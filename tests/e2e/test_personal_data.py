@@ -51,11 +51,7 @@ class Personas:
 async def stack(tmp_path_factory):
     debug = {f"SILKGATE_{s}_LOG_LEVEL": "DEBUG" for s in ("ORDERS", "CUSTOMS", "POSTAL", "CARRIER")}
     stack = Stack(tmp_path_factory.mktemp("personal"), postgres_url=POSTGRES_URL, extra_env={**FAST, **debug})
-    try:
-        await stack.start()
-    except BaseException:
-        await stack.stop()  # a stack that did not come up leaves no process behind
-        raise
+    await stack.start()
     yield stack
     await stack.stop()
 
