@@ -2,6 +2,7 @@
 
     python -m bench.run --db sqlite --duration 60               # as fast as it can (back-pressure bounds the backlog)
     python -m bench.run --db postgres --rate 400 --duration 60  # a fixed offered rate
+    python -m bench.run --db sqlite --flood --duration 60       # one merchant floods, others at a steady rate
 
 Results: bench/results/<run>.json, a table on stdout, and a PNG of throughput, latency and lag over the run.
 """
@@ -125,6 +126,73 @@ class Load:
         await asyncio.gather(*pending)
 
 
+class SteadyMerchant:
+    """A merchant sending single orders at a steady rate while another floods (--flood): its latency is what
+    fairness protects. Records its 201s' order ids and every 429."""
+
+    def __init__(self, code: str, key: str, rate: float, run: str) -> None:
+        self.code, self.key, self.rate, self.run = code, key, rate, run
+        self.order_ids: list[str] = []
+        self.throttled = 0
+        self.errors: dict[str, int] = {}
+
+    async def offer(self, base_url: str, duration: float) -> None:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+            pending: set[asyncio.Task] = set()
+            started = time.monotonic()
+            sent = 0
+            while time.monotonic() - started < duration:
+                while sent < int((time.monotonic() - started) * self.rate) + 1:
+                    pending.add(asyncio.create_task(self._send(client, sent)))
+                    sent += 1
+                pending = {t for t in pending if not t.done()}
+                await asyncio.sleep(0.02)
+            await asyncio.gather(*pending)
+
+    async def _send(self, client: httpx.AsyncClient, n: int) -> None:
+        body = order_body(n, f"{self.run}{self.code}", held=False)
+        while True:
+            response = await client.post("/v1/orders", json=body, headers={"Idempotency-Key": body["merchant_order_no"]})
+            if response.status_code == 429:
+                self.throttled += 1
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                continue
+            if response.status_code == 201:
+                self.order_ids.append(response.json()["id"])
+            else:
+                self.errors[str(response.status_code)] = self.errors.get(str(response.status_code), 0) + 1
+            return
+
+
+async def steady_merchants(stack: Stack, args: argparse.Namespace, run: str) -> list[SteadyMerchant]:
+    """Keys for the steady merchants of --flood (the stack's merchant M001 is the one flooding)."""
+    from shared.keys import create_key
+    from shared.stack import patched_env
+
+    merchants = []
+    with patched_env(stack.env):
+        for index in range(1, args.steady_merchants + 1):
+            code = f"S{index:03d}"
+            _, key = await create_key(role="merchant", owner=code, name=f"steady merchant {index}")
+            merchants.append(SteadyMerchant(code, key, args.steady_rate, run))
+    return merchants
+
+
+def steady_report(observer: Observer, merchants: list[SteadyMerchant]) -> dict:
+    ids = {order_id for merchant in merchants for order_id in merchant.order_ids}
+    chosen = [m for order_id, m in observer.milestones.items() if order_id in ids and "accepted" in m]
+
+    def lat(target: str) -> dict[str, float | None]:
+        return percentiles([m[target] - m["accepted"] for m in chosen if target in m])
+
+    return {"merchants": [m.code for m in merchants], "rate_per_merchant": merchants[0].rate if merchants else 0,
+            "accepted_orders": len(ids), "throttled_responses_429": sum(m.throttled for m in merchants),
+            "errors": {k: sum(m.errors.get(k, 0) for m in merchants) for m in merchants for k in m.errors},
+            "latency_s": {"accepted_to_waybill_issued": lat("waybill_issued"),
+                          "accepted_to_released": lat("released"), "accepted_to_handed_off": lat("handed_off")}}
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p95": None, "p99": None, "count": 0}
@@ -165,8 +233,8 @@ async def benchmark(args: argparse.Namespace) -> dict:
     for service in ("ORDERS", "CUSTOMS", "POSTAL"):
         env[f"SILKGATE_{service}_LOG_LEVEL"] = args.log_level
     stack = Stack(root, postgres_url=postgres_url, extra_env=env)
-    await stack.start()
     try:
+        await stack.start()  # inside the try: a stack that fails to come up is stopped too, leaving no process
         database_urls = {s: stack.env[f"SILKGATE_{s.upper()}_DATABASE_URL"] for s in ("orders", "customs", "postal")}
         print(f"bench: stack up ({args.db}); measuring this machine's raw limits …", flush=True)
         limits = {"insert_tx_per_s": round(await raw_insert_rate(database_urls["orders"].replace("/orders.db", "/raw.db")
@@ -179,10 +247,14 @@ async def benchmark(args: argparse.Namespace) -> dict:
         if stack.nats.process is not None:
             pids["nats-server"] = stack.nats.process.pid
         load = Load(stack, args, run)
+        steady = await steady_merchants(stack, args, run) if args.flood else []
         mode = f"fixed {args.rate}/s" if args.rate else f"as fast as it can ({args.clients} clients)"
+        if steady:
+            mode = (f"M001 flooding {mode}; {len(steady)} steady merchants at {args.steady_rate}/s each")
         print(f"bench: offering orders for {args.duration}s, {mode}, batch share {args.batch_share}", flush=True)
         offer_started = time.time()
-        offer = asyncio.create_task(load.offer(args.duration))
+        offer = asyncio.ensure_future(asyncio.gather(
+            load.offer(args.duration), *(m.offer(stack.url("orders"), args.duration) for m in steady)))
         while not offer.done():
             row = await observer.sample(pids)
             print(f"  t={row['t'] - offer_started:5.0f}s accepted={load.accepted:6d} "
@@ -194,17 +266,20 @@ async def benchmark(args: argparse.Namespace) -> dict:
         offer_ended = time.time()
         drain_deadline = time.time() + args.drain
         expected = sum(1 for n in range(load.next_n) if not is_held(n, args.held_share))
+        expected += sum(len(m.order_ids) for m in steady)
         while time.time() < drain_deadline and len(observer.observed_at.get("handed_off", [])) < expected * 0.999:
             await observer.sample(pids)
             await asyncio.sleep(1.0)
         await observer.sample(pids)
         await observer.stop()
-        return report(args, load, observer, limits, offer_started, offer_ended, root)
+        return report(args, load, observer, limits, offer_started, offer_ended, root,
+                      steady=steady_report(observer, steady) if steady else None)
     finally:
         await stack.stop()
 
 
-def report(args, load: Load, observer: Observer, limits: dict, started: float, ended: float, root: Path) -> dict:
+def report(args, load: Load, observer: Observer, limits: dict, started: float, ended: float, root: Path,
+           steady: dict | None = None) -> dict:
     window = (started + args.warmup, ended)
     # CPU while the load was offered (after the warm-up): what carrying it costs each process.
     in_window = [s for s in observer.samples if window[0] <= s["t"] <= window[1]] or observer.samples
@@ -240,6 +315,8 @@ def report(args, load: Load, observer: Observer, limits: dict, started: float, e
         "max_outbox_lag": max(sum(s["outbox_lag"].values()) for s in observer.samples),
         "timeseries": observer.samples,
     }
+    if steady is not None:
+        result["steady_merchants"] = steady
     insert_rate = limits["insert_tx_per_s"] or 1
     publish_rate = limits["jetstream_publish_per_s"]["pipelined"] or 1
     result["ratios"] = {
@@ -272,6 +349,16 @@ def print_table(result: dict, path: Path) -> None:
         ("CPU cores by process", ", ".join(f"{k}={v}" for k, v in sorted(result["cpu_cores_per_process"].items()))),
         ("CPU ms per order by process", ", ".join(f"{k}={v}" for k, v in sorted(result["cpu_ms_per_order"].items()))),
     ]
+    steady = result.get("steady_merchants")
+    if steady:
+        lat_steady = steady["latency_s"]
+        rows += [
+            ("steady merchants (while M001 floods)", f"{len(steady['merchants'])} × {steady['rate_per_merchant']}/s, "
+                                                     f"{steady['accepted_orders']} accepted"),
+            ("  their 429 responses", steady["throttled_responses_429"]),
+            ("  accepted→released p50/p95/p99 s", _triple(lat_steady["accepted_to_released"])),
+            ("  accepted→handed_off p50/p95/p99 s", _triple(lat_steady["accepted_to_handed_off"])),
+        ]
     width = max(len(r[0]) for r in rows)
     print("\n" + "\n".join(f"{label:<{width}}  {value}" for label, value in rows))
     print(f"\nresults: {path}")
@@ -331,6 +418,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--consolidation-age", type=float, default=5.0, help="postal receptacle/dispatch max age, s")
     parser.add_argument("--carrier-step", type=float, default=600.0,
                         help="seconds between a parcel's tracking events from the sandbox carrier")
+    parser.add_argument("--flood", action="store_true",
+                        help="merchant M001 floods (the load above) while --steady-merchants send at --steady-rate")
+    parser.add_argument("--steady-merchants", type=int, default=3)
+    parser.add_argument("--steady-rate", type=float, default=5.0, help="orders/s per steady merchant")
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 

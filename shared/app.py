@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import ApiKeyGate
 from shared.errors import PayloadTooLarge, install_error_handlers, problem_response
 from shared.logging import configure_logging
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
@@ -40,6 +41,8 @@ def build_app(runtime: ServiceRuntime, *, title: str, description: str, routers:
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Keys are checked from the headers before the body limit and anything else reads the body (shared.auth).
+    app.add_middleware(ApiKeyGate)
     app.add_middleware(RequestContext, service=settings.service)
     app.include_router(health_router())
     for router in routers:

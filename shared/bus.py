@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import nats
 import structlog
@@ -12,15 +13,28 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import BadRequestError, NotFoundError
 
 from shared.contract.subjects import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, SERVICES, stream_name, stream_subjects
+from shared.logging import safe_error
 
 log = structlog.get_logger()
+
+
+def redacted(url: str) -> str:
+    """The URL without user and password, for log lines."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}" if sep else url
 
 
 class Bus:
     """One NATS connection per process; JetStream for durable publish and pull consumers."""
 
-    def __init__(self, url: str, *, duplicate_window_s: float = 600.0, connect_timeout_s: float = 2.0) -> None:
+    def __init__(self, url: str, *, duplicate_window_s: float = 600.0, connect_timeout_s: float = 2.0,
+                 connect_options: dict[str, Any] | None = None,
+                 managed_services: tuple[str, ...] = SERVICES) -> None:
         self.url = url
+        # Credentials and TLS (shared.natsauth.NatsClientAuth.connect_options); none against an open server.
+        self.connect_options = connect_options or {}
+        # The service streams this process creates and updates (with its own NATS user: its own stream only).
+        self.managed_services = managed_services
         self.duplicate_window_s = duplicate_window_s
         self.connect_timeout_s = connect_timeout_s
         self.nc: NATS | None = None
@@ -49,6 +63,7 @@ class Bus:
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
+                    **self.connect_options,
                 )
                 self.js = self.nc.jetstream(timeout=10)
                 # A server that is still starting (or restarting) takes connections before JetStream answers:
@@ -59,11 +74,11 @@ class Bus:
                 await self._discard_connection()
                 if not retry:
                     raise
-                log.warning("bus.waiting", url=self.url, error=str(exc) or type(exc).__name__, retry_in_s=delay)
+                log.warning("bus.waiting", url=redacted(self.url), error=safe_error(exc), retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._ready.set()
-        log.info("bus.connected", url=self.url)
+        log.info("bus.connected", url=redacted(self.url))
 
     async def _discard_connection(self) -> None:
         nc, self.nc, self.js = self.nc, None, None
@@ -86,7 +101,7 @@ class Bus:
                 max_age=7 * 24 * 3600,
                 duplicate_window=self.duplicate_window_s,
             )
-            for service in SERVICES
+            for service in self.managed_services
         ]
         configs.append(
             StreamConfig(
@@ -122,10 +137,10 @@ class Bus:
         self._ready.clear()
 
     async def _on_error(self, exc: Exception) -> None:
-        log.warning("bus.error", error=str(exc) or type(exc).__name__)
+        log.warning("bus.error", error=safe_error(exc))
 
     async def _on_disconnected(self) -> None:
-        log.warning("bus.disconnected", url=self.url)
+        log.warning("bus.disconnected", url=redacted(self.url))
 
     async def _on_reconnected(self) -> None:
-        log.info("bus.reconnected", url=self.url)
+        log.info("bus.reconnected", url=redacted(self.url))

@@ -83,14 +83,24 @@ def keys() -> None:
 @click.option("--merchant", default=None, help="Merchant code (role merchant).")
 @click.option("--owner", default=None, help="Owner: carrier code(s), broker id, payment provider, ops team.")
 @click.option("--name", required=True, help="Who or what the key is for.")
-def keys_create(role: str, merchant: str | None, owner: str | None, name: str) -> None:
-    from shared.keys import create_key
+@click.option("--expires-in", default=None, help="The key stops working after this long: 90d, 12h, 30m, 2w.")
+def keys_create(role: str, merchant: str | None, owner: str | None, name: str, expires_in: str | None) -> None:
+    from shared.keys import KeyRefused, create_key, parse_duration
 
     owner = merchant if role == "merchant" else owner
     if not owner:
         raise click.UsageError("--merchant is required for role merchant" if role == "merchant" else "--owner is required")
-    key_id, key = asyncio.run(create_key(role=role, owner=owner, name=name))
-    click.echo(f"key id: {key_id}\nrole:   {role}\nowner:  {owner}\nkey:    {key}\n(store it now: it is not shown again)")
+    try:
+        lifetime = parse_duration(expires_in) if expires_in else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expires-in") from None
+    try:
+        key_id, key = asyncio.run(create_key(role=role, owner=owner, name=name, expires_in=lifetime))
+    except KeyRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    expiry = f"\nexpires in {expires_in}" if expires_in else ""
+    click.echo(f"key id: {key_id}\nrole:   {role}\nowner:  {owner}\nkey:    {key}{expiry}\n"
+               "(store it now: it is not shown again)")
 
 
 @keys.command("list")
@@ -99,6 +109,8 @@ def keys_list() -> None:
 
     for row in asyncio.run(list_keys(SERVICE_NAMES)):
         state = "active" if row["active"] else f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}"
+        if row["active"] and row.get("expires_at"):
+            state = f"expires {row['expires_at']:%Y-%m-%d %H:%M}"
         click.echo(f"{row['id']}  {row['role']:<8} {row['owner']:<16} {row['prefix']}…  {state:<24} "
                    f"{','.join(row['services'])}  {row['name']}")
 
@@ -112,6 +124,50 @@ def keys_revoke(key_id: str) -> None:
     if not count:
         raise click.ClickException(f"no active key {key_id}")
     click.echo(f"revoked {key_id} in {count} service(s)")
+
+
+@main.group()
+def secrets() -> None:
+    """Secrets of a deployment (docker-compose.yml reads them as Docker secrets)."""
+
+
+@secrets.command("init")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("secrets"), show_default=True)
+@click.option("--force", is_flag=True, help="Replace existing secrets (every service then needs the new ones).")
+def secrets_init(directory: Path, force: bool) -> None:
+    """Generate the PostgreSQL password, one NATS user per service, and the webhook secret encryption key."""
+    from shared.secrets import init_secrets
+
+    written = init_secrets(directory, force=force)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"secrets in {directory} (0600); keep them out of version control")
+
+
+@main.group()
+def webhooks() -> None:
+    """Merchant webhooks: the signing secrets' encryption key."""
+
+
+@webhooks.command("reencrypt")
+def webhooks_reencrypt() -> None:
+    """Encrypt every stored signing secret again under the first configured key (after adding a new one first);
+    then the old key can be removed from SILKGATE_ORDERS_WEBHOOK_SECRET_KEYS(_FILE)."""
+    from shared.db import Database
+    from shared.services import settings_for
+
+    async def run() -> int:
+        from services.orders.webhooks.service import reencrypt_secrets
+
+        settings = settings_for("orders")
+        db = Database(settings.resolved_database_url())
+        try:
+            async with db.transaction() as session:
+                return await reencrypt_secrets(session, settings)
+        finally:
+            await db.dispose()
+
+    click.echo(f"re-encrypted the secrets of {asyncio.run(run())} endpoint(s) under the first key")
 
 
 @main.group()

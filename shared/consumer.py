@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.batch import BatchScope, close_scope, open_scope
 from shared.bus import Bus
 from shared.contract.envelope import Envelope
-from shared.contract.events import Event
+from shared.contract.events import EVENTS_BY_TYPE, Event
 from shared.contract.subjects import dead_letter_subject, stream_name
 from shared.db import Database
 from shared.inbox import Inbox
-from shared.logging import message_context
+from shared.logging import message_context, safe_error
 from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
 from shared.outbox import Outbox
 
@@ -138,7 +138,7 @@ class DurableConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep consuming after broker/database hiccups
-                log.warning("consumer.error", consumer=self.name, stream=self.stream, error=str(exc) or type(exc).__name__)
+                log.warning("consumer.error", consumer=self.name, stream=self.stream, error=safe_error(exc))
                 self._sub = None
                 await asyncio.sleep(1.0)
 
@@ -174,13 +174,12 @@ class DurableConsumer:
                 outcome = await self._handle_all_at_once(readable)
             except Exception as exc:  # noqa: BLE001 - some message failed: redo the batch one savepoint each
                 log.warning("consumer.batch_split", consumer=self.name, size=len(readable),
-                            error=str(exc)[:300] or type(exc).__name__)
+                            error=safe_error(exc))
         if outcome is None:
             try:
                 outcome = await self._handle_one_by_one(readable)
             except Exception as exc:  # noqa: BLE001 - commit failed: nothing took effect, all come again
-                log.warning("consumer.batch_failed", consumer=self.name, size=len(msgs),
-                            error=str(exc) or type(exc).__name__)
+                log.warning("consumer.batch_failed", consumer=self.name, size=len(msgs), error=safe_error(exc))
                 for msg in msgs:
                     await _quietly(msg.nak(delay=self.settings.backoff_s[0]))
                 return
@@ -260,7 +259,7 @@ class DurableConsumer:
                     log.info("consumer.duplicate_skipped", consumer=self.name, reason="handled by a replica")
                     outcome.ack.append(msg)
                     return
-                reason = f"{type(exc).__name__}: {exc}"[:1000]
+                reason = safe_error(exc)[:1000]
                 attempt = _deliveries(msg)
                 if attempt >= self.settings.max_attempts:
                     outcome.dead.append((msg, reason))
@@ -353,9 +352,31 @@ def take_queued_messages_at_once(pull_subscription: Any) -> None:
 def _parse(msg: Any) -> tuple[Any, Envelope | None, Event | None, str | None]:
     try:
         envelope = Envelope.from_bytes(msg.data)
-        return msg, envelope, envelope.event(), None
+        event = envelope.event()
     except Exception as exc:  # noqa: BLE001 - a message we cannot read will never succeed
-        return msg, None, None, f"unreadable message: {exc}"[:1000]
+        return msg, None, None, f"unreadable message: {safe_error(exc)}"[:1000]
+    refused = provenance_problem(envelope, msg.subject)
+    if refused is not None:
+        log.error("consumer.message_refused", subject=msg.subject, event_id=envelope.id, event_type=envelope.type,
+                  source=envelope.source, reason=refused)
+        return msg, None, None, refused
+    return msg, envelope, event, None
+
+
+def provenance_problem(envelope: Envelope, subject: str) -> str | None:
+    """Why an event may not be believed, or None: its type must be the subject it came on, and its source the
+    service that publishes that subject.
+
+    The broker lets only that service's NATS user publish on its subjects (shared.natsauth); these checks make sure
+    nothing inside the message claims otherwise — a `declaration.released` body sent on a postal subject, or an
+    event whose source names another service, is refused and dead-lettered with the reason, never applied.
+    """
+    if envelope.type != subject:
+        return f"refused: event type {envelope.type} arrived on subject {subject}"
+    publisher = EVENTS_BY_TYPE[envelope.type].SERVICE
+    if envelope.source != f"silkgate/{publisher}":
+        return f"refused: source {envelope.source} does not publish {subject} (silkgate/{publisher} does)"
+    return None
 
 
 def _deliveries(msg: Any) -> int:
@@ -370,7 +391,7 @@ async def _quietly(awaitable: Awaitable[Any]) -> None:
     try:
         await awaitable
     except Exception as exc:  # noqa: BLE001
-        log.debug("consumer.ack_failed", error=str(exc))
+        log.debug("consumer.ack_failed", error=safe_error(exc))
 
 
 def build_consumers(*, service: str, handlers: dict[type[Event], Handler], db: Database, bus: Bus, inbox: Inbox,

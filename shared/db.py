@@ -117,7 +117,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, busy_timeout_ms: int = 30000) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Statement parameters are parcels' data: an error message or an echoed statement must never carry them.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.sqlite:
             database = make_url(url).database
             if database and database != ":memory:":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import selectors
@@ -16,6 +17,7 @@ from pathlib import Path
 import click
 
 from shared.migrate import upgrade
+from shared.natsauth import NatsCredentialStore, admin_auth, provision_streams, service_environment
 from shared.natsserver import nats_server_binary
 from shared.serve import port_is_free
 from shared.services import SERVICE_NAMES, settings_for
@@ -97,6 +99,8 @@ class Supervisor:
                     "PYTHONUNBUFFERED": "1"})
         # On one's own machine a webhook receiver on localhost is the normal case; production refuses loopback.
         env.setdefault("SILKGATE_ORDERS_WEBHOOK_ALLOW_LOOPBACK", "true")
+        env.setdefault("SILKGATE_ORDERS_WEBHOOK_ALLOWED_PORTS", "[]")  # local receivers listen on any port
+        env.setdefault("SILKGATE_POSTAL_SANDBOX", "true")  # the sandbox carrier's key acts for every carrier
         postal_port, carrier_port = settings_for("postal").resolved_port(), settings_for("carrier").resolved_port()
         # A newcomer should see parcels handed off within seconds, not after production-sized consolidation ages.
         env.setdefault("SILKGATE_POSTAL_MAX_RECEPTACLE_AGE_S", "10")
@@ -162,6 +166,7 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "log").mkdir(exist_ok=True)
     os.environ["SILKGATE_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("SILKGATE_POSTAL_SANDBOX", "true")  # the embedded mode is the sandbox
     ports = {name: settings_for(name).resolved_port() for name in (*SERVICE_NAMES, "carrier")}
     taken = [f"{name} {port}" for name, port in [("nats-server", EMBEDDED_NATS_PORT), *ports.items()]
              if not port_is_free("127.0.0.1", port)]
@@ -179,14 +184,18 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    nats_users = NatsCredentialStore(data_dir / "nats")
     try:
-        supervisor.add("nats-server", [nats_server_binary(), "-a", "127.0.0.1", "-p", str(EMBEDDED_NATS_PORT), "-js",
+        supervisor.add("nats-server", [nats_server_binary(), *secured_nats_arguments(data_dir, nats_users),
+                                       "-a", "127.0.0.1", "-p", str(EMBEDDED_NATS_PORT), "-js",
                                        "-sd", str(data_dir / "jetstream"), "-l", str(data_dir / "log" / "nats-server.log")])
         if not wait_for_port(EMBEDDED_NATS_PORT):
             raise click.ClickException("nats-server did not start")
+        asyncio.run(provision_streams(f"nats://127.0.0.1:{EMBEDDED_NATS_PORT}", admin_auth(nats_users)))
         silkgate = [sys.executable, "-m", "shared.cli", "serve"]
         for service in SERVICE_NAMES:
-            env = {f"SILKGATE_{service.upper()}_MIGRATE_ON_START": "false",
+            env = {**service_environment(service, nats_users),
+                   f"SILKGATE_{service.upper()}_MIGRATE_ON_START": "false",
                    f"SILKGATE_{service.upper()}_WORKER_METRICS_PORT": str(ports[service] + 100),
                    f"SILKGATE_{service.upper()}_LOG_FILE": str(data_dir / "log" / f"{service}.jsonl")}
             supervisor.add(f"{service}", [*silkgate, service, "--role", "api"], env)
@@ -205,6 +214,12 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
         supervisor.pump()
     finally:
         supervisor.stop()
+
+
+def secured_nats_arguments(data_dir: Path, store: NatsCredentialStore) -> list[str]:
+    """nats-server's configuration for the embedded mode: one user per service (shared.natsauth), made on the first
+    `up` under <data dir>/nats (passwords 0600, the configuration holds their bcrypt hashes) and kept after."""
+    return ["-c", str(store.write_server_config(data_dir / "nats" / "nats-server.json"))]
 
 
 def _ensure_sandbox_carrier_key() -> str:

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.logging import safe_error
+
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger()
 
@@ -172,7 +174,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(IntegrityError)
     async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
         # A race that a unique constraint settled: the other request won.
-        log.info("http.integrity_conflict", path=request.url.path, error=str(exc.orig)[:200])
+        log.info("http.integrity_conflict", path=request.url.path, error=safe_error(exc))
         return problem_response(Conflict("A concurrent request changed this resource; retry.", code="concurrent_update"), request)
 
     @app.exception_handler(OperationalError)
@@ -180,7 +182,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database.unavailable", path=request.url.path, error=str(exc)[:300])
+        log.warning("database.unavailable", path=request.url.path, error=safe_error(exc))
         error = ServiceUnavailable("The database is unavailable; nothing was written. Retry shortly.",
                                    code="database_unavailable", headers={"Retry-After": "2"})
         return problem_response(error, request)

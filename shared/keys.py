@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from shared.auth import ROLE_SERVICES, generate_key
@@ -25,16 +26,27 @@ async def _with_db(service: str, action) -> Any:
         await db.dispose()
 
 
-async def create_key(*, role: str, owner: str, name: str, services: tuple[str, ...] | None = None) -> tuple[str, str]:
-    """Create one key (same id and hash) in every service that authenticates `role`; returns (key id, key)."""
-    from shared.auth import ApiKeyRepository
+class KeyRefused(ValueError):
+    """A key that may not be made here (a wildcard carrier key outside the sandbox)."""
 
+
+async def create_key(*, role: str, owner: str, name: str, services: tuple[str, ...] | None = None,
+                     expires_in: timedelta | None = None) -> tuple[str, str]:
+    """Create one key (same id and hash) in every service that authenticates `role`; returns (key id, key).
+    With `expires_in` the key stops working then (and is logged as expiring in the days before)."""
+    from shared.auth import ApiKeyRepository
+    from shared.db import utcnow
+
+    if role == "carrier" and "*" in {code.strip() for code in owner.split(",")} and not settings_for("postal").sandbox:
+        raise KeyRefused("a carrier key for every carrier (*) is for the sandbox only (SILKGATE_POSTAL_SANDBOX=true): "
+                         "name the carrier codes the key acts for")
+    expires_at = utcnow() + expires_in if expires_in is not None else None
     key_id, key = generate_key(role)
     for service in services or ROLE_SERVICES[role]:
 
         async def insert(session, tables, service=service):
             await ApiKeyRepository(tables.api_keys).insert(session, key_id=key_id, key=key, role=role, owner=owner,
-                                                          name=name)
+                                                          name=name, expires_at=expires_at)
             if service == "orders" and role == "merchant":
                 from services.orders.service import ensure_merchant
 
@@ -86,3 +98,17 @@ async def revoke_owner_keys(*, service: str, owner: str, name: str) -> None:
                               .values(active=False, revoked_at=utcnow()))
 
     await _with_db(service, revoke)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90d`, `12h`, `30m`, `3600s`, `2w` (or a number of seconds) as a timedelta; raises ValueError."""
+    value = text.strip().lower()
+    unit = value[-1] if value and value[-1] in _UNITS else "s"
+    number = value[:-1] if value and value[-1] in _UNITS else value
+    seconds = float(number) * _UNITS[unit]
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive: {text!r}")
+    return timedelta(seconds=seconds)

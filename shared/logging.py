@@ -5,18 +5,68 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import traceback
 from contextvars import ContextVar, Token
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-# Keys whose values are personal data (DESIGN.md: ID numbers and phones masked in logs).
-_SENSITIVE_KEYS = re.compile(r"(id_number|phone|payer_id|passport|api_key|secret|authorization)", re.I)
-# 15/18-char China resident IDs, international phone numbers (+…) and China mobile numbers, inside free text.
-# Deliberately narrow: ISO timestamps and hex ids must stay readable.
-_ID_IN_TEXT = re.compile(r"\b\d{17}[\dXx]\b|\b\d{15}\b")
-_PHONE_IN_TEXT = re.compile(r"\+\d{1,3}[ \-]?\d[\d \-]{5,}\d|\b1[3-9]\d{9}\b")
+# Credentials: never written, whatever the line.
+_CREDENTIAL_KEYS = re.compile(r"(api_key|secret|authorization|password|token|signature)", re.I)
+
+# Personal data inside free text (an exception's message, a carrier's description, a reason typed by a person).
+# Phones in their many spellings (+86 138 0013 8000, 0086-138-0013-8000, (0998) 2821234, 13800138000), 18/15-digit
+# resident ID numbers, passport numbers (E12345678, EA1234567), e-mail addresses. Deliberately shaped so that ISO
+# timestamps, dates, amounts, hex ids and tracking numbers (S10, carrier waybills) stay readable.
+_FREE_TEXT = re.compile(
+    r"(?P<email>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+    r"|(?<![\w.:/+-])(?P<id>\d{17}[\dXx]|\d{15})(?![\w.:/-])"
+    r"|(?<![\w.:/+-])(?P<passport>[A-Z]{1,2}\d{7,8})(?![\w.:/-])"
+    r"|(?<![\w.:/+-])(?P<phone>(?:\+|\(\+?)?\d[\d \-()]{5,22}\d)(?![\w.:/-])"
+)
+# Values that are identifiers or codes, never free text: left as they are (an HS code like 0901210000 is no phone).
+_IDENTIFIER_KEYS = re.compile(r"(_id|_ids|_code|^tracking_number|^tracking_numbers)$")
+_CHINA_MOBILE = re.compile(r"1[3-9]\d{9}")
+_NUMBER_LIKE = re.compile(r"[\d\s+()\-Xx]+")
+
+
+def _looks_like_phone(text: str) -> bool:
+    """A run of digits and separators is a phone number when its digits and shape say so (not a date or count)."""
+    digits = sum(ch.isdigit() for ch in text)
+    if text.startswith(("+", "(+", "00")):
+        return 8 <= digits <= 15
+    if any(ch in " -()" for ch in text):
+        return 9 <= digits <= 15
+    return bool(_CHINA_MOBILE.fullmatch(text)) or (text.startswith("0") and 10 <= digits <= 12)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    if match.lastgroup == "phone" and not _looks_like_phone(text):
+        return text
+    if match.lastgroup == "email":
+        return "****@****"
+    return mask_value(text)
+
+
+def mask_text(text: str) -> str:
+    """Free text with phones, ID and passport numbers and e-mail addresses masked."""
+    return _FREE_TEXT.sub(_mask_match, text)
+
+
+_personal_keys: frozenset[str] | None = None
+
+
+def personal_keys() -> frozenset[str]:
+    """Field names the contract marks as personal data (`x-personal`), and their flattened forms
+    (`consignee_phone`, `sender_name`) for every contract field that holds a model with such fields."""
+    global _personal_keys
+    if _personal_keys is None:
+        from shared.contract.personal import personal_field_names
+
+        _personal_keys = personal_field_names()
+    return _personal_keys
 
 
 # The event a consumer is handling: bound once per message, merged into a line only when one is written. Binding
@@ -52,8 +102,8 @@ def merge_message_context(_logger: Any, _method: str, event_dict: dict[str, Any]
 
 
 def mask_value(value: str) -> str:
-    """Keep the last four characters, so an operator can still tell two values apart."""
-    if len(value) <= 4:
+    """Keep the last four characters of a long value (an operator can still tell two apart), nothing of a short one."""
+    if len(value) < 8:
         return "****"
     return "*" * (len(value) - 4) + value[-4:]
 
@@ -61,19 +111,76 @@ def mask_value(value: str) -> str:
 def _mask(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
         return {k: _mask(v, k) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [_mask(v, key) for v in value]
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        # A pydantic model (a Party, a Payment, a whole Parcel): masked by its fields' marks, like any dict.
+        return _mask(value.model_dump(mode="json"), key)
+    if key and value is not None and _CREDENTIAL_KEYS.search(key):
+        return "****"
+    if key and value is not None and key.lower() in personal_keys():
+        # A number (phone, ID) keeps its last four digits; a name, an address or an e-mail keeps nothing.
+        return mask_value(value) if isinstance(value, str) and _NUMBER_LIKE.fullmatch(value) else "****"
     if isinstance(value, str):
-        if key and _SENSITIVE_KEYS.search(key):
-            return mask_value(value)
-        value = _ID_IN_TEXT.sub(lambda m: mask_value(m.group(0)), value)
-        return _PHONE_IN_TEXT.sub(lambda m: mask_value(m.group(0)), value)
+        return value if key and _IDENTIFIER_KEYS.search(key) else mask_text(value)
+    if isinstance(value, BaseException):
+        return safe_error(value)
     return value
 
 
 def mask_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    """structlog processor: mask ID numbers and phone numbers wherever they appear."""
+    """structlog processor: personal data masked wherever it appears — the values of the fields the contract marks
+    personal (at any depth, in dicts and models), credentials, and personal data in free text."""
     return {k: (v if k in ("event", "timestamp", "level") else _mask(v, k)) for k, v in event_dict.items()}
+
+
+def safe_error(exc: BaseException) -> str:
+    """An exception as its type and a message safe to log: no input values, no statement parameters, personal data
+    in the text masked. Validation errors name the fields at fault and the kinds of error, never the values."""
+    name = type(exc).__name__
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and type(exc).__module__.startswith("pydantic"):
+        try:
+            found = exc.errors(include_input=False, include_url=False)  # type: ignore[attr-defined]
+            parts = [f"{'.'.join(str(p) for p in e.get('loc', ())) or '(root)'}: {e.get('type')}" for e in found[:10]]
+            return f"{name}: {len(found)} error(s): {'; '.join(parts)}"
+        except Exception:  # noqa: BLE001 - fall back to the generic form below
+            pass
+    orig = getattr(exc, "orig", None)
+    if orig is not None and type(exc).__module__.startswith("sqlalchemy"):
+        # A driver error: its own first line (constraint names, SQLSTATE), never the statement's parameters.
+        message = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+        return f"{name}: {type(orig).__name__}: {mask_text(message)[:300]}"
+    message = str(exc).strip()
+    if type(exc).__module__.startswith("sqlalchemy"):
+        message = message.split("[SQL:", 1)[0].strip()
+    return f"{name}: {mask_text(message)[:300]}" if message else name
+
+
+def safe_exc_info(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """structlog processor in place of format_exc_info: the traceback's frames (file, line, function, code) and, for
+    each exception in the chain, its type and safe message (safe_error) — never the raw messages."""
+    exc_info = event_dict.pop("exc_info", None)
+    if not exc_info:
+        return event_dict
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    exc = exc_info[1]
+    if exc is None:
+        return event_dict
+    chain: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_list(traceback.extract_tb(current.__traceback__)))
+        chain.append(f"{frames}{safe_error(current)}")
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    event_dict["exception"] = "\n--- caused by ---\n".join(chain)
+    event_dict.setdefault("error", safe_error(exc))
+    return event_dict
 
 
 class _TeeStream:
@@ -114,7 +221,7 @@ def configure_logging(service: str, *, level: str = "INFO", log_file: str | None
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
-            structlog.processors.format_exc_info,
+            safe_exc_info,
             mask_personal_data,
             structlog.processors.JSONRenderer(),
         ],

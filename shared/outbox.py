@@ -17,6 +17,7 @@ from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.db import Database, UTCDateTime, bucketed, utcnow
+from shared.logging import safe_error
 from shared.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
 
 log = structlog.get_logger()
@@ -136,7 +137,7 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the relay must outlive a broker or database outage
-                log.warning("relay.error", service=self.service, error=str(exc) or type(exc).__name__)
+                log.warning("relay.error", service=self.service, error=safe_error(exc))
                 await _sleep_or_stop(stop, 1.0)
 
     async def publish_batch(self) -> int:
@@ -177,7 +178,7 @@ class Relay:
         sent: list[int] = []
         for row, result in zip(rows, results, strict=True):
             if isinstance(result, BaseException):
-                log.warning("outbox.publish_failed", event_id=row.event_id, error=str(result) or type(result).__name__)
+                log.warning("outbox.publish_failed", event_id=row.event_id, error=safe_error(result))
                 break  # keep order: later rows wait for the next round
             sent.append(row.id)
         return sent

@@ -15,10 +15,23 @@ from shared.consumer import ConsumerSettings, DurableConsumer, Handler, Prefetch
 from shared.contract.events import Event
 from shared.db import Database
 from shared.inbox import Inbox
+from shared.logging import safe_error
 from shared.outbox import Outbox, Relay
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger()
+
+
+def bus_credentials(settings: ServiceSettings) -> dict:
+    """The bus's NATS credentials and TLS; with its own user, a service manages only its own stream (and the dead
+    letters): the others' are created by their services or by `silkgate up`."""
+    from shared.contract.subjects import SERVICES
+    from shared.natsauth import client_auth_from_settings
+
+    auth = client_auth_from_settings(settings)
+    own_stream_only = bool(auth.user) and settings.service in SERVICES
+    return {"connect_options": auth.connect_options(),
+            "managed_services": (settings.service,) if own_stream_only else SERVICES}
 
 Worker = Callable[["ServiceRuntime", asyncio.Event], Awaitable[None]]
 
@@ -49,7 +62,7 @@ class ServiceRuntime:
         self.service = self.settings.service
         self.db: Database | None = None
         self.bus = Bus(self.settings.nats_url, duplicate_window_s=self.settings.duplicate_window_s,
-                       connect_timeout_s=self.settings.nats_connect_timeout_s)
+                       connect_timeout_s=self.settings.nats_connect_timeout_s, **bus_credentials(self.settings))
         self.outbox = Outbox(self.tables.outbox)
         self.inbox = Inbox(self.tables.inbox)
         self.api_keys = ApiKeyRepository(self.tables.api_keys)
@@ -102,7 +115,7 @@ class ServiceRuntime:
             await asyncio.gather(*pending, return_exceptions=True)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
-                    log.warning("service.task_failed", task=task.get_name(), error=str(task.exception()))
+                    log.warning("service.task_failed", task=task.get_name(), error=safe_error(task.exception()))
         self._tasks.clear()
         await self.bus.close()
         if self.db is not None:

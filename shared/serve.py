@@ -12,6 +12,7 @@ import click
 
 from shared.db import Database
 from shared.logging import cache_loggers
+from shared.secrets import is_production, production_problems
 from shared.services import create_app_for, settings_for
 
 
@@ -51,6 +52,10 @@ def serve(service: str, *, role: str = "all", host: str | None = None, port: int
     if service != "carrier":
         settings.run_api = role in ("api", "all")
         settings.run_workers = role in ("worker", "all")
+    if is_production():
+        problems = production_problems(settings)
+        if problems:
+            fail(f"{service}: refusing to start in production (SILKGATE_ENV=production): " + "; ".join(problems))
     bind_port = settings.resolved_port()
     if role != "worker" and not port_is_free(settings.host, bind_port):
         fail(f"{service}: port {settings.host}:{bind_port} is already in use "

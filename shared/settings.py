@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {"orders": 8001, "customs": 8002, "postal": 8003, "carrier": 8004}
@@ -28,10 +28,24 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 0
     database_url: str = ""
+    # The database password from a file (a Docker secret), put into database_url: the URL itself stays free of it.
+    database_password_file: str | None = None
     nats_url: str = Field(
         default=DEFAULT_NATS_URL,
         validation_alias=AliasChoices("nats_url", "SILKGATE_NATS_URL"),
     )
+    # This service's NATS user (shared.natsauth): the password itself, or a file holding it (a Docker secret, or
+    # what `silkgate up` writes under the data directory). No password: connect without credentials (tests).
+    nats_user: str = ""
+    nats_password: SecretStr | None = None
+    nats_password_file: str | None = None
+    # TLS to nats-server (use a tls:// URL): the CA that signed the server's certificate (shared by all services),
+    # and this service's client certificate and key when the server verifies clients (mutual TLS).
+    nats_tls_ca_file: str | None = Field(
+        default=None, validation_alias=AliasChoices("nats_tls_ca_file", "SILKGATE_NATS_TLS_CA_FILE"))
+    nats_tls_cert_file: str | None = None
+    nats_tls_key_file: str | None = None
+    nats_tls_hostname: str | None = None
     log_level: str = "INFO"
     log_file: str | None = None  # JSON lines also appended here (embedded mode: var/log/<service>.jsonl)
 
@@ -70,6 +84,11 @@ class ServiceSettings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under the data directory."""
+        if self.database_url and self.database_password_file:
+            from sqlalchemy.engine import make_url
+
+            password = Path(self.database_password_file).read_text(encoding="utf-8").strip()
+            return make_url(self.database_url).set(password=password).render_as_string(hide_password=False)
         if self.database_url:
             return self.database_url
         path = data_dir() / f"{self.SERVICE}.db"

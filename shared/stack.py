@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.natsauth import admin_auth, provision_streams
 from shared.natsserver import NatsServer, free_port
 
 SERVICES = ("orders", "customs", "postal")
@@ -46,7 +47,8 @@ class Stack:
                  replicas: int = 1) -> None:
         self.root = root
         self.postgres_url = postgres_url
-        self.nats = NatsServer()
+        # The services connect with their own NATS users (shared.natsauth); tests and tools use `nats.url` (admin).
+        self.nats = NatsServer(auth=True)
         self.ports = {name: free_port() for name in (*SERVICES, "carrier")}
         self.replica_ports = {name: [free_port() for _ in range(replicas - 1)] for name in SERVICES}
         self.extra_env = extra_env or {}
@@ -63,14 +65,17 @@ class Stack:
     async def start(self) -> None:
         self.nats.start()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {"SILKGATE_DATA_DIR": str(self.root), "SILKGATE_NATS_URL": self.nats.url, "PYTHONUNBUFFERED": "1"}
+        env = {"SILKGATE_DATA_DIR": str(self.root), "SILKGATE_NATS_URL": self.nats.address, "PYTHONUNBUFFERED": "1"}
+        await provision_streams(self.nats.address, admin_auth(self.nats.credentials))
         for service in SERVICES:
             up = service.upper()
+            env.update(self.nats.service_environment(service))
             env[f"SILKGATE_{up}_DATABASE_URL"] = await self._database_url(service)
             env[f"SILKGATE_{up}_PORT"] = str(self.ports[service])
             env[f"SILKGATE_{up}_MIGRATE_ON_START"] = "false"
             env[f"SILKGATE_{up}_LOG_FILE"] = str(self.log_dir / f"{service}.jsonl")
             env[f"SILKGATE_{up}_CONSUMER_FETCH_TIMEOUT_S"] = "0.5"
+        env["SILKGATE_POSTAL_SANDBOX"] = "true"  # the sandbox carrier's key acts for every carrier
         env["SILKGATE_CARRIER_PORT"] = str(self.ports["carrier"])
         env["SILKGATE_CARRIER_POSTAL_URL"] = self.url("postal")
         env["SILKGATE_CARRIER_LOG_FILE"] = str(self.log_dir / "carrier.jsonl")
@@ -98,7 +103,11 @@ class Stack:
                 self.spawn(f"{service}-api-{index}", [service, "--role", "api", "--port", str(port)])
                 self.spawn(f"{service}-worker-{index}", [service, "--role", "worker"])
         self.spawn("carrier", ["carrier"])
-        await self.wait_ready()
+        try:
+            await self.wait_ready()
+        except BaseException:
+            await self.stop()  # a stack that did not come up (a loaded machine) leaves no process behind
+            raise
 
     def spawn(self, name: str, args: list[str]) -> None:
         log = (self.log_dir / f"{name}.out").open("ab")

@@ -22,7 +22,7 @@ from services.carrier.service import post_due_events
 from services.carrier.settings import CarrierSettings
 from shared.db import Database
 from shared.errors import install_error_handlers
-from shared.logging import configure_logging
+from shared.logging import configure_logging, safe_error
 
 log = structlog.get_logger()
 
@@ -76,7 +76,7 @@ async def _tracking_poster(db: Database, settings: CarrierSettings, client: http
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - keep going through database or postal hiccups
-            log.warning("carrier.post_error", error=str(exc) or type(exc).__name__)
+            log.warning("carrier.post_error", error=safe_error(exc))
         if settled < settings.post_batch_size:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=idle)

@@ -22,6 +22,7 @@ from services.customs.service import (
     transition,
 )
 from shared.contract.events import Finding
+from shared.logging import safe_error
 from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
@@ -79,7 +80,7 @@ async def documents_deadline_worker(runtime: ServiceRuntime, stop: asyncio.Event
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the worker must outlive a database outage
-            log.warning("deadline_worker.error", error=str(exc) or type(exc).__name__)
+            log.warning("deadline_worker.error", error=safe_error(exc))
         try:
             await asyncio.wait_for(stop.wait(), timeout=config.deadline_check_interval_s)
         except TimeoutError:

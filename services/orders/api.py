@@ -92,15 +92,19 @@ async def intake_request(request: Request, principal: Principal, idempotency_key
                          fingerprint=request_fingerprint(request.method, request.url.path, body))
 
 
-async def admit(runtime: ServiceRuntime, request: IntakeRequest) -> None:
-    """429 while the backlog is over the bound; a replay of an answered request still goes through."""
+async def admit(runtime: ServiceRuntime, request: IntakeRequest, orders: int = 1) -> None:
+    """429 for a merchant over its rate or its share of the backlog (services/orders/backpressure.py); a replay of an
+    answered request still goes through."""
     monitor = runtime.extras.get("backlog")
-    if monitor is None or not monitor.full:
+    if monitor is None:
+        return
+    refusal = monitor.refusal(request.principal.owner, orders)
+    if refusal is None:
         return
     async with runtime.db.reader() as session:
         if await intake.stored_response(session, request) is not None:
             return
-    monitor.admit()
+    raise refusal
 
 
 def intake_response(outcome: IntakeResponse) -> JSONResponse:
@@ -145,7 +149,7 @@ async def create_orders_batch(
     stored together in one transaction. The whole batch is idempotent under its Idempotency-Key."""
     runtime = runtime_of(request)
     intake_req = await intake_request(request, principal, idempotency_key)
-    await admit(runtime, intake_req)
+    await admit(runtime, intake_req, orders=len(batch.orders))
     prepared = intake.prepare_batch(batch.orders)
     outcome = await in_transaction(runtime, lambda s: intake.accept_batch(s, runtime.outbox, intake_req, prepared))
     return intake_response(outcome)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from services.orders.domain.status import IN_FLIGHT_STATUSES
 from shared.settings import ServiceSettings, prefixed
@@ -19,6 +19,15 @@ STUCK_AFTER_S: dict[str, float] = {
     "handed_off": DAY_S,
     "in_transit": 14 * DAY_S,
 }
+
+
+class MerchantLimit(BaseModel):
+    """One merchant's intake limits: orders/s sustained and at once (token bucket; rate 0: no limit), and its weight
+    in sharing the backlog with the other merchants (2: twice an ordinary merchant's share)."""
+
+    rate_per_s: float = Field(ge=0)
+    burst: int = Field(ge=1)
+    backlog_weight: float = Field(default=1.0, gt=0)
 
 
 class OrdersSettings(ServiceSettings):
@@ -36,6 +45,15 @@ class OrdersSettings(ServiceSettings):
     max_backlog: int = 20_000
     backlog_poll_interval_s: float = 0.5
     backlog_retry_after_s: int = 2
+    # Fairness (services/orders/fairness.py): a merchant over its share of the backlog waits, the others go on;
+    # past max_backlog × backlog_hard_factor every merchant waits.
+    backlog_hard_factor: float = Field(default=2.0, ge=1.0)
+    # Per merchant: a token bucket of orders (all its keys share it) — intake_rate_per_s sustained, intake_burst at
+    # once — unless merchant_limits names the merchant, e.g.
+    # SILKGATE_ORDERS_MERCHANT_LIMITS='{"M001": {"rate_per_s": 50, "burst": 1000, "backlog_weight": 2}}'.
+    intake_rate_per_s: float = Field(default=500.0, ge=0)
+    intake_burst: int = Field(default=2000, ge=1)
+    merchant_limits: dict[str, MerchantLimit] = Field(default_factory=dict)
 
     # Idempotency-Key responses are kept at least this long (Stripe keeps them 24 h), then purged by a worker.
     idempotency_retention_s: float = 24 * 3600
@@ -64,6 +82,15 @@ class OrdersSettings(ServiceSettings):
     # (the embedded mode sets SILKGATE_ORDERS_WEBHOOK_ALLOW_LOOPBACK=true to deliver to local receivers).
     webhook_allow_loopback: bool = False
     webhook_allow_private_networks: bool = False
+    # Endpoint ports: 80 and 443 unless listed here (an empty list allows any port; the embedded mode does, for
+    # receivers on a developer's machine).
+    webhook_allowed_ports: list[int] = Field(default_factory=lambda: [80, 443])
+    # Signing secrets are stored encrypted (services/orders/webhooks/encryption.py): Fernet keys, the first encrypts
+    # and all decrypt; given here (JSON list) or in a file, one per line (a Docker secret).
+    webhook_secret_keys: list[SecretStr] = Field(default_factory=list)
+    webhook_secret_keys_file: str | None = None
+    # How long a rotated-out signing secret may keep signing deliveries (beside the new one), at most.
+    webhook_secret_overlap_max_s: float = 7 * DAY_S
 
     # Documents (services/orders/paper): the font for Chinese (and other non-Latin) text, "auto" (a system
     # TrueType CJK font if one is installed, embedded; else the PDF standard STSong-Light, not embedded),
@@ -86,6 +113,23 @@ class OrdersSettings(ServiceSettings):
         if value.strip() in ("", "auto", "STSong-Light") or Path(value).is_file():
             return value
         raise ValueError(f"document_cjk_font {value!r} is neither auto, STSong-Light nor an existing font file")
+
+    def limit_for(self, merchant: str) -> MerchantLimit:
+        return self.merchant_limits.get(merchant) or MerchantLimit(rate_per_s=self.intake_rate_per_s,
+                                                                   burst=self.intake_burst)
+
+    def backlog_weights(self) -> dict[str, float]:
+        return {code: limit.backlog_weight for code, limit in self.merchant_limits.items()}
+
+    def production_problems(self) -> list[str]:
+        """What shared.secrets refuses in production besides the common checks."""
+        problems = []
+        if not (self.webhook_secret_keys or self.webhook_secret_keys_file):
+            problems.append("no webhook secret encryption key: set SILKGATE_ORDERS_WEBHOOK_SECRET_KEYS_FILE "
+                            "(silkgate secrets init)")
+        if self.webhook_allow_loopback or self.webhook_allow_private_networks:
+            problems.append("webhooks may be sent to loopback or private addresses (sandbox settings)")
+        return problems
 
     @field_validator("stuck_after_s")
     @classmethod

@@ -9,6 +9,7 @@ import structlog
 from services.orders.intake import purge_idempotency_keys
 from services.orders.service import report_stuck_orders
 from shared.db import utcnow
+from shared.logging import safe_error
 from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
@@ -26,7 +27,7 @@ async def purge_idempotency_keys_worker(runtime: ServiceRuntime, stop: asyncio.E
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - retried on the next round; the keys only live a little longer
-            log.warning("idempotency.purge_failed", error=str(exc) or type(exc).__name__)
+            log.warning("idempotency.purge_failed", error=safe_error(exc))
         await _sleep_or_stop(stop, settings.idempotency_purge_interval_s)
 
 
@@ -42,7 +43,7 @@ async def report_stuck_orders_worker(runtime: ServiceRuntime, stop: asyncio.Even
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - retried on the next round
-            log.warning("order.stuck_check_failed", error=str(exc) or type(exc).__name__)
+            log.warning("order.stuck_check_failed", error=safe_error(exc))
         await _sleep_or_stop(stop, settings.stuck_check_interval_s)
 
 

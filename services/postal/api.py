@@ -18,12 +18,27 @@ from services.postal.schemas import (
     TrackingEventResult,
     TrackingEventsResponse,
 )
-from services.postal.tracking import TrackingEventInput, carrier_codes, record_events
+from services.postal.tracking import ANY_CARRIER, TrackingEventInput, carrier_codes, record_events
 from shared.auth import Principal, require_roles
 from shared.db import utcnow
-from shared.errors import InvalidInput, SilkgateError, invalid_input_from, validation_errors
+from shared.errors import Forbidden, InvalidInput, SilkgateError, invalid_input_from, validation_errors
 
 router = APIRouter(prefix="/v1", tags=["postal"])
+
+
+def carrier_key(*roles: str):
+    """require_roles, refusing outside the sandbox a carrier key that acts for every carrier ("*")."""
+    base = require_roles(*roles)
+
+    async def dependency(request: Request) -> Principal:
+        principal = await base(request)
+        if (principal.role == "carrier" and ANY_CARRIER in carrier_codes(principal.owner)
+                and not request.app.state.runtime.settings.sandbox):
+            raise Forbidden("A carrier key acting for every carrier (*) works only in the sandbox; "
+                            "use a key naming your carrier codes", code="wildcard_key_not_allowed")
+        return principal
+
+    return dependency
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -99,15 +114,15 @@ def _parse_batch(body: Any, limit: int) -> tuple[list[TrackingEventInput | None]
     description=(
         "EMSEVT codes for mail, the carrier's own codes otherwise, each mapped to one canonical status with the "
         "original code kept. Duplicates (same parcel, code and time) are answered `duplicate`; unknown codes are "
-        "stored (known=false). A carrier reports only on parcels handed to it: 404 for a parcel not handed off "
-        "to anyone yet (or unknown), 403 for one handed to another carrier. A batch answers 200 with one result "
+        "stored (known=false). A carrier reports only on parcels handed to it: 404 for any other (unknown, not "
+        "handed off yet, or another carrier's: the same answer). A batch answers 200 with one result "
         "per event; a single rejected event answers with its problem status."
     ),
     openapi_extra=_TRACKING_BODY,
     responses=_problems(401, 403, 404, 422),
 )
 async def post_tracking_events(
-    request: Request, principal: Annotated[Principal, Depends(require_roles("carrier"))],
+    request: Request, principal: Annotated[Principal, Depends(carrier_key("carrier"))],
 ) -> TrackingEventsResponse:
     runtime = request.app.state.runtime
     settings = runtime.settings
@@ -141,7 +156,7 @@ async def post_tracking_events(
 @router.get("/parcels/{tracking_number}", response_model=ParcelOut, responses=_problems(401, 403, 404),
             summary="A parcel with its receptacle, dispatch and tracking history")
 async def get_parcel(
-    tracking_number: str, request: Request, principal: Annotated[Principal, Depends(require_roles("carrier", "ops"))],
+    tracking_number: str, request: Request, principal: Annotated[Principal, Depends(carrier_key("carrier", "ops"))],
 ) -> ParcelOut:
     runtime = request.app.state.runtime
     async with runtime.db.reader() as session:
@@ -166,7 +181,7 @@ async def list_dispatches(
 @router.get("/dispatches/{dispatch_id}", response_model=DispatchOut, responses=_problems(401, 403, 404),
             summary="A dispatch (dsp_ id or S9 dispatch identifier) with its receptacles and manifest")
 async def get_dispatch(
-    dispatch_id: str, request: Request, principal: Annotated[Principal, Depends(require_roles("carrier", "ops"))],
+    dispatch_id: str, request: Request, principal: Annotated[Principal, Depends(carrier_key("carrier", "ops"))],
 ) -> DispatchOut:
     runtime = request.app.state.runtime
     async with runtime.db.reader() as session:

@@ -16,6 +16,7 @@ from shared.batch import BatchScope
 from shared.consumer import Handler, MessageContext, Prefetcher
 from shared.contract.events import DeclarationRejected, DeclarationReleased, Event, OrderAccepted, OrderCancelled
 from shared.db import utcnow
+from shared.logging import safe_error
 
 log = structlog.get_logger()
 
@@ -39,7 +40,7 @@ def build_handlers(settings: PostalSettings) -> dict[type[Event], Handler]:
         except Exception as exc:
             log.warning("waybill.issue_failed", order_id=event.order_id, channel=event.parcel.channel,
                         carrier=event.parcel.carrier, reason=getattr(exc, "reason", type(exc).__name__),
-                        error=str(exc))
+                        error=safe_error(exc))
             raise
 
     async def on_declaration_released(ctx: MessageContext) -> None:

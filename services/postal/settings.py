@@ -42,6 +42,10 @@ class PostalSettings(ServiceSettings):
     logistics_prefix: str = "SGL"  # e-commerce logistics company prefix of logisticsNo
     logistics_serial_digits: int = 8
 
+    # The embedded sandbox (`silkgate up`, the test stack): a carrier key owned by "*" acts for every carrier, as the
+    # sandbox carrier plays whichever carrier a manifest names. Off: such keys are refused (403).
+    sandbox: bool = False
+
     # Who receives what: mail goes to the post's own line, e-commerce to the order's carrier or this one.
     mail_carrier: str = "SGPOST"
     ecommerce_carrier: str = "SGE"
@@ -76,6 +80,10 @@ class PostalSettings(ServiceSettings):
     # Tracking events in
     tracking_batch_max: int = 500
     tracking_max_future_s: float = 3600.0  # clocks drift; an event dated further ahead than this is refused
+
+    def production_problems(self) -> list[str]:
+        """What shared.secrets refuses in production besides the common checks."""
+        return ["SILKGATE_POSTAL_SANDBOX is on: wildcard carrier keys would act for every carrier"] if self.sandbox else []
 
     @model_validator(mode="after")
     def _rules_accept_the_configuration(self) -> PostalSettings:

@@ -22,7 +22,7 @@ from services.postal.domain.errors import InvalidS10
 from services.postal.service import Outgoing, emit_all
 from services.postal.settings import PostalSettings
 from shared.contract.events import ParcelDelivered, ParcelTracking
-from shared.errors import Forbidden, InvalidInput, NotFound, SilkgateError
+from shared.errors import InvalidInput, NotFound, SilkgateError
 from shared.outbox import Outbox
 
 log = structlog.get_logger()
@@ -73,8 +73,8 @@ ANY_CARRIER = "*"
 def carrier_codes(owner: str) -> frozenset[str]:
     """The carrier codes a key acts for: its owner, or a comma-separated list of codes (the sandbox carrier).
 
-    An owner of "*" acts for every carrier: meant for the embedded sandbox, which plays whichever carrier a
-    manifest names. Production carrier keys name their codes.
+    An owner of "*" acts for every carrier: only in the sandbox (PostalSettings.sandbox, set by `silkgate up`), whose
+    carrier plays whichever carrier a manifest names; elsewhere such a key is refused (services/postal/api.py).
     """
     return frozenset(code.strip().upper() for code in owner.split(",") if code.strip())
 
@@ -171,13 +171,11 @@ def _check(settings: PostalSettings, number: str, item: TrackingEventInput, parc
             raise InvalidInput(f"{number} is not a valid S10 identifier: {exc.detail}",
                                code="invalid_tracking_number", field="tracking_number") from None
     waybill = parcels.get(number)
-    if waybill is None or waybill.handed_off_at is None:
-        # Not handed to anyone yet, or not ours at all: nothing this carrier can report on.
+    if waybill is None or waybill.handed_off_at is None or not acts_for(carriers, waybill.carrier):
+        # Not handed to anyone yet, not ours at all, or handed to another carrier: one answer for all three, so a
+        # carrier cannot learn which tracking numbers exist by trying them.
         raise NotFound(f"No parcel {number} has been handed off to you", code="parcel_not_found",
                        field="tracking_number")
-    if not acts_for(carriers, waybill.carrier):
-        raise Forbidden(f"Parcel {number} was handed to another carrier", code="parcel_of_another_carrier",
-                        field="tracking_number")
     return waybill
 
 

@@ -17,6 +17,7 @@ from services.postal.handoff import hand_off_due
 from services.postal.service import apply_stranded, outbox_emitter
 from services.postal.settings import PostalSettings
 from shared.db import utcnow
+from shared.logging import safe_error
 
 log = structlog.get_logger()
 
@@ -40,7 +41,7 @@ async def consolidation_worker(runtime: Any, stop: asyncio.Event) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the next tick tries again
-            log.warning("consolidation.error", error=str(exc) or type(exc).__name__)
+            log.warning("consolidation.error", error=safe_error(exc))
         await _sleep_or_stop(stop, settings.consolidation_tick_s)
 
 
@@ -59,7 +60,7 @@ async def handoff_worker(runtime: Any, stop: asyncio.Event) -> None:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a claimed dispatch is retried when its lease runs out
-                log.warning("handoff.error", error=str(exc) or type(exc).__name__)
+                log.warning("handoff.error", error=safe_error(exc))
             if not handed:
                 await _sleep_or_stop(stop, settings.handoff_poll_s)
     finally:

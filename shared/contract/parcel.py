@@ -37,18 +37,24 @@ class ContractModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# Marks a field as personal data: logs mask it wherever it appears (shared.contract.personal, shared.logging).
+PERSONAL = {"x-personal": True}
+
+
 class Party(ContractModel):
     """A sender, consignee or buyer as customs and the posts need them."""
 
-    name: ShortText
-    phone: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()\-]{3,32}$")]
-    address: LongText
+    name: Annotated[ShortText, Field(json_schema_extra=PERSONAL)]
+    phone: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()\-]{3,32}$",
+                                json_schema_extra=PERSONAL)]
+    address: Annotated[LongText, Field(json_schema_extra=PERSONAL)]
     city: ShortText | None = None
     postal_code: Annotated[str, Field(max_length=16)] | None = None
     country: CountryCode
-    email: Annotated[str, Field(max_length=254)] | None = None
+    email: Annotated[Annotated[str, Field(max_length=254)] | None, Field(json_schema_extra=PERSONAL)] = None
     id_type: IdType | None = None
-    id_number: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    id_number: Annotated[Annotated[str, Field(min_length=1, max_length=32)] | None,
+                         Field(json_schema_extra=PERSONAL)] = None
 
 
 class OrderLine(ContractModel):
@@ -70,9 +76,10 @@ class OrderLine(ContractModel):
 class Payment(ContractModel):
     """The payment document of the three-document match (DOMAIN.md §6)."""
 
-    payer_name: ShortText
+    payer_name: Annotated[ShortText, Field(json_schema_extra=PERSONAL)]
     payer_id_type: IdType | None = None
-    payer_id_number: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+    payer_id_number: Annotated[Annotated[str, Field(min_length=1, max_length=32)] | None,
+                               Field(json_schema_extra=PERSONAL)] = None
     provider: ShortText
     transaction_id: ShortText
     amount: Money

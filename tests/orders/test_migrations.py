@@ -15,7 +15,7 @@ from tests.support import POSTGRES_URL
 
 
 async def _check(url: str) -> None:
-    await assert_schema_at(url, "orders", metadata, "orders_0003")
+    await assert_schema_at(url, "orders", metadata, "orders_0005")
 
 
 def test_upgrade_on_a_fresh_sqlite_file(tmp_path):
@@ -56,3 +56,40 @@ def test_orders_of_before_the_stuck_check_take_their_last_update_as_their_last_s
     upgrade("orders", url)
     assert asyncio.run(read()) == ("2026-01-02 03:04:05.000000", None)
     asyncio.run(_check(url))
+
+
+def test_secrets_stored_in_clear_before_orders_0005_are_encrypted_by_it_and_decrypted_by_its_downgrade(
+        tmp_path, monkeypatch):
+    from cryptography.fernet import Fernet
+
+    from services.orders.webhooks.encryption import SecretBox
+
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("SILKGATE_ORDERS_WEBHOOK_SECRET_KEYS", f'["{key}"]')
+    url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+    upgrade("orders", url, "orders_0003")
+
+    async def execute(statement: str) -> list:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            result = await conn.execute(text(statement))
+            rows = result.all() if result.returns_rows else []
+        await engine.dispose()
+        return rows
+
+    asyncio.run(execute(
+        "INSERT INTO webhook_endpoints (id, merchant_code, url, description, event_types, secret, enabled, created_at, "
+        "updated_at) VALUES ('we_1', 'M', 'https://shop.example/h', '', '[\"*\"]', 'whsec_clear', 1, "
+        "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')"))
+    upgrade("orders", url, "orders_0005")
+    [(sealed,)] = asyncio.run(execute("SELECT secret FROM webhook_endpoints"))
+    assert sealed != "whsec_clear" and SecretBox([key]).open(sealed) == "whsec_clear"
+    upgrade("orders", url, "orders_0005")  # again: nothing is encrypted twice
+    assert asyncio.run(execute("SELECT secret FROM webhook_endpoints")) == [(sealed,)]
+
+    from alembic import command
+
+    from shared.migrate import alembic_config
+
+    command.downgrade(alembic_config("orders", url), "orders_0003")
+    assert asyncio.run(execute("SELECT secret FROM webhook_endpoints")) == [("whsec_clear",)]

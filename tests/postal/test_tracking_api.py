@@ -137,7 +137,7 @@ async def test_a_batch_answers_each_event_on_its_own(postal):
         ("accepted", None),
         ("duplicate", None),
         ("rejected", (404, "parcel_not_found", "tracking_number")),
-        ("rejected", (403, "parcel_of_another_carrier", "tracking_number")),
+        ("rejected", (404, "parcel_not_found", "tracking_number")),  # another carrier's: as unknown
         ("rejected", (422, "invalid_tracking_number", "tracking_number")),
         ("rejected", (422, "field_required", "events[5].code")),
         ("rejected", (422, "timezone_aware", "events[6].occurred_at")),
@@ -151,11 +151,14 @@ async def test_a_batch_answers_each_event_on_its_own(postal):
 async def test_a_single_rejected_event_answers_with_its_problem_status(postal):
     express = postal.numbers["x1"]
     foreign = await post(postal, {"tracking_number": express, "code": "IT", "occurred_at": at(1)})
-    assert foreign.status_code == 403
+    assert foreign.status_code == 404
     assert foreign.headers["content-type"] == "application/problem+json"
-    assert foreign.json()["code"] == "parcel_of_another_carrier"
     unknown = await post(postal, {"tracking_number": "NOPE123", "code": "IT", "occurred_at": at(1)})
     assert (unknown.status_code, unknown.json()["code"]) == (404, "parcel_not_found")
+    # Another carrier's parcel and a number that does not exist get the same answer: nothing tells them apart.
+    assert {k: v for k, v in foreign.json().items() if k != "detail"} == \
+        {k: v for k, v in unknown.json().items() if k != "detail"}
+    assert foreign.json()["detail"].replace(express, "N") == unknown.json()["detail"].replace("NOPE123", "N")
     invalid = await post(postal, {"tracking_number": express, "code": "I T", "occurred_at": at(1), "extra": 1})
     assert (invalid.status_code, invalid.json()["field"]) == (422, "code")
     assert {e["field"] for e in invalid.json()["errors"]} == {"code", "extra"}
@@ -168,7 +171,8 @@ async def test_a_parcel_not_handed_off_yet_is_not_the_carriers_to_report_on(post
     assert (response.status_code, response.json()["code"]) == (404, "parcel_not_found")
 
 
-async def test_a_key_may_act_for_several_carriers_or_all_of_them(postal):
+async def test_a_key_may_act_for_several_carriers_or_all_of_them_in_the_sandbox(postal):
+    postal.app.state.runtime.settings.sandbox = True
     several = await postal.key("carrier", "SGPOST, sgx")
     everyone = await postal.key("carrier", "*")
     for key, code in ((several, "EMC"), (everyone, "EMD")):
@@ -198,6 +202,7 @@ async def test_a_batch_applies_its_events_one_by_one_as_if_posted_alone(postal):
     # Delivered, then returned, in one batch: the delivery is published and the parcel ends returned, as when the two
     # events come in two requests; the other parcel's events in the same batch move only that parcel.
     mail, express = postal.numbers["m1"], postal.numbers["x1"]
+    postal.app.state.runtime.settings.sandbox = True
     everyone = await postal.key("carrier", "*")
     response = await post(postal, {"events": [
         {"tracking_number": express, "code": "DL", "occurred_at": at(3), "location": "Berlin"},
@@ -216,3 +221,20 @@ async def test_a_batch_applies_its_events_one_by_one_as_if_posted_alone(postal):
     in_transit = (await postal.client.get(f"/v1/parcels/{mail}", headers=everyone)).json()
     assert (in_transit["status"], in_transit["tracking_status"]) == ("handed_off", "in_transit")
     assert [e.subject for e in await postal.emitted(ParcelTracking)] == ["x1", "m1", "x1", "x1"]
+
+
+async def test_a_wildcard_carrier_key_is_refused_outside_the_sandbox(postal):
+    everyone = await postal.key("carrier", "*")
+    body = {"tracking_number": postal.numbers["m1"], "code": "EMC", "occurred_at": at(1)}
+    refused = await post(postal, body, key=everyone)
+    assert (refused.status_code, refused.json()["code"]) == (403, "wildcard_key_not_allowed")
+    parcel = await postal.client.get(f"/v1/parcels/{postal.numbers['x1']}", headers=everyone)
+    assert (parcel.status_code, parcel.json()["code"]) == (403, "wildcard_key_not_allowed")
+    assert await postal.emitted(ParcelTracking) == []
+
+
+async def test_another_carriers_parcel_reads_as_no_parcel(postal):
+    theirs = await postal.client.get(f"/v1/parcels/{postal.numbers['x1']}", headers=postal.post_key)
+    unknown = await postal.client.get("/v1/parcels/CP999999995CN", headers=postal.post_key)
+    assert (theirs.status_code, theirs.json()["code"]) == (unknown.status_code, unknown.json()["code"]) == (
+        404, "parcel_not_found")

@@ -28,6 +28,7 @@ from services.orders.webhooks.schemas import (
     EndpointUpdate,
     ReplayRequest,
     ReplayResult,
+    SecretRotation,
 )
 from shared.auth import Principal, require_roles
 from shared.errors import InvalidInput
@@ -72,6 +73,8 @@ _UPDATE_EXAMPLES = {
     "enable": {"summary": "Re-enable after fixing the endpoint", "value": {"enabled": True}},
     "types": {"summary": "Change the event types", "value": {"event_types": ["*"]}},
 }
+_ROTATE_EXAMPLES = {"day": {"summary": "Old secret signs too for a day", "value": {"expires_in_s": 86400}},
+                    "now": {"summary": "Old secret stops at once", "value": {"expires_in_s": 0}}}
 _REPLAY_EXAMPLES = {"failed": {"summary": "Every failed delivery since a time",
                                "value": {"since": "2026-03-01T00:00:00Z", "status": "failed"}}}
 
@@ -150,6 +153,23 @@ async def delete_endpoint(request: Request, endpoint_id: EndpointId, principal: 
     async with runtime_of(request).db.transaction() as session:
         await service.delete_endpoint(session, principal=principal, endpoint_id=endpoint_id)
     return Response(status_code=204)
+
+
+@router.post("/{endpoint_id}/rotate-secret", response_model=EndpointCreated,
+             summary="Replace the signing secret; the old one keeps signing for an overlap window",
+             responses=responses((200, "The endpoint with its new signing secret (shown once)",
+                                  {**ENDPOINT_EXAMPLE, "secret": SECRET_EXAMPLE,
+                                   "previous_secret_expires_at": "2026-03-02T02:21:13Z"}), *_COMMON, _NOT_FOUND))
+async def rotate_secret(request: Request, endpoint_id: EndpointId, principal: MerchantKey,
+                        body: Annotated[SecretRotation, Body(openapi_examples=_ROTATE_EXAMPLES)] = SecretRotation(),
+                        ) -> JSONResponse:
+    """A new `secret`, shown once. Until `previous_secret_expires_at` (now + `expires_in_s`, default 24 h, at most 7
+    days; 0 ends it at once) every delivery carries two `v1` signatures, one per secret: deploy the new secret to
+    your receiver within that window; a verifier accepting any matching `v1` keeps working throughout."""
+    runtime = runtime_of(request)
+    async with runtime.db.transaction() as session:
+        return JSONResponse(await service.rotate_secret(session, runtime.settings, principal=principal,
+                                                        endpoint_id=endpoint_id, expires_in_s=body.expires_in_s))
 
 
 @router.get("/{endpoint_id}/deliveries", response_model=DeliveryPage, summary="The delivery log, newest first",

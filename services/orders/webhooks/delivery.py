@@ -19,7 +19,7 @@ import time
 import uuid
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 import structlog
@@ -27,9 +27,11 @@ from prometheus_client import Counter
 
 from services.orders.settings import OrdersSettings
 from services.orders.webhooks import repository, rules, signing, urls
+from services.orders.webhooks.encryption import SecretBox, secret_box
 from services.orders.webhooks.repository import ClaimedDelivery
 from services.orders.webhooks.service import address_policy
 from shared.db import utcnow
+from shared.logging import safe_error
 from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
@@ -62,8 +64,16 @@ def request_headers(*, event_id: str, event_type: str, signature: str, host: str
             signing.SIGNATURE_HEADER: signature, "Silkgate-Event-Id": event_id, "Silkgate-Event-Type": event_type}
 
 
+def signing_secrets(delivery: ClaimedDelivery, box: SecretBox, now: datetime) -> tuple[str, str | None]:
+    """The endpoint's secret in clear, and its previous one while a rotation's overlap lasts."""
+    previous = None
+    if delivery.previous_secret and delivery.previous_secret_expires_at and delivery.previous_secret_expires_at > now:
+        previous = box.open(delivery.previous_secret)
+    return box.open(delivery.secret), previous
+
+
 async def post(client: httpx.AsyncClient, delivery: ClaimedDelivery, *, timeout_s: float,
-               policy: urls.AddressPolicy, resolver: Executor | None = None) -> Outcome:
+               policy: urls.AddressPolicy, box: SecretBox, resolver: Executor | None = None) -> Outcome:
     """POST one delivery to its endpoint, signed now; never raises for the endpoint's faults."""
     started = time.monotonic()
 
@@ -75,7 +85,8 @@ async def post(client: httpx.AsyncClient, delivery: ClaimedDelivery, *, timeout_
             endpoint = urls.parse_url(delivery.url)
             address = (await urls.resolve(endpoint, policy, executor=resolver))[0]
             body = delivery.payload.encode()
-            signature = signing.signature_header(delivery.secret, int(time.time()), body)
+            secret, previous = signing_secrets(delivery, box, utcnow())
+            signature = signing.signature_header(secret, int(time.time()), body, previous=previous)
             extensions = {"sni_hostname": endpoint.host} if endpoint.scheme == "https" else {}
             request = client.build_request(
                 "POST", endpoint.pinned_to(address), content=body, extensions=extensions,
@@ -96,8 +107,8 @@ async def post(client: httpx.AsyncClient, delivery: ClaimedDelivery, *, timeout_
     except OSError as exc:
         return Outcome(None, f"connection error: {exc}", elapsed())
     except Exception as exc:  # noqa: BLE001 - whatever the endpoint did, the attempt is logged and retried
-        log.warning("webhook.send_error", error=repr(exc))
-        return Outcome(None, f"error: {type(exc).__name__}: {exc}", elapsed())
+        log.warning("webhook.send_error", error=safe_error(exc))
+        return Outcome(None, f"error: {safe_error(exc)}", elapsed())
 
 
 async def _excerpt(response: httpx.Response) -> str | None:
@@ -125,6 +136,7 @@ class WebhookSender:
         self.runtime = runtime
         self.settings = settings
         self.policy = address_policy(settings)
+        self.box = secret_box(settings)
         self.in_flight: dict[str, set[asyncio.Task]] = {}  # endpoint id → its sends
         self._slot_freed = asyncio.Event()
         self._leases: dict[str, str] = {}  # delivery id → lease token, while in flight
@@ -166,7 +178,7 @@ class WebhookSender:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the sender must outlive database hiccups
-                log.warning("webhook.sender_error", error=str(exc) or type(exc).__name__)
+                log.warning("webhook.sender_error", error=safe_error(exc))
                 await _wait_any(stop, None, 1.0)
                 continue
             if claimed == 0 or self.in_flight_count >= s.webhook_max_in_flight:
@@ -223,12 +235,12 @@ class WebhookSender:
                                                      endpoint_id=delivery.endpoint_id, order_id=delivery.order_id):
             attempted_at = utcnow()
             outcome = await post(client, delivery, timeout_s=self.settings.webhook_timeout_s, policy=self.policy,
-                                 resolver=self.resolver)
+                                 box=self.box, resolver=self.resolver)
             ATTEMPTS.labels("succeeded" if outcome.succeeded else "failed").inc()
             try:
                 await self.record(delivery, attempted_at, outcome)
             except Exception as exc:  # noqa: BLE001 - the lease expires and the delivery is sent again
-                log.warning("webhook.record_failed", error=str(exc) or type(exc).__name__)
+                log.warning("webhook.record_failed", error=safe_error(exc))
 
     async def record(self, delivery: ClaimedDelivery, attempted_at, outcome: Outcome) -> None:
         """Write the attempt and its consequences (delivery status, schedule, endpoint health) in one transaction."""
@@ -304,7 +316,7 @@ class WebhookSender:
                 for token, ids in by_token.items():
                     await repository.release(session, ids, token)
         except Exception as exc:  # noqa: BLE001 - unreleased leases expire on their own
-            log.warning("webhook.release_failed", error=str(exc) or type(exc).__name__)
+            log.warning("webhook.release_failed", error=safe_error(exc))
         log.info("webhook.sender_stopped", released=sum(len(ids) for ids in by_token.values()))
 
 

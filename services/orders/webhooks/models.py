@@ -17,7 +17,11 @@ from shared.db import UTCDateTime
 
 
 class WebhookEndpoint(Base):
-    """A merchant's URL, the event types it wants, and its signing secret (kept to sign; shown once)."""
+    """A merchant's URL, the event types it wants, and its signing secret (kept to sign; shown once).
+
+    The secret is stored encrypted (webhooks/encryption.py). After a rotation the previous secret keeps signing
+    deliveries beside the new one until `previous_secret_expires_at`, so the merchant can switch without a gap.
+    """
 
     __tablename__ = "webhook_endpoints"
     __table_args__ = (Index(None, "merchant_code", "created_at", "id"),)
@@ -27,7 +31,9 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(Text)
     description: Mapped[str] = mapped_column(String(256))
     event_types: Mapped[list[str]] = mapped_column(JSON)
-    secret: Mapped[str] = mapped_column(String(128))
+    secret: Mapped[str] = mapped_column(Text)
+    previous_secret: Mapped[str | None] = mapped_column(Text)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     enabled: Mapped[bool] = mapped_column(Boolean)
     # Why the endpoint is disabled (ours after continuous failures, or the merchant's), and since when.
     disabled_reason: Mapped[str | None] = mapped_column(Text)

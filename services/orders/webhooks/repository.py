@@ -180,7 +180,9 @@ class ClaimedDelivery:
     queued_at: datetime
     lease_token: str
     url: str
-    secret: str
+    secret: str  # sealed (webhooks/encryption.py)
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
     payload: str
 
 
@@ -188,7 +190,8 @@ async def claimed_deliveries(session: AsyncSession, token: str) -> list[ClaimedD
     query = (select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.event_id,
                     WebhookDelivery.event_type, WebhookDelivery.order_id, WebhookDelivery.attempt_count,
                     WebhookDelivery.queued_at, WebhookDelivery.lease_token, WebhookEndpoint.url,
-                    WebhookEndpoint.secret, WebhookEvent.payload)
+                    WebhookEndpoint.secret, WebhookEndpoint.previous_secret,
+                    WebhookEndpoint.previous_secret_expires_at, WebhookEvent.payload)
              .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
              .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
              .where(WebhookDelivery.lease_token == token))
@@ -293,3 +296,16 @@ async def purge_finished(session: AsyncSession, cutoff: datetime) -> int:
     await session.execute(delete(WebhookEvent).where(WebhookEvent.created_at < cutoff,
                                                      WebhookEvent.id.not_in(referenced)))
     return result.rowcount or 0
+
+
+async def sealed_secrets(session: AsyncSession) -> list[Row]:
+    """Every endpoint's id and sealed secrets (to encrypt them again under a new key)."""
+    query = select(WebhookEndpoint.id, WebhookEndpoint.secret, WebhookEndpoint.previous_secret).order_by(
+        WebhookEndpoint.id)
+    return list((await session.execute(query)).all())
+
+
+async def set_sealed_secrets(session: AsyncSession, endpoint_id: str, *, secret: str,
+                             previous_secret: str | None) -> None:
+    await session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id)
+                          .values(secret=secret, previous_secret=previous_secret))

@@ -116,8 +116,17 @@ class EndpointOut(Schema):
     disabled_reason: str | None
     disabled_at: datetime | None
     failing_since: datetime | None = Field(description="Every delivery has failed since then (none: healthy)")
+    previous_secret_expires_at: datetime | None = Field(
+        default=None, description="After a secret rotation, deliveries carry a second signature (the previous "
+                                  "secret's) until then")
     created_at: datetime
     updated_at: datetime
+
+
+class SecretRotation(Schema):
+    """How long the previous secret keeps signing deliveries beside the new one (0: stop at once)."""
+
+    expires_in_s: Annotated[int, Field(ge=0, le=7 * 24 * 3600, description="Seconds of overlap, at most 7 days")] = 86400
 
 
 class EndpointCreated(EndpointOut):

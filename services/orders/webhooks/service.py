@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -18,6 +18,7 @@ from services.orders.domain.progress import OrderProgress
 from services.orders.models import Order
 from services.orders.settings import OrdersSettings
 from services.orders.webhooks import repository, rules, signing, urls
+from services.orders.webhooks.encryption import secret_box
 from services.orders.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from services.orders.webhooks.schemas import (
     DeliveryDetail,
@@ -42,7 +43,8 @@ def new_id(prefix: str) -> str:
 
 def address_policy(settings: OrdersSettings) -> urls.AddressPolicy:
     return urls.AddressPolicy(allow_loopback=settings.webhook_allow_loopback,
-                              allow_private_networks=settings.webhook_allow_private_networks)
+                              allow_private_networks=settings.webhook_allow_private_networks,
+                              allowed_ports=tuple(settings.webhook_allowed_ports))
 
 
 # ── views ─────────────────────────────────────────────────────────────────────
@@ -116,9 +118,10 @@ async def create_endpoint(session: AsyncSession, settings: OrdersSettings, *, pr
         raise Conflict(f"A merchant has at most {limit} webhook endpoints; delete one first",
                        code="webhook_endpoint_limit")
     now = utcnow()
+    secret = signing.new_secret()
     endpoint = WebhookEndpoint(
         id=new_id("we"), merchant_code=merchant, url=body.url, description=body.description,
-        event_types=event_types, secret=signing.new_secret(), enabled=body.enabled,
+        event_types=event_types, secret=secret_box(settings).seal(secret), enabled=body.enabled,
         disabled_reason=None if body.enabled else DISABLED_BY_MERCHANT, disabled_at=None if body.enabled else now,
         failing_since=None, created_at=now, updated_at=now,
     )
@@ -126,7 +129,38 @@ async def create_endpoint(session: AsyncSession, settings: OrdersSettings, *, pr
     await session.flush()
     log.info("webhook_endpoint.created", endpoint_id=endpoint.id, merchant_code=merchant, event_types=event_types,
              enabled=endpoint.enabled)
-    return {**endpoint_view(endpoint), "secret": endpoint.secret}
+    return {**endpoint_view(endpoint), "secret": secret}
+
+
+async def rotate_secret(session: AsyncSession, settings: OrdersSettings, *, principal: Principal, endpoint_id: str,
+                        expires_in_s: int) -> dict[str, Any]:
+    """A new signing secret (answered once); the current one keeps signing beside it for `expires_in_s` seconds."""
+    endpoint = await visible_endpoint(session, principal, endpoint_id, for_update=True)
+    box = secret_box(settings)
+    now = utcnow()
+    overlap = min(float(expires_in_s), settings.webhook_secret_overlap_max_s)
+    secret = signing.new_secret()
+    endpoint.previous_secret = endpoint.secret if overlap > 0 else None
+    endpoint.previous_secret_expires_at = now + timedelta(seconds=overlap) if overlap > 0 else None
+    endpoint.secret = box.seal(secret)
+    endpoint.updated_at = now
+    await session.flush()
+    log.info("webhook_endpoint.secret_rotated", endpoint_id=endpoint.id, merchant_code=endpoint.merchant_code,
+             overlap_s=overlap)
+    return {**endpoint_view(endpoint), "secret": secret}
+
+
+async def reencrypt_secrets(session: AsyncSession, settings: OrdersSettings) -> int:
+    """Encrypt every stored secret again under the first configured key (after adding a new key); returns how many
+    endpoints were rewritten. Run before dropping an old key."""
+    box = secret_box(settings)
+    rows = await repository.sealed_secrets(session)
+    for row in rows:
+        await repository.set_sealed_secrets(
+            session, row.id, secret=box.rotate(row.secret),
+            previous_secret=box.rotate(row.previous_secret) if row.previous_secret else None)
+    log.info("webhook.secrets_reencrypted", endpoints=len(rows))
+    return len(rows)
 
 
 async def list_endpoints(session: AsyncSession, principal: Principal) -> dict[str, Any]:

@@ -28,9 +28,14 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, timestamp: int, body: bytes) -> str:
-    """The Silkgate-Signature header value for a body sent at `timestamp` (unix seconds)."""
-    return f"t={timestamp},{SCHEME}={signature(secret, timestamp, body)}"
+def signature_header(secret: str, timestamp: int, body: bytes, *, previous: str | None = None) -> str:
+    """The Silkgate-Signature header value for a body sent at `timestamp` (unix seconds). During a secret rotation's
+    overlap a second v1 entry signs with the `previous` secret (as Stripe does): a receiver still holding the old
+    secret verifies the delivery, and so does one holding the new."""
+    header = f"t={timestamp},{SCHEME}={signature(secret, timestamp, body)}"
+    if previous is not None:
+        header += f",{SCHEME}={signature(previous, timestamp, body)}"
+    return header
 
 
 def verify(secret: str, header: str, body: bytes, tolerance_s: int = 300, *, now: float | None = None) -> bool:

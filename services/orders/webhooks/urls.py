@@ -36,10 +36,11 @@ class UrlRefused(ValueError):
 
 @dataclass(frozen=True)
 class AddressPolicy:
-    """Which non-public addresses configuration allows."""
+    """Which non-public addresses and which ports configuration allows (no ports listed: any port)."""
 
     allow_loopback: bool = False
     allow_private_networks: bool = False
+    allowed_ports: tuple[int, ...] = (80, 443)
 
 
 @dataclass(frozen=True)
@@ -87,10 +88,43 @@ def parse_url(url: str) -> EndpointUrl:
     return EndpointUrl(url=url, scheme=scheme, host=host, port=port or DEFAULT_PORTS[scheme], parts=parts)
 
 
+# IPv6 prefixes that carry an IPv4 address inside (RFC 6052 NAT64, well-known and local-use).
+NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_SEVERITY = {"public": 0, "private": 1, "loopback": 2, "reserved": 3}
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address wraps: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), 6to4
+    (2002:AABB:CCDD::/48), Teredo (2001:0::/32, both the server and the client), NAT64 (64:ff9b::a.b.c.d)."""
+    found = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    packed = address.packed
+    if any(address in prefix for prefix in NAT64_PREFIXES) or (packed[:12] == bytes(12) and packed[12:] != bytes(4)
+                                                                and int(address) > 1):
+        found.append(ipaddress.IPv4Address(packed[12:]))
+    return found
+
+
 def address_kind(address: IpAddress) -> str:
-    """"public", or the kind of non-public address: loopback, private, reserved (never deliverable)."""
+    """"public", or the kind of non-public address: loopback, private, reserved (never deliverable). An IPv6 address
+    wrapping an IPv4 one (6to4, Teredo, NAT64, mapped) is as bad as the worst address it wraps: [2002:7f00:1::]
+    reaches 127.0.0.1 through a 6to4 relay."""
+    if isinstance(address, ipaddress.IPv6Address):
+        wrapped = embedded_ipv4(address)
+        if wrapped:
+            kinds = [_own_kind(address)] + [_own_kind(inner) for inner in wrapped]
+            return max(kinds, key=_SEVERITY.__getitem__)
+    return _own_kind(address)
+
+
+def _own_kind(address: IpAddress) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address_kind(address.ipv4_mapped)
+        return _own_kind(address.ipv4_mapped)
     if address.is_loopback:
         return "loopback"
     if address.is_unspecified or address.is_multicast or address.is_reserved:
@@ -110,6 +144,13 @@ def check_address(address: IpAddress, policy: AddressPolicy) -> None:
                          f"the URL's host resolves to a {kind} address ({address}); webhooks go to public addresses")
 
 
+def check_port(endpoint: EndpointUrl, policy: AddressPolicy) -> None:
+    """Raise UrlRefused(url_port_not_allowed) unless the port is allowed (80 and 443 by default)."""
+    if policy.allowed_ports and endpoint.port not in policy.allowed_ports:
+        allowed = ", ".join(str(port) for port in policy.allowed_ports)
+        raise UrlRefused("url_port_not_allowed", f"webhook URLs use port {allowed}, not {endpoint.port}")
+
+
 def literal_address(host: str) -> IpAddress | None:
     try:
         return ipaddress.ip_address(host)
@@ -119,8 +160,9 @@ def literal_address(host: str) -> IpAddress | None:
 
 async def resolve(endpoint: EndpointUrl, policy: AddressPolicy, *,
                   executor: Executor | None = None) -> list[IpAddress]:
-    """Every address the host resolves to (getaddrinfo in a thread of `executor`, default: the loop's), all checked;
-    raises UrlRefused."""
+    """Every address the host resolves to (getaddrinfo in a thread of `executor`, default: the loop's), all checked,
+    and the port; raises UrlRefused."""
+    check_port(endpoint, policy)
     literal = literal_address(endpoint.host)
     if literal is not None:
         addresses = [literal]

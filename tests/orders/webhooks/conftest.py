@@ -11,6 +11,7 @@ from tests.orders.webhooks.receiver import Receiver
 # Loopback allowed (the receivers listen on 127.0.0.1), a quick sender, retries in tenths of a second.
 WEBHOOK_SETTINGS: dict[str, Any] = {
     "webhook_allow_loopback": True,
+    "webhook_allowed_ports": [],  # the receivers listen on free ports
     "webhook_poll_interval_s": 0.05,
     "webhook_retry_base_s": 0.1,
     "webhook_retry_max_s": 2.0,

@@ -8,10 +8,12 @@ import ipaddress
 from datetime import timedelta
 
 import httpx
+from cryptography.fernet import Fernet
 from sqlalchemy import update
 
 from services.orders.webhooks import signing
 from services.orders.webhooks.delivery import USER_AGENT, WebhookSender, post
+from services.orders.webhooks.encryption import SecretBox
 from services.orders.webhooks.models import WebhookDelivery
 from services.orders.webhooks.repository import ClaimedDelivery
 from services.orders.webhooks.urls import AddressPolicy
@@ -23,16 +25,22 @@ SECRET = "whsec_test_secret"
 PAYLOAD = '{"id":"evt_1","type":"order.accepted"}'
 
 
-def claimed(url: str) -> ClaimedDelivery:
+BOX = SecretBox([Fernet.generate_key().decode()])
+
+
+def claimed(url: str, *, previous: str | None = None, expires_in_s: float = 60) -> ClaimedDelivery:
     return ClaimedDelivery(id="whd_1", endpoint_id="we_1", event_id="evt_1", event_type="order.accepted",
                            order_id="ord_1", attempt_count=0, queued_at=utcnow(), lease_token="t", url=url,
-                           secret=SECRET, payload=PAYLOAD)
+                           secret=BOX.seal(SECRET), previous_secret=BOX.seal(previous) if previous else None,
+                           previous_secret_expires_at=utcnow() + timedelta(seconds=expires_in_s) if previous else None,
+                           payload=PAYLOAD)
 
 
-LOOPBACK_OK = AddressPolicy(allow_loopback=True)
+LOOPBACK_OK = AddressPolicy(allow_loopback=True, allowed_ports=())
 
 
-async def send(url: str, handler, policy: AddressPolicy = LOOPBACK_OK, timeout_s: float = 2.0):
+async def send(url: str, handler, policy: AddressPolicy = LOOPBACK_OK, timeout_s: float = 2.0,
+               delivery: ClaimedDelivery | None = None):
     seen: list[httpx.Request] = []
 
     async def transport(request: httpx.Request) -> httpx.Response:
@@ -40,7 +48,7 @@ async def send(url: str, handler, policy: AddressPolicy = LOOPBACK_OK, timeout_s
         return await handler(request)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(transport)) as client:
-        outcome = await post(client, claimed(url), timeout_s=timeout_s, policy=policy)
+        outcome = await post(client, delivery or claimed(url), timeout_s=timeout_s, policy=policy, box=BOX)
     return outcome, seen
 
 
@@ -68,7 +76,7 @@ async def test_the_request_is_signed_and_carries_the_event():
 
 async def test_an_address_refused_at_send_time_is_never_called():
     # Allowed when registered, refused now (configuration changed, or the name resolves elsewhere: DNS rebinding).
-    outcome, seen = await send("http://localhost:9/hooks", ok, policy=AddressPolicy())
+    outcome, seen = await send("http://localhost:9/hooks", ok, policy=AddressPolicy(allowed_ports=()))
     assert seen == []
     assert outcome.status_code is None and outcome.error.startswith("url_private_address")
 
@@ -101,3 +109,14 @@ async def test_old_finished_deliveries_are_purged(orders, receivers):
                               .values(created_at=utcnow() - timedelta(days=31)))
     await WebhookSender(orders.runtime, orders.runtime.settings).housekeeping()
     assert [d["id"] for d in await deliveries(orders, created["id"])] == [log[1]["id"]]
+
+
+async def test_during_a_rotations_overlap_a_delivery_carries_both_signatures_and_after_it_one():
+    url = "http://127.0.0.1:9/hooks"
+    _, [request] = await send(url, ok, delivery=claimed(url, previous="whsec_old"))
+    header = request.headers["silkgate-signature"]
+    assert header.count("v1=") == 2
+    assert signing.verify(SECRET, header, request.content) and signing.verify("whsec_old", header, request.content)
+    _, [later] = await send(url, ok, delivery=claimed(url, previous="whsec_old", expires_in_s=-1))
+    assert later.headers["silkgate-signature"].count("v1=") == 1
+    assert not signing.verify("whsec_old", later.headers["silkgate-signature"], later.content)

@@ -9,9 +9,9 @@ import pytest
 from services.orders.webhooks import urls
 from services.orders.webhooks.urls import AddressPolicy, UrlRefused
 
-STRICT = AddressPolicy()
-LOOPBACK_OK = AddressPolicy(allow_loopback=True)
-PRIVATE_OK = AddressPolicy(allow_private_networks=True)
+STRICT = AddressPolicy(allowed_ports=())
+LOOPBACK_OK = AddressPolicy(allow_loopback=True, allowed_ports=())
+PRIVATE_OK = AddressPolicy(allow_private_networks=True, allowed_ports=())
 
 
 @pytest.mark.parametrize(("url", "code"), [
@@ -98,3 +98,33 @@ async def test_a_host_that_does_not_resolve_is_refused():
     with pytest.raises(UrlRefused) as refused:
         await urls.validate_url("https://no-such-host.invalid/hooks", STRICT)
     assert refused.value.code == "url_host_unresolvable"
+
+
+@pytest.mark.parametrize("wrapper", [
+    "2002:7f00:1::",                           # 6to4 of 127.0.0.1
+    "2002:a00:1::1",                           # 6to4 of 10.0.0.1
+    "2002:a9fe:a9fe::",                        # 6to4 of 169.254.169.254 (cloud metadata)
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",    # Teredo, client 127.0.0.1 (obfuscated)
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",    # Teredo, client 10.0.0.1
+    "64:ff9b::7f00:1",                         # NAT64 of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",                      # NAT64 of 169.254.169.254
+    "64:ff9b:1::a00:1",                        # local-use NAT64 of 10.0.0.1
+    "::ffff:127.0.0.1", "::127.0.0.1",         # mapped and compatible forms
+])
+async def test_ipv6_wrappers_of_private_addresses_are_refused(wrapper):
+    with pytest.raises(UrlRefused) as refused:
+        await urls.validate_url(f"http://[{wrapper}]/hooks", AddressPolicy())
+    assert refused.value.code == "url_private_address"
+
+
+def test_a_6to4_address_of_a_public_host_is_public():
+    assert urls.address_kind(ipaddress.ip_address("2002:808:808::1")) == "public"
+
+
+async def test_ports_other_than_80_and_443_are_refused_unless_configured():
+    with pytest.raises(UrlRefused) as refused:
+        await urls.validate_url("https://93.184.216.34:8443/hooks", AddressPolicy())
+    assert refused.value.code == "url_port_not_allowed"
+    for url in ("https://93.184.216.34/hooks", "http://93.184.216.34:80/hooks"):
+        await urls.validate_url(url, AddressPolicy())
+    await urls.validate_url("https://93.184.216.34:8443/hooks", AddressPolicy(allowed_ports=(443, 8443)))
