@@ -20,8 +20,14 @@ Id = Annotated[str, Field(min_length=1, max_length=64)]
 # Merchant-facing lanes in the brokers' queue; "green" is the agricultural priority lane (DOMAIN.md §1).
 Lane = Literal["green", "standard"]
 # CEB receipt codes (DOMAIN.md §5) as carried on customs events.
+# Before filing: pending_documents, documents_missing, held; filed with the authority: filed, then its receipts
+# (accepted 120, manual_review 300, review_concluded 399, inspection 500, detained 5xx, authority_rejected 100,
+# released 800, closed 899); rejected (not filed: prohibited, or a broker's rejection); cancellation and return
+# requests and their outcomes.
 CustomsStatus = Literal[
-    "accepted", "manual_review", "review_concluded", "inspection", "detained", "rejected", "released", "closed", "cancelled"
+    "accepted", "manual_review", "review_concluded", "inspection", "detained", "rejected", "released", "closed", "cancelled",
+    "pending_documents", "documents_missing", "held", "filed", "authority_rejected", "cancel_requested",
+    "return_requested", "returned",
 ]
 TrackingStatus = Literal[
     "pre_transit", "in_transit", "held_by_customs", "out_for_delivery", "delivery_failed", "delivered", "returned", "unknown"
@@ -137,6 +143,16 @@ class DeclarationCancelled(_DeclarationEvent):
     reason: Annotated[str, Field(max_length=512)] = ""
 
 
+class DeclarationReturned(_DeclarationEvent):
+    """The authority approved the return (CEB625) of released goods; within 30 days of release the buyer's annual
+    quota gets the value back (DOMAIN.md §7)."""
+
+    NAME = "declaration.returned"
+
+    reason: Annotated[str, Field(max_length=512)] = ""
+    quota_restored_cny: Decimal = Decimal("0")
+
+
 class DeclarationCancellationRefused(_DeclarationEvent):
     """An order was cancelled after release: customs keeps the release and says why."""
 
@@ -216,6 +232,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     DeclarationRejected,
     DeclarationCancelled,
     DeclarationCancellationRefused,
+    DeclarationReturned,
     WaybillIssued,
     WaybillVoided,
     ParcelHandedOff,
