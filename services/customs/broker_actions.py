@@ -202,7 +202,7 @@ async def answer(repo: DeclarationRepository, config: CustomsConfig, declaration
     declaration, actor, now = await _claimed(repo, config, declaration_id, principal, "answer")
     await file_answer(repo, config, declaration, kind="review", actor=actor, now=now,
                       content={"reason_code": body.reason_code, "explanation": body.explanation,
-                               "documents": [d.model_dump() for d in body.documents]})
+                               "documents": [d.model_dump(exclude_none=True) for d in body.documents]})
     try:
         await transition(repo, declaration, action="answer", actor=actor, now=now, reason_code=body.reason_code,
                          note=body.explanation, values={"needs_broker": False})

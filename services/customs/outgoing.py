@@ -199,17 +199,16 @@ async def file_answer(repo: DeclarationRepository, config: CustomsConfig, declar
                       content: dict[str, Any]) -> None:
     """Queue a broker's answer to the authority: REVIEWANSWER (to a 300 or a detention) or INSPECTIONRECORD."""
     guid = new_guid()
-    common = {"guid": guid, "declaration_id": declaration.id, "answers_guid": declaration.filing_guid}
+    common = {"guid": guid, "declaration_id": declaration.id, "answers_guid": declaration.filing_guid,
+              "app_time": now, "declarant": config.filer.declarant}
     if kind == "review":
-        message = build_review_answer(**common, explanation=content["explanation"],
-                                      documents=content["documents"], declarant=config.filer.declarant,
-                                      sent_at=now)
+        message = build_review_answer(**common, explanation=content["explanation"], documents=content["documents"],
+                                      answered_by=actor.name)
         message_type = "REVIEWANSWER"
     else:
         message = build_inspection_record(**common, attended_by=content["attended_by"],
                                           attended_at=datetime.fromisoformat(content["attended_at"]),
-                                          outcome=content["outcome"], note=content["note"],
-                                          declarant=config.filer.declarant, sent_at=now)
+                                          outcome=content["outcome"], note=content["note"] or None)
         message_type = "INSPECTIONRECORD"
     outgoing = _signed_json(config.filer, message, guid=guid, message_type=message_type, purpose="answer",
                             app_type=1)

@@ -97,8 +97,11 @@ class RequestDocumentsBody(Body):
 
 
 class DocumentReference(Body):
-    name: Annotated[str, Field(min_length=1, max_length=128, examples=["commercial invoice"])]
-    reference: Annotated[str, Field(min_length=1, max_length=256, examples=["INV-2026-0042"])]
+    """A document the broker gives the authority, by reference (the authority fetches it through its channels)."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=32, examples=["invoice"])]
+    reference: Annotated[str, Field(min_length=1, max_length=128, examples=["INV-2026-0042"])]
+    description: Annotated[str, Field(max_length=512)] | None = None
 
 
 class AnswerBody(Body):
@@ -106,7 +109,7 @@ class AnswerBody(Body):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"reason_code": "documents_provided", "explanation": "Invoice and product photos attached.",
-                      "documents": [{"name": "commercial invoice", "reference": "INV-2026-0042"}]}]
+                      "documents": [{"kind": "invoice", "reference": "INV-2026-0042"}]}]
     })
 
     reason_code: AnswerReason
