@@ -17,7 +17,6 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.customs import filing, intake
-from services.customs.domain.matching import needs_three_document_match
 from services.customs.domain.quota import quota_year
 from services.customs.repository import PRIOR_DECLARATIONS_LIMIT, DeclarationRepository
 from services.customs.repository_batch import ReadAhead
@@ -69,8 +68,8 @@ def build_prefetchers(config: CustomsConfig) -> dict[type[Event], Prefetcher]:
         orders: list[OrderAccepted] = _alone_in_batch(scope, contexts)
         read = ReadAhead(session, scope)
         arrivals = await read.arrivals([order.order_id for order in orders])
-        # Assessed on filing: mail and express, and e-commerce whose documents came first; not a second
-        # order.accepted nor one a cancellation overtook.
+        # Assessed on opening: those whose documents came first; not a second order.accepted nor one a
+        # cancellation overtook.
         await history(read, [(buyer_key(o.parcel), o.parcel.channel, filing.counts_annually(o.parcel.channel,
                                                                                            o.parcel.direction))
                              for o in orders if _assessed_on_filing(o, *arrivals[o.order_id])])
@@ -79,7 +78,7 @@ def build_prefetchers(config: CustomsConfig) -> dict[type[Event], Prefetcher]:
         read = ReadAhead(session, scope)
         declarations = await read.declarations([event.order_id for event in _alone_in_batch(scope, contexts)])
         waiting = [d for d in declarations.values() if d.status == "pending_documents" and d.awaiting_documents]
-        await read.match_documents([d.order_id for d in waiting if needs_three_document_match(d.channel)])
+        await read.match_documents([d.order_id for d in waiting])
         await history(read, [(d.buyer_key, d.channel, filing.counts_annually(d.channel, d.direction))
                              for d in waiting])
 
@@ -96,7 +95,7 @@ def _assessed_on_filing(order: OrderAccepted, declaration_id: str | None, cancel
                         buffered_documents: int) -> bool:
     if declaration_id is not None or cancellation_reason is not None:
         return False
-    return not needs_three_document_match(order.parcel.channel) or buffered_documents > 0
+    return buffered_documents > 0
 
 
 # With the default policy; create_app builds the configured ones. Kept for tools that list what customs consumes.

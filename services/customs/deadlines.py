@@ -1,4 +1,4 @@
-"""The documents deadline (DOMAIN.md §6): an e-commerce declaration still missing its payment or waybill after
+"""The documents deadline (DOMAIN.md §6): a declaration still missing its payment or waybill after
 the configured time goes to the brokers' queue as documents_missing, with the missing documents as its reason.
 A broker may ask for them again, cancel or reject it — never file it without them."""
 
@@ -8,7 +8,7 @@ import asyncio
 
 import structlog
 
-from services.customs.filing import evaluate, match_for
+from services.customs.filing import documents_for, evaluate
 from services.customs.models import Declaration
 from services.customs.repository import DeclarationRepository
 from services.customs.service import (
@@ -47,8 +47,9 @@ async def refer_overdue(repo: DeclarationRepository, config: CustomsConfig, *, e
 async def _refer(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, *,
                  emit: Emitter) -> int:
     now = config.now()
-    match = match_for(declaration, parcel_of(declaration), await repo.match_documents(declaration.order_id), config)
-    if match.complete:
+    match = documents_for(declaration, parcel_of(declaration), await repo.match_documents(declaration.order_id),
+                          config)
+    if not match.missing:
         # Everything is here after all (an evaluation that failed earlier): decide on the documents instead.
         await evaluate(repo, config, declaration, emit=emit)
         return 1

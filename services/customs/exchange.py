@@ -10,21 +10,20 @@ mid-send) is answered twice and processed once. A refusal (4xx) is final: the de
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from datetime import datetime, timedelta
 
 import structlog
+from prometheus_client import Counter
 
 from services.customs.domain.status import FILED_STATUSES
-from services.customs.gateway import AuthorityGateway, FilingAnswer, HttpAuthorityAdapter
+from services.customs.gateway import AuthorityGateway, GatewayAnswer, HttpAuthorityAdapter, backoff
+from services.customs.messages.outgoing import OutgoingMessage
 from services.customs.models import Message
 from services.customs.repository import DeclarationRepository
 from services.customs.repository_exchange import ExchangeRepository
 from services.customs.service import SYSTEM, CustomsConfig, GatewayConfig, outbox_emitter, status_event, transition
-from shared.ceb.transport import wrap
 from shared.contract.events import Finding
-from prometheus_client import Counter
 from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
@@ -38,17 +37,10 @@ REFUSED = Counter("silkgate_customs_messages_refused_total", "Messages the custo
 _LEASE = timedelta(seconds=60)  # longer than any attempt (timeout): a live sender never loses its lease
 
 
-def backoff(attempt: int, *, maximum: float) -> float:
-    """Seconds before the next attempt: 1, 2, 4 … up to `maximum`, with ±20% jitter so retries spread out."""
-    base = min(maximum, 2.0 ** max(0, attempt - 1))
-    return base * random.uniform(0.8, 1.2)
-
-
-def envelope(message: Message, config: CustomsConfig, *, now: datetime) -> dict:
-    """The §11 transport around one message, as filed."""
-    return wrap(message.body.encode("utf-8"), kind=message.message_type, message_id=message.guid,
-                sender_id=config.filer.declarant.dxp_id, receiver_id=config.gateway.receiver_id, send_time=now,
-                signature=message.signature)
+def outgoing(message: Message) -> OutgoingMessage:
+    """A stored message as the adapter files it: exactly the bytes that were signed."""
+    return OutgoingMessage(kind=message.message_type, guid=message.guid, cop_no=message.declaration_id,
+                           body=message.body.encode("utf-8"), signature=message.signature)
 
 
 async def send_due(runtime: ServiceRuntime, config: CustomsConfig, gateway: AuthorityGateway) -> int:
@@ -57,72 +49,79 @@ async def send_due(runtime: ServiceRuntime, config: CustomsConfig, gateway: Auth
     async with runtime.db.transaction() as session:
         due = await ExchangeRepository(session).take_due(now=now, lease_until=now + _LEASE,
                                                          limit=config.gateway.batch_size)
-        leased = [(m.guid, m.message_type, m.purpose, m.declaration_id, m.attempts, envelope(m, config, now=now))
-                  for m in due]
+        leased = [(outgoing(m), m.purpose, m.attempts) for m in due]
     if not leased:
         return 0
     limit = asyncio.Semaphore(config.gateway.concurrency)
 
-    async def attempt(guid: str, message_type: str, purpose: str, declaration_id: str, attempts: int,
-                      request: dict) -> None:
+    async def attempt(message: OutgoingMessage, purpose: str, attempts: int) -> None:
         async with limit:
             started = time.monotonic()
-            answer = await gateway.file(request)
-            await _settle(runtime, config, guid=guid, message_type=message_type, purpose=purpose,
-                          declaration_id=declaration_id, attempts=attempts + 1, request=request, answer=answer,
+            answer = await gateway.file(message)
+            await _settle(runtime, config, message, purpose=purpose, attempts=attempts + 1, answer=answer,
                           duration_ms=int((time.monotonic() - started) * 1000))
 
     await asyncio.gather(*(attempt(*item) for item in leased))
     return len(leased)
 
 
-async def _settle(runtime: ServiceRuntime, config: CustomsConfig, *, guid: str, message_type: str, purpose: str,
-                  declaration_id: str, attempts: int, request: dict, answer: FilingAnswer, duration_ms: int) -> None:
+async def _settle(runtime: ServiceRuntime, config: CustomsConfig, message: OutgoingMessage, *, purpose: str,
+                  attempts: int, answer: GatewayAnswer, duration_ms: int) -> None:
     """Record the attempt and what it means for the message (and, on a refusal, for its declaration)."""
     now = config.now()
+    error = _error(answer)
     async with runtime.db.transaction() as session:
         exchange = ExchangeRepository(session)
         await exchange.add_exchange({
-            "message_guid": guid, "attempt": attempts, "at": now, "endpoint": answer.endpoint,
-            "request_body": answer.request_body, "response_status": answer.status_code,
-            "response_body": answer.response_body, "error": (answer.error or "")[:512] or None,
-            "duration_ms": duration_ms,
+            "message_guid": message.guid, "attempt": attempts, "at": now, "endpoint": config.gateway.authority_url,
+            "request_body": answer.request_body.decode("utf-8"), "response_status": answer.status_code,
+            "response_body": answer.response_body.decode("utf-8", errors="replace") if answer.response_body else None,
+            "error": error, "duration_ms": duration_ms,
         })
-        with structlog.contextvars.bound_contextvars(declaration_id=declaration_id, message_guid=guid):
-            if answer.accepted:
-                await exchange.settle(guid, state="sent", attempts=attempts, next_attempt_at=now, last_error=None,
-                                      sent_at=now)
-                SENT.labels(message_type).inc()
-                log.info("message.sent", message_type=message_type, attempts=attempts)
-            elif answer.retryable:
-                delay = backoff(attempts, maximum=config.gateway.backoff_max_s)
-                await exchange.settle(guid, state="queued", attempts=attempts,
-                                      next_attempt_at=now + timedelta(seconds=delay),
-                                      last_error=(answer.error or "")[:512] or None, sent_at=None)
-                FAILED.labels(answer.reason).inc()
-                log.warning("message.retry", message_type=message_type, attempts=attempts, retry_in_s=round(delay, 1),
-                            reason=answer.reason, status_code=answer.status_code)
+        with structlog.contextvars.bound_contextvars(declaration_id=message.cop_no, message_guid=message.guid):
+            if answer.outcome == "accepted":
+                await exchange.settle(message.guid, state="sent", attempts=attempts, next_attempt_at=now,
+                                      last_error=None, sent_at=now)
+                SENT.labels(message.kind).inc()
+                log.info("message.sent", message_type=message.kind, attempts=attempts, duplicate=answer.duplicate)
+            elif answer.outcome == "retry":
+                delay = max(answer.retry_after or 0, backoff(attempts, cap_s=config.gateway.backoff_max_s))
+                await exchange.settle(message.guid, state="queued", attempts=attempts,
+                                      next_attempt_at=now + timedelta(seconds=delay), last_error=error, sent_at=None)
+                FAILED.labels("http" if answer.status_code else "connection").inc()
+                log.warning("message.retry", message_type=message.kind, attempts=attempts,
+                            retry_in_s=round(delay, 1), status_code=answer.status_code, error=error)
             else:
-                await exchange.settle(guid, state="refused", attempts=attempts, next_attempt_at=now,
-                                      last_error=(answer.error or "")[:512] or None, sent_at=None)
-                REFUSED.labels(message_type).inc()
-                log.warning("message.refused", message_type=message_type, status_code=answer.status_code,
-                            error=(answer.error or "")[:200])
+                await exchange.settle(message.guid, state="refused", attempts=attempts, next_attempt_at=now,
+                                      last_error=error, sent_at=None)
+                REFUSED.labels(message.kind).inc()
+                log.warning("message.refused", message_type=message.kind, status_code=answer.status_code,
+                            error=error)
                 if purpose in ("declaration", "order"):
-                    await _back_to_broker(runtime, config, session, declaration_id, guid, answer, now=now)
+                    await _back_to_broker(runtime, session, message, error or str(answer.status_code), now=now)
 
 
-async def _back_to_broker(runtime: ServiceRuntime, config: CustomsConfig, session, declaration_id: str, guid: str,
-                          answer: FilingAnswer, *, now: datetime) -> None:
+def _error(answer: GatewayAnswer) -> str | None:
+    """What went wrong, in a line: the connection error, or the authority's problem (its code and detail)."""
+    if answer.error:
+        return answer.error[:512]
+    if answer.outcome == "accepted":
+        return None
+    problem = answer.problem or {}
+    text = " ".join(str(problem.get(k, "")) for k in ("code", "field", "detail")).strip()
+    return (text or f"HTTP {answer.status_code}")[:512]
+
+
+async def _back_to_broker(runtime: ServiceRuntime, session, message: OutgoingMessage, error: str, *,
+                          now: datetime) -> None:
     """The authority refused the filing at its gate (the message itself is wrong): a broker must amend and file
     again. Only while the declaration is still waiting on that filing."""
     repo = DeclarationRepository(session)
-    declaration = await repo.get(declaration_id)
+    declaration = await repo.get(message.cop_no)
     if declaration is None or declaration.status not in FILED_STATUSES or declaration.last_receipt_code is not None:
         return
     finding = Finding(code="filing_refused", severity="high", fields=[],
-                      message=f"the customs authority refused message {guid}: {answer.error or answer.status_code}"
-                              [:512])
+                      message=f"the customs authority refused {message.kind} {message.guid}: {error}"[:512])
     await repo.add_findings(declaration.id, [finding], source="exchange", now=now)
     await transition(repo, declaration, action="receipt", to_status="authority_rejected", actor=SYSTEM, now=now,
                      code=-1, reason_code="filing_refused", note=finding.message)
@@ -139,7 +138,8 @@ async def gateway_worker(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
     if settings.authority_url is None:
         log.warning("gateway.not_configured", detail="no SILKGATE_CUSTOMS_AUTHORITY_URL: filings stay queued")
         return
-    gateway = HttpAuthorityAdapter(settings.authority_url, timeout_s=settings.timeout_s)
+    gateway = HttpAuthorityAdapter(settings.authority_url, sender_id=config.filer.declarant.dxp_id,
+                                   receiver_id=settings.receiver_id, timeout_s=settings.timeout_s)
     log.info("gateway.started", authority_url=settings.authority_url)
     try:
         while not stop.is_set():
@@ -156,4 +156,4 @@ async def gateway_worker(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
                 except TimeoutError:
                     pass
     finally:
-        await gateway.close()
+        await gateway.aclose()

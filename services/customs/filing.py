@@ -10,6 +10,7 @@ stop a filing stop a broker too. The authority decides release (receipts.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -18,9 +19,9 @@ import structlog
 
 from services.customs.domain.controls import blocking, controls
 from services.customs.domain.errors import UnknownCurrency
-from services.customs.domain.matching import MatchResult, WaybillDocument, match_documents, needs_three_document_match
-from services.customs.domain.quota import limit_fen, quota_year, to_fen
 from services.customs.domain.forms import select_form
+from services.customs.domain.matching import WaybillDocument, match_documents, needs_three_document_match
+from services.customs.domain.quota import limit_fen, quota_year, to_fen
 from services.customs.domain.risk import Assessment, assess, decide, lane, score_findings
 from services.customs.domain.tax import TaxAssessment, declaration_tax
 from services.customs.models import Declaration
@@ -44,25 +45,39 @@ WAYBILL_RECORDED = "silkgate.orders.waybill.recorded.v1"  # an external logistic
 Outcome = Literal["file", "hold", "reject"]
 
 
-def match_for(declaration: Declaration, parcel: Parcel, documents: Sequence[DocumentBody],
-              config: CustomsConfig) -> MatchResult:
-    """The three-document match over the documents each party sent itself (DOMAIN.md §6).
+@dataclass(frozen=True)
+class DocumentsState:
+    """What a declaration's documents say before filing: which are missing, where they disagree, the waybill."""
 
-    The payment document is only ever a payment company's (payment.recorded, sent with its own key): the payment
-    a merchant's order carries is the order's claim, compared with it. The waybill is the logistics party's:
-    silkgate postal's waybill.issued, or — when the order names an external logistics company — that company's
-    own waybill.recorded, never another's.
+    missing: list[str]
+    findings: list[Finding]
+    waybill: WaybillDocument | None
+
+
+def documents_for(declaration: Declaration, parcel: Parcel, documents: Sequence[DocumentBody],
+                  config: CustomsConfig) -> DocumentsState:
+    """The documents each party sent itself (DOMAIN.md §6).
+
+    Every channel files with the logistics party's waybill (the S10 id of a mail item, the express waybill number,
+    the e-commerce logisticsNo); e-commerce also needs the payment company's document and the three-document
+    match. The payment document is only ever a payment company's (payment.recorded, sent with its own key): the
+    payment a merchant's order carries is the order's claim, compared with it. The waybill is silkgate postal's
+    waybill.issued, or — when the order names an external logistics company — that company's own
+    waybill.recorded, never another's.
     """
-    payments = [d for d in documents if d.kind == "payment" and d.source == PaymentRecorded.event_type()]
     waybill = _waybill(parcel, documents)
+    if not needs_three_document_match(declaration.channel):
+        return DocumentsState([] if waybill else ["waybill"], [], waybill)
+    payments = [d for d in documents if d.kind == "payment" and d.source == PaymentRecorded.event_type()]
     payment = payments[-1] if payments else None
-    return match_documents(
+    match = match_documents(
         order_id=declaration.order_id, parcel=parcel,
         payment=Payment.model_validate(payment.body["payment"]) if payment else None,
         waybill=waybill, policy=config.policy,
         payment_order_id=payment.body.get("order_id") if payment else None,
         require_identity=declaration.direction == "import",
     )
+    return DocumentsState(match.missing, list(match.findings), waybill)
 
 
 def _waybill(parcel: Parcel, documents: Sequence[DocumentBody]) -> WaybillDocument | None:
@@ -113,12 +128,13 @@ async def prefiling_findings(repo: DeclarationRepository, config: CustomsConfig,
                              parcel: Parcel, *, lines: Sequence[OrderLine], now: datetime) -> list[Finding] | None:
     """The match's, the controls' and the risk rules' findings on the declaration as it would be filed (its
     current lines); None while documents are still missing. Raises UnknownCurrency."""
-    match_findings: list[Finding] = []
-    if needs_three_document_match(declaration.channel):
-        match = match_for(declaration, parcel, await repo.match_documents(declaration.order_id), config)
-        if not match.complete:
-            return None
-        match_findings = list(match.findings)
+    documents = documents_for(declaration, parcel, await repo.match_documents(declaration.order_id), config)
+    if documents.missing:
+        return None
+    match_findings = documents.findings
+    number = documents.waybill.tracking_number if documents.waybill else None
+    if number and declaration.tracking_number != number:
+        await repo.change(declaration, tracking_number=number)
     declared = parcel.model_copy(update={"lines": list(lines)}) if lines is not parcel.lines else parcel
     recent = []
     if declared.direction == "import":
@@ -139,7 +155,7 @@ def fen_to_cny(fen: int) -> Decimal:
 
 def assess_findings(parcel: Parcel, findings: Sequence[Finding], config: CustomsConfig) -> Assessment:
     """Score and decide over every finding (DOMAIN.md defaults in the policy)."""
-    unique = list(dict.fromkeys(findings))
+    unique = list({(f.code, f.message, tuple(f.fields)): f for f in findings}.values())
     score = score_findings(unique, config.policy)
     return Assessment(tuple(unique), score, decide(score, unique, config.policy), lane(parcel, config.policy))
 
@@ -183,12 +199,11 @@ async def file_with_authority(repo: DeclarationRepository, config: CustomsConfig
     if risk_score is not None:
         values["risk_score"] = risk_score
     await transition(repo, declaration, action="file", actor=actor, now=now, values=values,
-                     reason_code=reason_code, note=note or f"{', '.join(m.message_type for m in filing.messages)} "
-                                                          f"queued (appType {app_type})")
-    await repo.add_messages(filing.rows(declaration.id, now=now))
+                     reason_code=reason_code, note=note or f"{', '.join(filing.message_types)} queued (appType {app_type})")
+    await repo.add_messages(list(filing.rows))
     await emit(status_event(declaration, now=now, actor=actor), declaration)
     log.info("declaration.filed", form=declaration.form, channel=declaration.channel, lane=declaration.lane,
-             app_type=app_type, messages=[m.message_type for m in filing.messages], tax_cny=str(tax.tax_cny))
+             app_type=app_type, messages=filing.message_types, tax_cny=str(tax.tax_cny))
     return None
 
 

@@ -4,7 +4,7 @@ Events about one parcel arrive in any order and may arrive twice (DESIGN.md): a 
 kept by order id and attached when the declaration opens; a cancellation before its order is remembered and
 the declaration opens cancelled; a second order.accepted opens nothing; nothing here undoes a decision.
 Each party's document counts only as that party's: the order is the merchant's, the payment the payment
-company's (payment.recorded), the waybill the logistics company's (filing.match_for).
+company's (payment.recorded), the waybill the logistics company's (filing.documents_for).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import structlog
 
 from services.customs.domain.errors import UnknownCurrency
 from services.customs.domain.forms import select_form
-from services.customs.domain.matching import needs_three_document_match
 from services.customs.domain.quota import return_restores_quota
 from services.customs.domain.risk import lane
 from services.customs.domain.status import BEFORE_FILING, allowed_actions
@@ -104,7 +103,7 @@ async def _open(repo: DeclarationRepository, config: CustomsConfig, event: Order
         currency_error = None
     except UnknownCurrency as exc:
         selection, taxable, currency_error = None, None, exc
-    waits = needs_three_document_match(parcel.channel) and currency_error is None
+    waits = currency_error is None  # every channel files with its waybill; e-commerce with its payment too
     queue_lane = lane(parcel, policy)
     order_body = event.model_dump(mode="json")
     declaration = Declaration(
@@ -240,11 +239,16 @@ async def request_return(repo: DeclarationRepository, config: CustomsConfig, *, 
                                 note=f"a {declaration.status} declaration cannot be returned")
             log.warning("declaration.return_refused", status=declaration.status)
             return
-        await file_follow_up(repo, config, declaration, purpose="return", actor=SYSTEM, now=now,
-                             reason=reason or "returned by the buyer")
+        filed = await file_follow_up(repo, config, declaration, purpose="return", actor=SYSTEM, now=now,
+                                     reason=reason or "returned by the buyer")
         await transition(repo, declaration, action="request_return", actor=SYSTEM, now=now,
                          reason_code="return_requested", note=reason or None)
-        log.info("declaration.return_requested")
+        if not filed:
+            # Mail and express goods go back through the posts: no customs message, nothing to wait for.
+            await transition(repo, declaration, action="receipt", to_status="returned", actor=SYSTEM, now=now,
+                             reason_code="returned", note=reason or None)
+            await emit(status_event(declaration, now=now, actor=SYSTEM, reason=reason), declaration)
+        log.info("declaration.return_requested", message_filed=filed)
 
 
 def quota_back_on_return(declaration: Declaration, config: CustomsConfig, *, now: datetime) -> bool:

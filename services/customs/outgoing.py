@@ -10,31 +10,34 @@ as a delete, for mail and express), returns CEB625; brokers' answers REVIEWANSWE
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from lxml import etree
-
 from services.customs.messages.answers import build_inspection_record, build_review_answer
-from services.customs.messages.ecommerce_export import build_ceb303, build_ceb603, build_ceb605
-from services.customs.messages.ecommerce_import import build_ceb311, build_ceb621, build_ceb623, build_ceb625
 from services.customs.messages.facts import AppType, FilingFacts, FilingLine
-from services.customs.messages.postal import build_cusitm, build_expmanifest
+from services.customs.messages.outgoing import (
+    RETURN_KIND,
+    OutgoingMessage,
+    build_message,
+    cancel_kind,
+    filing_kinds,
+    seal_json,
+)
+from services.customs.messages.outgoing import build_filing as build_messages
 from services.customs.models import Declaration
 from services.customs.repository import DeclarationRepository, DocumentBody
-from services.customs.service import Actor, CustomsConfig, Signer, order_lines, record_action
+from services.customs.service import Actor, CustomsConfig, order_lines, record_action
 from shared.ceb.errors import MessageRuleViolation
 from shared.ceb.fields import new_guid
-from shared.ceb.json_messages import message_bytes
-from shared.ceb.signing import sign_bytes, sign_xml
 from shared.contract.events import Finding, PaymentRecorded
 from shared.contract.parcel import OrderLine, Parcel, Payment
 
 Purpose = Literal["declaration", "order", "cancel", "return", "answer"]
-XML, JSON = "application/xml", "application/json"
 WAYBILL_RECORDED = "silkgate.orders.waybill.recorded.v1"
+# The order messages of a filing (CEB311/303): only their rejection moves the declaration.
+_ORDER_KINDS = frozenset({"CEB311", "CEB303"})
 
 
 class FilingRefused(Exception):
@@ -46,24 +49,12 @@ class FilingRefused(Exception):
                                message=f"{violation.field}: {violation.detail}"[:512], fields=[violation.field])
 
 
-@dataclass(frozen=True)
-class OutgoingMessage:
-    """One message as filed: the signed XML (or the JSON and its detached signature)."""
-
-    guid: str
-    message_type: str
-    purpose: Purpose
-    app_type: int
-    content_type: str
-    body: str
-    signature: str | None = None
-
-    def row(self, declaration_id: str, *, now: datetime) -> dict[str, Any]:
-        """The columns of its `messages` row: queued for the gateway at once."""
-        return {"guid": self.guid, "declaration_id": declaration_id, "message_type": self.message_type,
-                "purpose": self.purpose, "app_type": self.app_type, "content_type": self.content_type,
-                "body": self.body, "signature": self.signature, "state": "queued", "attempts": 0,
-                "next_attempt_at": now, "last_error": None, "created_at": now, "sent_at": None}
+def message_row(message: OutgoingMessage, *, purpose: Purpose, app_type: int, now: datetime) -> dict[str, Any]:
+    """The columns of a message's `messages` row, exactly as filed: queued for the gateway at once."""
+    return {"guid": message.guid, "declaration_id": message.cop_no, "message_type": message.kind,
+            "purpose": purpose, "app_type": app_type, "content_type": message.content_type,
+            "body": message.body.decode("utf-8"), "signature": message.signature, "state": "queued", "attempts": 0,
+            "next_attempt_at": now, "last_error": None, "created_at": now, "sent_at": None}
 
 
 @dataclass(frozen=True)
@@ -71,56 +62,11 @@ class Filing:
     """A declaration's messages of one filing; `guid` is the message whose receipts move the declaration."""
 
     guid: str
-    messages: tuple[OutgoingMessage, ...]
+    rows: tuple[dict[str, Any], ...]
 
-    def rows(self, declaration_id: str, *, now: datetime) -> list[dict[str, Any]]:
-        return [message.row(declaration_id, now=now) for message in self.messages]
-
-
-def _signed_xml(signer: Signer, root: etree._Element, *, guid: str, message_type: str, purpose: Purpose,
-                app_type: int) -> OutgoingMessage:
-    return OutgoingMessage(guid, message_type, purpose, app_type, XML, sign_xml(root, signer.identity).decode())
-
-
-def _signed_json(signer: Signer, message: Any, *, guid: str, message_type: str, purpose: Purpose,
-                 app_type: int) -> OutgoingMessage:
-    data = message_bytes(message)
-    return OutgoingMessage(guid, message_type, purpose, app_type, JSON, data.decode(), sign_bytes(data, signer.identity))
-
-
-Builder = Callable[[FilingFacts, Signer], OutgoingMessage]
-
-
-def _xml(builder: Callable[..., etree._Element], message_type: str, purpose: Purpose) -> Builder:
-    def build(facts: FilingFacts, signer: Signer) -> OutgoingMessage:
-        guid = new_guid()
-        return _signed_xml(signer, builder(facts, signer.declarant, guid=guid), guid=guid,
-                           message_type=message_type, purpose=purpose, app_type=facts.app_type)
-    return build
-
-
-def _json(builder: Callable[..., Any], message_type: str, purpose: Purpose) -> Builder:
-    def build(facts: FilingFacts, signer: Signer) -> OutgoingMessage:
-        guid = new_guid()
-        return _signed_json(signer, builder(facts, signer.declarant, guid=guid), guid=guid,
-                            message_type=message_type, purpose=purpose, app_type=facts.app_type)
-    return build
-
-
-# Per (channel, direction): the messages of a filing, the declaration's own last (its receipts move it).
-_FILINGS: dict[tuple[str, str], tuple[Builder, ...]] = {
-    ("ecommerce", "import"): (_xml(build_ceb311, "CEB311", "order"), _xml(build_ceb621, "CEB621", "declaration")),
-    ("ecommerce", "export"): (_xml(build_ceb303, "CEB303", "order"), _xml(build_ceb603, "CEB603", "declaration")),
-    ("mail", "import"): (_json(build_cusitm, "CUSITM", "declaration"),),
-    ("mail", "export"): (_json(build_cusitm, "CUSITM", "declaration"),),
-    ("express", "import"): (_json(build_expmanifest, "EXPMANIFEST", "declaration"),),
-    ("express", "export"): (_json(build_expmanifest, "EXPMANIFEST", "declaration"),),
-}
-_CANCELS: dict[tuple[str, str], Builder] = {
-    ("ecommerce", "import"): _xml(build_ceb623, "CEB623", "cancel"),
-    ("ecommerce", "export"): _xml(build_ceb605, "CEB605", "cancel"),
-}
-_RETURNS: dict[tuple[str, str], Builder] = {("ecommerce", "import"): _xml(build_ceb625, "CEB625", "return")}
+    @property
+    def message_types(self) -> list[str]:
+        return [row["message_type"] for row in self.rows]
 
 
 async def build_filing(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, *,
@@ -129,10 +75,12 @@ async def build_filing(repo: DeclarationRepository, config: CustomsConfig, decla
     """The declaration's messages for one filing, built, validated and signed; raises FilingRefused."""
     facts = await filing_facts(repo, declaration, parcel=parcel, lines=lines, form=form, app_type=app_type, now=now)
     try:
-        messages = tuple(build(facts, config.filer) for build in _FILINGS[declaration.channel, declaration.direction])
+        messages = build_messages(facts, config.filer.declarant, config.filer.identity)
     except MessageRuleViolation as violation:
         raise FilingRefused(violation) from violation
-    return Filing(messages[-1].guid, messages)
+    rows = tuple(message_row(m, purpose="order" if m.kind in _ORDER_KINDS else "declaration", app_type=app_type,
+                             now=now) for m in messages)
+    return Filing(messages[-1].guid, rows)
 
 
 async def filing_facts(repo: DeclarationRepository, declaration: Declaration, *, parcel: Parcel,
@@ -169,29 +117,26 @@ def _external_waybill(documents: Sequence[DocumentBody], company: str) -> dict |
 
 
 async def file_follow_up(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, *,
-                         purpose: Literal["cancel", "return"], actor: Actor, now: datetime, reason: str) -> None:
-    """Queue the cancellation (CEB623/605) or the return (CEB625) of a filed declaration. Mail and express
-    cancel by filing their JSON message again as a delete (appType 3); they have no return message."""
-    parcel = Parcel.model_validate(declaration.parcel)
-    lines = order_lines(await repo.lines(declaration.id))
+                         purpose: Literal["cancel", "return"], actor: Actor, now: datetime, reason: str) -> bool:
+    """Queue the cancellation (CEB623/605; mail and express file their message again as a delete, appType 3) or
+    the return (CEB625) of a filed declaration. False when the channel files no such message (a return of mail or
+    express goes back through the posts, not through a customs message)."""
     key = (declaration.channel, declaration.direction)
     if purpose == "cancel":
-        build = _CANCELS.get(key) or _delete_of(key)
+        kind = cancel_kind(*key)
+        app_type: AppType = 1 if kind not in filing_kinds(*key) else 3
+    elif key == ("ecommerce", "import"):
+        kind, app_type = RETURN_KIND, 1
     else:
-        build = _RETURNS.get(key) or _FILINGS[key][-1]
-    app_type: AppType = 3 if purpose == "cancel" and key not in _CANCELS else 1
-    facts = await filing_facts(repo, declaration, parcel=parcel, lines=lines, form=declaration.form,
-                               app_type=app_type, now=now, reason=reason)
-    message = build(facts, config.filer)
-    message = OutgoingMessage(message.guid, message.message_type, purpose, message.app_type, message.content_type,
-                              message.body, message.signature)
-    await repo.add_messages([message.row(declaration.id, now=now)])
+        return False
+    parcel = Parcel.model_validate(declaration.parcel)
+    facts = await filing_facts(repo, declaration, parcel=parcel, lines=order_lines(await repo.lines(declaration.id)),
+                               form=declaration.form, app_type=app_type, now=now, reason=reason)
+    message = build_message(kind, facts, config.filer.declarant, config.filer.identity)
+    await repo.add_messages([message_row(message, purpose=purpose, app_type=app_type, now=now)])
     await record_action(repo, declaration, action=f"{purpose}_filed", actor=actor, now=now,
-                        note=f"{message.message_type} {message.guid} queued")
-
-
-def _delete_of(key: tuple[str, str]) -> Builder:
-    return _FILINGS[key][-1]
+                        note=f"{message.kind} {message.guid} queued")
+    return True
 
 
 async def file_answer(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, *,
@@ -204,14 +149,11 @@ async def file_answer(repo: DeclarationRepository, config: CustomsConfig, declar
     if kind == "review":
         message = build_review_answer(**common, explanation=content["explanation"], documents=content["documents"],
                                       answered_by=actor.name)
-        message_type = "REVIEWANSWER"
     else:
         message = build_inspection_record(**common, attended_by=content["attended_by"],
                                           attended_at=datetime.fromisoformat(content["attended_at"]),
                                           outcome=content["outcome"], note=content["note"] or None)
-        message_type = "INSPECTIONRECORD"
-    outgoing = _signed_json(config.filer, message, guid=guid, message_type=message_type, purpose="answer",
-                            app_type=1)
-    await repo.add_messages([outgoing.row(declaration.id, now=now)])
+    sealed = seal_json(message, config.filer.identity)
+    await repo.add_messages([message_row(sealed, purpose="answer", app_type=1, now=now)])
     await record_action(repo, declaration, action=f"{kind}_answer_filed", actor=actor, now=now,
-                        note=f"{message_type} {guid} queued")
+                        note=f"{sealed.kind} {guid} queued")

@@ -8,10 +8,9 @@ together (repository_batch.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -19,11 +18,8 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal,
-    null,
     or_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -31,7 +27,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from services.customs.domain.money import ZERO
 from services.customs.domain.risk import PriorDeclaration
 from services.customs.domain.status import FINAL_STATUSES
 from services.customs.models import (

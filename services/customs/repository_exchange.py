@@ -40,7 +40,7 @@ class ExchangeRepository:
 
     async def messages_of(self, declaration_id: str) -> list[Message]:
         query = (select(Message).where(Message.declaration_id == declaration_id)
-                 .order_by(Message.created_at, Message.guid))
+                 .order_by(Message.created_at, Message.message_type))  # CEB311 before CEB621 of one filing
         return list((await self.session.execute(query)).scalars())
 
     async def take_due(self, *, now: datetime, lease_until: datetime, limit: int) -> list[Message]:

@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.customs.domain.matching import normalize_id, normalize_phone, normalize_text
 from services.customs.domain.policy import CustomsPolicy
 from services.customs.domain.status import ceb_code, is_final, needs_broker, next_status
+from services.customs.messages.facts import Declarant, DeclarantSettings
 from services.customs.models import Declaration, DeclarationLine, FindingRecord
 from services.customs.repository import DeclarationRepository
 from services.customs.settings import CustomsSettings
-from services.customs.messages.facts import Declarant, DeclarantSettings
 from shared.ceb.signing import SigningIdentity, load_certificate
 from shared.certificates import ensure_pair
 from shared.consumer import MessageContext
@@ -56,7 +56,7 @@ class GatewayConfig:
     """Where and how the gateway files messages with the customs authority (exchange.py)."""
 
     authority_url: str | None = None  # None: nothing is sent; filings wait, queued
-    receiver_id: str = "DXPEDCCEB0000002"
+    receiver_id: str | None = None  # None: the single window's import or export receiver, by message
     batch_size: int = 100
     concurrency: int = 8
     idle_interval_s: float = 0.2

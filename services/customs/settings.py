@@ -47,7 +47,8 @@ class CustomsSettings(ServiceSettings):
     # The exchange with the customs authority (DOMAIN.md §11). Without an authority URL the gateway sends nothing:
     # filings wait, queued, until one is configured.
     authority_url: str | None = None  # e.g. http://127.0.0.1:8005 (the sandbox authority under `silkgate up`)
-    authority_receiver_id: str = "DXPEDCCEB0000002"  # the authority's DXP id in the transport head
+    # The authority's DXP id in the transport head (None: the single window's import or export receiver).
+    authority_receiver_id: str | None = None
     # The filer's certificate (messages are signed with it) and the authority's (receipts are verified with it).
     # Unset: <data dir>/certs/customs.{key,crt} (made on first start) and <data dir>/certs/authority.crt.
     signing_key_file: Path | None = None

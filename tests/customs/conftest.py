@@ -24,6 +24,7 @@ from shared.certificates import CertificatePair, ensure_pair
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event, OrderAccepted, PaymentRecorded, WaybillIssued
 from shared.contract.subjects import stream_name
+from tests.customs.events import paid, waybill_for
 from tests.support import create_api_key, eventually, running_service
 
 
@@ -125,12 +126,19 @@ class Customs:
 
     # ── straight into the use cases, for API tests that need declarations in a given state ──
 
-    async def file(self, event: OrderAccepted) -> Declaration:
-        """Open the order's declaration as the consumer would (filed at once when clean and complete)."""
+    async def file(self, event: OrderAccepted, *, documents: bool = True) -> Declaration:
+        """Open the order's declaration as the consumer would, then (unless told not to) give it its other
+        documents: postal's waybill, and for e-commerce the payment company's payment. Filed when clean."""
         async with self.runtime.db.transaction() as session:
-            return await open_declaration(DeclarationRepository(session), self.config, event,
-                                          correlation_id=f"corr-{event.order_id}", event_id=None,
-                                          emit=outbox_emitter(self.runtime.outbox, session))
+            declaration = await open_declaration(DeclarationRepository(session), self.config, event,
+                                                 correlation_id=f"corr-{event.order_id}", event_id=None,
+                                                 emit=outbox_emitter(self.runtime.outbox, session))
+        if not documents:
+            return declaration
+        if event.parcel.channel == "ecommerce":
+            await self.attach(paid(event.order_id))
+        await self.attach(waybill_for(event))
+        return await self.reload(declaration.id)
 
     async def attach(self, event: PaymentRecorded | WaybillIssued) -> None:
         async with self.runtime.db.transaction() as session:
