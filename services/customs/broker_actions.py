@@ -120,11 +120,12 @@ async def file(repo: DeclarationRepository, config: CustomsConfig, declaration_i
     declaration, actor, now = await _claimed(repo, config, declaration_id, principal, "file")
     parcel = parcel_of(declaration)
     lines = order_lines(await repo.lines(declaration.id))
-    findings = await prefiling_findings(repo, config, declaration, parcel, lines=lines, now=now)
-    if findings is None:
+    prefiling = await prefiling_findings(repo, config, declaration, parcel, lines=lines, now=now)
+    if prefiling is None:
         raise Conflict(f"Declaration {declaration.id} still misses documents", code="documents_missing",
                        extra={"current_status": declaration.status})
-    stops = blocking(findings) or await _refused(repo, config, declaration, parcel, lines, actor, now, body, emit)
+    stops = blocking(prefiling.findings) or await _refused(repo, config, declaration, parcel, lines, actor, now,
+                                                           body, emit, prefiling.values)
     if stops:
         raise _filing_blocked(declaration, stops)
     log.info("declaration.filed_by_broker", declaration_id=declaration.id, broker=actor.name,
@@ -133,10 +134,11 @@ async def file(repo: DeclarationRepository, config: CustomsConfig, declaration_i
 
 
 async def _refused(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, parcel, lines,
-                   actor: Actor, now: datetime, body: FileBody, emit: Emitter) -> list[Finding]:
+                   actor: Actor, now: datetime, body: FileBody, emit: Emitter, values: dict) -> list[Finding]:
     try:
         return await file_with_authority(repo, config, declaration, parcel=parcel, lines=lines, actor=actor,
-                                         now=now, emit=emit, reason_code=body.reason_code, note=body.note) or []
+                                         now=now, emit=emit, reason_code=body.reason_code, note=body.note,
+                                         values=values) or []
     except StaleDeclaration:
         raise concurrent(declaration.id) from None
 

@@ -101,40 +101,51 @@ async def evaluate(repo: DeclarationRepository, config: CustomsConfig, declarati
     parcel = parcel or parcel_of(declaration)
     now = config.now()
     try:
-        findings = await prefiling_findings(repo, config, declaration, parcel, lines=parcel.lines, now=now)
+        prefiling = await prefiling_findings(repo, config, declaration, parcel, lines=parcel.lines, now=now)
     except UnknownCurrency as exc:
         await reject_unknown_currency(repo, declaration, exc, now=now, emit=emit)
         return
-    if findings is None:
+    if prefiling is None:
         log.info("declaration.awaiting_documents")
         return
-    assessment = assess_findings(parcel, findings, config)
+    assessment = assess_findings(parcel, prefiling.findings, config)
     outcome = prefiling_outcome(assessment)
     await repo.add_findings(declaration.id, list(assessment.findings), source="prefiling", now=now)
     if outcome == "reject":
-        await reject(repo, declaration, assessment.findings, actor=SYSTEM, now=now, emit=emit)
+        await reject(repo, declaration, assessment.findings, actor=SYSTEM, now=now, emit=emit,
+                     values=prefiling.values)
         return
     if outcome == "file":
         refusal = await file_with_authority(repo, config, declaration, parcel=parcel, lines=parcel.lines,
-                                            actor=SYSTEM, now=now, emit=emit, risk_score=assessment.score)
+                                            actor=SYSTEM, now=now, emit=emit, risk_score=assessment.score,
+                                            values=prefiling.values)
         if refusal is None:
             return
         await repo.add_findings(declaration.id, refusal, source="prefiling", now=now)
         assessment = Assessment((*assessment.findings, *refusal), assessment.score, "manual_review", assessment.lane)
-    await hold(repo, declaration, assessment, now=now, emit=emit)
+    await hold(repo, declaration, assessment, now=now, emit=emit, values=prefiling.values)
+
+
+@dataclass(frozen=True)
+class Prefiling:
+    """What the pre-filing checks found, and the waybill's number (written with the decision that follows)."""
+
+    findings: list[Finding]
+    tracking_number: str | None
+
+    @property
+    def values(self) -> dict:
+        return {"tracking_number": self.tracking_number} if self.tracking_number else {}
 
 
 async def prefiling_findings(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration,
-                             parcel: Parcel, *, lines: Sequence[OrderLine], now: datetime) -> list[Finding] | None:
+                             parcel: Parcel, *, lines: Sequence[OrderLine], now: datetime) -> Prefiling | None:
     """The match's, the controls' and the risk rules' findings on the declaration as it would be filed (its
     current lines); None while documents are still missing. Raises UnknownCurrency."""
     documents = documents_for(declaration, parcel, await repo.match_documents(declaration.order_id), config)
     if documents.missing:
         return None
     match_findings = documents.findings
-    number = documents.waybill.tracking_number if documents.waybill else None
-    if number and declaration.tracking_number != number:
-        await repo.change(declaration, tracking_number=number)
     declared = parcel.model_copy(update={"lines": list(lines)}) if lines is not parcel.lines else parcel
     recent = []
     if declared.direction == "import":
@@ -146,7 +157,8 @@ async def prefiling_findings(repo: DeclarationRepository, config: CustomsConfig,
     risk = assess(declared, declaration_id=declaration.id, policy=config.policy, now=now, recent=recent,
                   annual_total_cny=fen_to_cny(reserved))
     form = select_form(declared, config.policy)
-    return [*form.findings, *controls(declared, config.policy), *match_findings, *risk.findings]
+    return Prefiling([*form.findings, *controls(declared, config.policy), *match_findings, *risk.findings],
+                     documents.waybill.tracking_number if documents.waybill else None)
 
 
 def fen_to_cny(fen: int) -> Decimal:
@@ -172,7 +184,7 @@ def prefiling_outcome(assessment: Assessment) -> Outcome:
 async def file_with_authority(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, *,
                               parcel: Parcel, lines: Sequence[OrderLine], actor: Actor, now: datetime,
                               emit: Emitter, risk_score: int | None = None, reason_code: str | None = None,
-                              note: str | None = None) -> list[Finding] | None:
+                              note: str | None = None, values: dict | None = None) -> list[Finding] | None:
     """Reserve the buyer's quota, build and sign the declaration's messages, queue them for the gateway and mark
     the declaration filed (CEB 2, declaring). Returns the findings that refused the filing instead (nothing is
     written then): the annual quota exhausted, or a message field rule (DOMAIN.md §11) the declaration breaks.
@@ -184,7 +196,8 @@ async def file_with_authority(repo: DeclarationRepository, config: CustomsConfig
     app_type = 2 if declaration.filings else 1
     try:
         filing = await build_filing(repo, config, declaration, parcel=parcel, lines=lines, form=form.form,
-                                    app_type=app_type, now=now)
+                                    app_type=app_type, now=now,
+                                    tracking_number=(values or {}).get("tracking_number") or declaration.tracking_number)
     except FilingRefused as refused:
         return [refused.finding]
     quota = await _reserve_quota(repo, config, declaration, tax, now=now)
@@ -192,7 +205,7 @@ async def file_with_authority(repo: DeclarationRepository, config: CustomsConfig
         return [Finding(code="annual_limit_exceeded", severity="high", fields=["buyer"],
                         message=f"the buyer's {config.policy.ecommerce_annual_limit_cny} CNY annual quota for "
                                 f"{quota_year(now)} has no room for {tax.taxable_value_cny} CNY")]
-    values = {"form": form.form, "value_cny": form.value_cny,
+    values = {**(values or {}), "form": form.form, "value_cny": form.value_cny,
               "filing_guid": filing.guid, "filings": declaration.filings + 1, "filed_at": now,
               "last_receipt_code": None, "last_receipt_time": None, "tax_cny": tax.tax_cny, "tax_regime": tax.regime,
               "counts_towards_annual": tax.counts_towards_annual, **(quota or {})}
@@ -245,11 +258,11 @@ async def give_back_quota(repo: DeclarationRepository, declaration: Declaration,
 
 
 async def hold(repo: DeclarationRepository, declaration: Declaration, assessment: Assessment, *, now: datetime,
-               emit: Emitter) -> None:
+               emit: Emitter, values: dict | None = None) -> None:
     """Wait for a broker: the findings say why."""
     reason_code, reason = hold_reason(assessment)
     await transition(repo, declaration, action="hold", actor=SYSTEM, now=now, reason_code=reason_code, note=reason,
-                     values={"risk_score": assessment.score, "risk_decision": assessment.decision})
+                     values={**(values or {}), "risk_score": assessment.score, "risk_decision": assessment.decision})
     await emit(status_event(declaration, now=now, actor=SYSTEM, reason=reason, reason_code=reason_code,
                             findings=assessment.findings), declaration)
     log.info("declaration.held", status=declaration.status, risk_score=assessment.score,
@@ -258,12 +271,12 @@ async def hold(repo: DeclarationRepository, declaration: Declaration, assessment
 
 async def reject(repo: DeclarationRepository, declaration: Declaration, findings: Sequence[Finding], *,
                  actor: Actor, now: datetime, emit: Emitter, reason_code: str | None = None,
-                 note: str | None = None) -> None:
+                 note: str | None = None, values: dict | None = None) -> None:
     """Never filed (again): prohibited goods, or a broker's rejection; gives back the quota it held."""
     leading = _leading(findings)
     reason_code = reason_code or (leading.code if leading else "rejected")
     reason = note or (leading.message if leading else reason_code)
-    values = await give_back_quota(repo, declaration, now=now)
+    values = {**(values or {}), **await give_back_quota(repo, declaration, now=now)}
     await transition(repo, declaration, action="reject", actor=actor, now=now, reason_code=reason_code, note=reason,
                      values=values)
     await emit(status_event(declaration, now=now, actor=actor, reason=reason, reason_code=reason_code,

@@ -22,7 +22,7 @@ from services.customs.domain.status import BEFORE_FILING, allowed_actions
 from services.customs.domain.tax import taxable_value_cny
 from services.customs.filing import evaluate, give_back_quota, reject_unknown_currency
 from services.customs.models import Declaration, EarlyCancellation
-from services.customs.outgoing import file_follow_up
+from services.customs.outgoing import FilingRefused, file_follow_up
 from services.customs.repository import LANE_RANKS, DeclarationRepository, OrderArrivals
 from services.customs.repository_draft import DraftRepository
 from services.customs.service import (
@@ -162,13 +162,13 @@ async def receive_document(repo: DeclarationRepository, config: CustomsConfig, *
         log.info("declaration.document_buffered", kind=kind)
         return
     with structlog.contextvars.bound_contextvars(declaration_id=declaration.id):
-        if tracking_number and declaration.tracking_number != tracking_number:
-            await repo.change(declaration, tracking_number=tracking_number)
         if declaration.status == "pending_documents" and declaration.awaiting_documents:
             log.info("declaration.document_attached", kind=kind, status=declaration.status)
             await evaluate(repo, config, declaration, emit=emit)
         else:
             # Decided or with a broker already: the document joins the file (the broker sees it), the status stands.
+            if tracking_number and declaration.tracking_number != tracking_number:
+                await repo.change(declaration, tracking_number=tracking_number)
             log.info("declaration.document_attached", kind=kind, status=declaration.status, reevaluated=False)
 
 
@@ -196,11 +196,17 @@ async def cancel_order(repo: DeclarationRepository, config: CustomsConfig, event
             await _cancel(repo, declaration, reason=event.reason, now=now, emit=emit)
             return
         if "request_cancel" in actions:
-            await file_follow_up(repo, config, declaration, purpose="cancel", actor=SYSTEM, now=now,
-                                 reason=event.reason or "order cancelled by the merchant")
+            try:
+                await file_follow_up(repo, config, declaration, purpose="cancel", actor=SYSTEM, now=now,
+                                     reason=event.reason or "order cancelled by the merchant")
+                filed = True
+            except FilingRefused:
+                # The authority has not numbered the inventory list yet (its 120 brings preNo/invtNo, which the
+                # cancellation names): the cancellation waits and is filed when that receipt comes (receipts.py).
+                filed = False
             await transition(repo, declaration, action="request_cancel", actor=SYSTEM, now=now,
                              reason_code="order_cancelled", note=event.reason or None)
-            log.info("declaration.cancel_requested")
+            log.info("declaration.cancel_requested", cancellation_filed=filed)
             return
         reason = refusal_reason(declaration)
         await record_action(repo, declaration, action="cancel_refused", actor=SYSTEM, now=now,
@@ -239,8 +245,14 @@ async def request_return(repo: DeclarationRepository, config: CustomsConfig, *, 
                                 note=f"a {declaration.status} declaration cannot be returned")
             log.warning("declaration.return_refused", status=declaration.status)
             return
-        filed = await file_follow_up(repo, config, declaration, purpose="return", actor=SYSTEM, now=now,
-                                     reason=reason or "returned by the buyer")
+        try:
+            filed = await file_follow_up(repo, config, declaration, purpose="return", actor=SYSTEM, now=now,
+                                         reason=reason or "returned by the buyer")
+        except FilingRefused as refused:
+            await record_action(repo, declaration, action="return_refused", actor=SYSTEM, now=now,
+                                reason_code=refused.finding.code, note=refused.finding.message)
+            log.warning("declaration.return_refused", status=declaration.status, reason=refused.finding.message)
+            return
         await transition(repo, declaration, action="request_return", actor=SYSTEM, now=now,
                          reason_code="return_requested", note=reason or None)
         if not filed:

@@ -70,10 +70,11 @@ class Filing:
 
 
 async def build_filing(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, *,
-                       parcel: Parcel, lines: Sequence[OrderLine], form: str, app_type: AppType,
-                       now: datetime) -> Filing:
+                       parcel: Parcel, lines: Sequence[OrderLine], form: str, app_type: AppType, now: datetime,
+                       tracking_number: str | None) -> Filing:
     """The declaration's messages for one filing, built, validated and signed; raises FilingRefused."""
-    facts = await filing_facts(repo, declaration, parcel=parcel, lines=lines, form=form, app_type=app_type, now=now)
+    facts = await filing_facts(repo, declaration, parcel=parcel, lines=lines, form=form, app_type=app_type, now=now,
+                               tracking_number=tracking_number)
     try:
         messages = build_messages(facts, config.filer.declarant, config.filer.identity)
     except MessageRuleViolation as violation:
@@ -85,7 +86,7 @@ async def build_filing(repo: DeclarationRepository, config: CustomsConfig, decla
 
 async def filing_facts(repo: DeclarationRepository, declaration: Declaration, *, parcel: Parcel,
                        lines: Sequence[OrderLine], form: str | None, app_type: AppType, now: datetime,
-                       reason: str | None = None) -> FilingFacts:
+                       reason: str | None = None, tracking_number: str | None = None) -> FilingFacts:
     """What one filing says, from the declaration, its current lines and the parties' documents."""
     documents = await repo.match_documents(declaration.order_id)
     payment = _payment(documents)
@@ -95,7 +96,7 @@ async def filing_facts(repo: DeclarationRepository, declaration: Declaration, *,
         declaration_id=declaration.id, order_id=declaration.order_id, app_type=app_type, app_time=now,
         channel=declaration.channel, direction=declaration.direction, merchant_code=declaration.merchant_code,
         merchant_name=parcel.sender.name, parcel=parcel, lines=tuple(FilingLine.from_order_line(li) for li in lines),
-        form=form, trade_mode=declaration.trade_mode, tracking_number=declaration.tracking_number,
+        form=form, trade_mode=declaration.trade_mode, tracking_number=tracking_number or declaration.tracking_number,
         logistics_code=company, logistics_name=(waybill or {}).get("logistics_name"),
         payment=payment, pay_code=payment.provider if payment else None,
         pay_name=payment.provider if payment else None,
@@ -120,7 +121,8 @@ async def file_follow_up(repo: DeclarationRepository, config: CustomsConfig, dec
                          purpose: Literal["cancel", "return"], actor: Actor, now: datetime, reason: str) -> bool:
     """Queue the cancellation (CEB623/605; mail and express file their message again as a delete, appType 3) or
     the return (CEB625) of a filed declaration. False when the channel files no such message (a return of mail or
-    express goes back through the posts, not through a customs message)."""
+    express goes back through the posts, not through a customs message). Raises FilingRefused when the message
+    cannot be built (a cancel or return of an inventory list the authority has not numbered yet)."""
     key = (declaration.channel, declaration.direction)
     if purpose == "cancel":
         kind = cancel_kind(*key)
@@ -132,7 +134,10 @@ async def file_follow_up(repo: DeclarationRepository, config: CustomsConfig, dec
     parcel = Parcel.model_validate(declaration.parcel)
     facts = await filing_facts(repo, declaration, parcel=parcel, lines=order_lines(await repo.lines(declaration.id)),
                                form=declaration.form, app_type=app_type, now=now, reason=reason)
-    message = build_message(kind, facts, config.filer.declarant, config.filer.identity)
+    try:
+        message = build_message(kind, facts, config.filer.declarant, config.filer.identity)
+    except MessageRuleViolation as violation:
+        raise FilingRefused(violation) from violation
     await repo.add_messages([message_row(message, purpose=purpose, app_type=app_type, now=now)])
     await record_action(repo, declaration, action=f"{purpose}_filed", actor=actor, now=now,
                         note=f"{message.kind} {message.guid} queued")

@@ -24,11 +24,13 @@ from services.customs.domain.status import (
 from services.customs.filing import give_back_quota
 from services.customs.intake import quota_back_on_return
 from services.customs.models import Declaration, Message
+from services.customs.outgoing import FilingRefused, file_follow_up
 from services.customs.repository import DeclarationRepository
 from services.customs.repository_exchange import ExchangeRepository
 from services.customs.schemas import ReceiptAnswer
 from services.customs.service import (
     AUTHORITY,
+    SYSTEM,
     CustomsConfig,
     Emitter,
     StaleDeclaration,
@@ -180,6 +182,7 @@ async def _apply(repo: DeclarationRepository, exchange: ExchangeRepository, conf
                                                                                 "detained"):
             await repo.change(declaration, ceb_code=code if code > 0 else declaration.ceb_code, updated_at=now,
                               **values)
+            await _file_waiting_cancellation(repo, exchange, config, declaration, now=now)
             return "recorded"
         await _move(repo, config, declaration, target, code=code, info=receipt.return_info, now=now, emit=emit,
                     values=values)
@@ -201,6 +204,20 @@ async def _apply(repo: DeclarationRepository, exchange: ExchangeRepository, conf
             await _refused(repo, declaration, message.purpose, info=receipt.return_info, now=now, emit=emit)
             return "applied"
     return "recorded"
+
+
+async def _file_waiting_cancellation(repo: DeclarationRepository, exchange: ExchangeRepository, config: CustomsConfig,
+                                     declaration: Declaration, *, now: datetime) -> None:
+    """A cancellation that came before the authority numbered the list is filed once a receipt brings the numbers."""
+    if declaration.status != "cancel_requested" or not declaration.pre_no:
+        return
+    if any(m.purpose == "cancel" for m in await exchange.messages_of(declaration.id)):
+        return
+    try:
+        await file_follow_up(repo, config, declaration, purpose="cancel", actor=SYSTEM, now=now,
+                             reason="order cancelled by the merchant")
+    except FilingRefused as refused:
+        log.warning("declaration.cancellation_not_filed", reason=refused.finding.message)
 
 
 async def _seen(exchange: ExchangeRepository, declaration_id: str, receipt: ParsedReceipt) -> bool:

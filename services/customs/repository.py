@@ -46,6 +46,7 @@ from services.customs.repository_batch import (
     ReadDocument,
     cached_history,
     cached_quota,
+    forget_quota,
     hold_change,
     note_buyer_written,
     read_ahead,
@@ -154,6 +155,9 @@ _RESERVE = (update(_quotas)
             .where(_quotas.c.buyer_key == bindparam("b_key"), _quotas.c.year == bindparam("b_year"),
                    _quotas.c.reserved_fen + bindparam("fen") <= bindparam("limit_fen"))
             .values(reserved_fen=_quotas.c.reserved_fen + bindparam("fen"), updated_at=bindparam("now")))
+_SET_QUOTA = (update(_quotas)
+              .where(_quotas.c.buyer_key == bindparam("b_buyer_key"), _quotas.c.year == bindparam("b_year"))
+              .values(reserved_fen=bindparam("b_reserved_fen"), updated_at=bindparam("b_updated_at")))
 _RELEASE = (update(_quotas)
             .where(_quotas.c.buyer_key == bindparam("b_key"), _quotas.c.year == bindparam("b_year"))
             .values(reserved_fen=_quotas.c.reserved_fen - bindparam("fen"), updated_at=bindparam("now")))
@@ -310,16 +314,31 @@ class DeclarationRepository:
 
     async def quota_reserved(self, *, buyer_key: str, year: int) -> int:
         """What the buyer's filed e-commerce imports hold of the year's quota, in fen."""
-        cached = cached_quota(self.session, buyer_key=buyer_key, year=year)
-        if cached is not None:
-            return cached
+        read = cached_quota(self.session, buyer_key=buyer_key, year=year)
+        if read is not None:
+            return read.reserved_fen
         found = (await self.session.execute(_QUOTA, {"buyer_key": buyer_key, "year": year})).scalar_one_or_none()
         return found or 0
 
     async def reserve_quota(self, *, buyer_key: str, year: int, fen: int, limit_fen: int, now: datetime) -> bool:
-        """Add `fen` to the buyer's year unless that passes `limit_fen`; one conditional UPDATE decides, so
-        concurrent declarations of one buyer (replicas included) can never together pass the limit."""
-        note_buyer_written(self.session, buyer_key)
+        """Add `fen` to the buyer's year unless that passes `limit_fen`; concurrent declarations of one buyer
+        (replicas included) can never together pass the limit.
+
+        Live: one conditional UPDATE decides. In a consumer batch that locked the row when it read ahead, the
+        batch decides on the value it holds and writes it with the batch's other writes."""
+        read = cached_quota(self.session, buyer_key=buyer_key, year=year)
+        if read is not None:
+            reserved = read.reserved_fen + fen
+            if reserved > limit_fen:
+                return False
+            row = {"buyer_key": buyer_key, "year": year, "reserved_fen": reserved, "updated_at": now}
+            if read.exists:
+                await execute_later(self.session, _SET_QUOTA, {f"b_{k}": v for k, v in row.items()})
+            else:
+                await insert_rows(self.session, _quotas, [row])
+                read.exists = True
+            read.reserved_fen = reserved
+            return True
         await self.session.execute(_ensure_quota(self.session), {"buyer_key": buyer_key, "year": year,
                                                                  "reserved_fen": 0, "updated_at": now})
         result = await self.session.execute(_RESERVE, {"b_key": buyer_key, "b_year": year, "fen": fen,
@@ -328,7 +347,7 @@ class DeclarationRepository:
 
     async def release_quota(self, *, buyer_key: str, year: int, fen: int, now: datetime) -> None:
         """Give `fen` back to the buyer's year (a rejection, cancellation or return)."""
-        note_buyer_written(self.session, buyer_key)
+        forget_quota(self.session, buyer_key=buyer_key, year=year)
         await self.session.execute(_RELEASE, {"b_key": buyer_key, "b_year": year, "fen": fen, "now": now})
 
     # ── lines, documents, findings ────────────────────────────────────────

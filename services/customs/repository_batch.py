@@ -105,12 +105,28 @@ def cached_history(session: AsyncSession, *, buyer_key: str, channel: str, since
     return [(at, value) for id_, at, value in read.recent if at >= since and id_ != exclude_id][:limit]
 
 
-def cached_quota(session: AsyncSession, *, buyer_key: str, year: int) -> int | None:
-    """What the buyer's quota for `year` has reserved, as read ahead (fen), or None: read live."""
+@dataclass
+class QuotaRead:
+    """A buyer's quota row as the batch read it — locked until the batch commits (PostgreSQL: FOR UPDATE; SQLite:
+    the one writer), so the batch keeps it exact itself as it reserves. `exists`: the row was there (an absent
+    row cannot be locked: the batch inserts it, and a concurrent insert fails the batch, which is then redone
+    message by message with the conditional UPDATE)."""
+
+    reserved_fen: int
+    exists: bool
+
+
+def cached_quota(session: AsyncSession, *, buyer_key: str, year: int) -> QuotaRead | None:
+    """The buyer's quota for `year` as this batch read (and since kept) it, or None: read and reserve live."""
     scope = scope_of(session)
-    if scope is None or buyer_key in scope.cache.get(_BUYERS_WRITTEN, ()):
-        return None
-    return scope.cache.get((QUOTA_OF, buyer_key, year))
+    return None if scope is None else scope.cache.get((QUOTA_OF, buyer_key, year))
+
+
+def forget_quota(session: AsyncSession, *, buyer_key: str, year: int) -> None:
+    """A live write changed the row: from now on read it live."""
+    scope = scope_of(session)
+    if scope is not None:
+        scope.cache.pop((QUOTA_OF, buyer_key, year), None)
 
 
 # ── reading ahead ─────────────────────────────────────────────────────────
@@ -150,8 +166,10 @@ def _histories(limit: int):
             .where(ranked.c.rank <= limit + 1))
 
 
-_QUOTAS_OF_BUYERS = select(_quotas.c.buyer_key, _quotas.c.reserved_fen).where(
-    _quotas.c.buyer_key.in_(bindparam("buyer_keys", expanding=True)), _quotas.c.year == bindparam("year"))
+_QUOTAS_OF_BUYERS = (select(_quotas.c.buyer_key, _quotas.c.reserved_fen)
+                     .where(_quotas.c.buyer_key.in_(bindparam("buyer_keys", expanding=True)),
+                            _quotas.c.year == bindparam("year"))
+                     .with_for_update())
 
 
 class ReadAhead:
@@ -208,7 +226,8 @@ class ReadAhead:
         if quota_keys:
             reserved = dict((await self.session.execute(
                 _QUOTAS_OF_BUYERS, {"buyer_keys": bucketed(quota_keys), "year": year})).all())
-            self.scope.cache.update(((QUOTA_OF, key, year), reserved.get(key, 0)) for key in quota_keys)
+            self.scope.cache.update(((QUOTA_OF, key, year), QuotaRead(reserved.get(key, 0), key in reserved))
+                                    for key in quota_keys)
 
 
 # ── held changes: the versioned UPDATEs of a consumer batch, written together ──

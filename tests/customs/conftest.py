@@ -17,8 +17,8 @@ from services.customs.repository import DeclarationRepository
 from services.customs.repository_exchange import ExchangeRepository
 from services.customs.service import CustomsConfig, outbox_emitter
 from services.customs.settings import CustomsSettings
-from shared.ceb.receipts import RECEIPT_OF, Receipt, build_receipt
 from shared.ceb.fields import new_guid
+from shared.ceb.receipts import RECEIPT_OF, Receipt, build_receipt
 from shared.ceb.signing import SigningIdentity, sign_xml
 from shared.certificates import CertificatePair, ensure_pair
 from shared.contract.envelope import Envelope
@@ -136,7 +136,7 @@ class Customs:
         if not documents:
             return declaration
         if event.parcel.channel == "ecommerce":
-            await self.attach(paid(event.order_id))
+            await self.attach(paid(event.order_id, amount=event.parcel.amount_paid, currency=event.parcel.currency))
         await self.attach(waybill_for(event))
         return await self.reload(declaration.id)
 
@@ -163,6 +163,11 @@ class Customs:
             message_type=RECEIPT_OF[message.message_type], receipt_guid=new_guid(), guid=message.guid,
             return_status=status, return_time=at or self.config.now(), return_info=info or f"status {status}",
             cop_no=message.declaration_id, order_no=fields.pop("order_no", "SO-1"),
+            # The authority numbers an inventory list it accepts (cancellations and returns name the numbers).
+            pre_no=fields.pop("pre_no", "P460020260000001" if status == 120 and message.message_type in
+                              ("CEB621", "CEB603") else None),
+            invt_no=fields.pop("invt_no", "46002026I000000001" if status == 120 and message.message_type in
+                               ("CEB621", "CEB603") else None),
             answered_type=message.message_type if RECEIPT_OF[message.message_type] == "CUSRSP" else None,
             customs_code="4600", ebp_code="6501960002", ebc_code="M-KASHGAR", agent_code="6501960001", **fields,
         )

@@ -7,11 +7,14 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.customs.intake import cancel_order
 from services.customs.models import Receipt
+from services.customs.repository import DeclarationRepository
 from services.customs.repository_exchange import ExchangeRepository
+from services.customs.service import outbox_emitter
 from shared.ceb.signing import SigningIdentity
 from shared.certificates import ensure_pair
-from tests.customs.events import accepted, mail, new_order_id
+from tests.customs.events import accepted, cancelled, mail, new_order_id
 
 
 async def _receipts(customs, declaration_id):
@@ -117,3 +120,17 @@ async def test_a_rejection_is_amended_and_filed_again_as_a_change_and_old_receip
     stale = await customs.send_receipt(customs.receipt_xml(first, 800))  # for the first filing: too late
     assert stale.json()["outcome"] == "superseded" and (await customs.reload(declaration.id)).status == "filed"
     assert (await customs.answer(declaration, 120, 800)).status == "released"
+
+
+async def test_a_cancellation_before_the_authority_numbered_the_list_is_filed_when_the_numbers_come(customs):
+    declaration = await customs.file(accepted(new_order_id()))
+    async with customs.runtime.db.transaction() as session:
+        await cancel_order(DeclarationRepository(session), customs.config, cancelled(declaration.order_id),
+                           emit=outbox_emitter(customs.runtime.outbox, session))
+    declaration = await customs.reload(declaration.id)
+    assert declaration.status == "cancel_requested"
+    assert [m.purpose for m in await customs.messages(declaration.id)] == ["order", "declaration"]  # nothing yet
+    declaration = await customs.answer(declaration, 120)  # brings preNo and invtNo
+    cancel = (await customs.messages(declaration.id))[-1]
+    assert (declaration.status, cancel.message_type, cancel.purpose) == ("cancel_requested", "CEB623", "cancel")
+    assert (await customs.answer(declaration, 899, purpose="cancel")).status == "cancelled"

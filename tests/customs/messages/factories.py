@@ -9,8 +9,8 @@ from functools import cache
 from typing import Any
 
 from services.customs.messages import Declarant, FilingFacts, FilingLine
-from shared.certificates import make_pair
 from shared.ceb.signing import SigningIdentity
+from shared.certificates import make_pair
 from shared.contract.parcel import OrderLine, Parcel, Party, Payment
 
 AT = datetime(2026, 3, 1, 2, 21, 13, 250000, tzinfo=UTC)  # 10:21:13.250 in China
