@@ -43,8 +43,10 @@ def outgoing(message: Message) -> OutgoingMessage:
                            body=message.body.encode("utf-8"), signature=message.signature)
 
 
-async def send_due(runtime: ServiceRuntime, config: CustomsConfig, gateway: AuthorityGateway) -> int:
-    """One round: lease what is due, send it, settle each attempt; returns how many were attempted."""
+async def send_due(runtime: ServiceRuntime, config: CustomsConfig, gateway: AuthorityGateway, *,
+                   endpoint: str) -> int:
+    """One round: lease what is due, send it through `gateway` (at `endpoint`, as the audit records it), settle
+    each attempt; returns how many were attempted."""
     now = config.now()
     async with runtime.db.transaction() as session:
         due = await ExchangeRepository(session).take_due(now=now, lease_until=now + _LEASE,
@@ -59,21 +61,21 @@ async def send_due(runtime: ServiceRuntime, config: CustomsConfig, gateway: Auth
             started = time.monotonic()
             answer = await gateway.file(message)
             await _settle(runtime, config, message, purpose=purpose, attempts=attempts + 1, answer=answer,
-                          duration_ms=int((time.monotonic() - started) * 1000))
+                          endpoint=endpoint, duration_ms=int((time.monotonic() - started) * 1000))
 
     await asyncio.gather(*(attempt(*item) for item in leased))
     return len(leased)
 
 
 async def _settle(runtime: ServiceRuntime, config: CustomsConfig, message: OutgoingMessage, *, purpose: str,
-                  attempts: int, answer: GatewayAnswer, duration_ms: int) -> None:
+                  attempts: int, answer: GatewayAnswer, endpoint: str, duration_ms: int) -> None:
     """Record the attempt and what it means for the message (and, on a refusal, for its declaration)."""
     now = config.now()
     error = _error(answer)
     async with runtime.db.transaction() as session:
         exchange = ExchangeRepository(session)
         await exchange.add_exchange({
-            "message_guid": message.guid, "attempt": attempts, "at": now, "endpoint": config.gateway.authority_url,
+            "message_guid": message.guid, "attempt": attempts, "at": now, "endpoint": endpoint,
             "request_body": answer.request_body.decode("utf-8"), "response_status": answer.status_code,
             "response_body": answer.response_body.decode("utf-8", errors="replace") if answer.response_body else None,
             "error": error, "duration_ms": duration_ms,
@@ -140,11 +142,12 @@ async def gateway_worker(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
         return
     gateway = HttpAuthorityAdapter(settings.authority_url, sender_id=config.filer.declarant.dxp_id,
                                    receiver_id=settings.receiver_id, timeout_s=settings.timeout_s)
-    log.info("gateway.started", authority_url=settings.authority_url)
+    endpoint = f"{settings.authority_url.rstrip('/')}/v1/messages"
+    log.info("gateway.started", endpoint=endpoint)
     try:
         while not stop.is_set():
             try:
-                sent = await send_due(runtime, config, gateway)
+                sent = await send_due(runtime, config, gateway, endpoint=endpoint)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the gateway must outlive a database outage
