@@ -2,7 +2,8 @@
 
 One declaration per parcel whatever its channel: opened from order.accepted, matched with its payment and
 waybill, assessed by the risk rules and released, held for a broker, inspected or rejected. Brokers work the
-queue through /v1/declarations with API keys of role `broker` (`ops` keys may read).
+queue through /v1/declarations with API keys of role `broker` (`ops` keys may read), or in a browser through the
+console at /console/ (services/customs/console).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.customs.api import router
+from services.customs.console.routes import install_console
 from services.customs.consumers import build_handlers, build_prefetchers
 from services.customs.deadlines import documents_deadline_worker
 from services.customs.models import tables
@@ -32,4 +34,6 @@ def create_app(settings: CustomsSettings | None = None) -> FastAPI:
                              prefetchers=build_prefetchers(config), workers=[documents_deadline_worker],
                              migrate=migrate if settings.migrate_on_start else None)
     runtime.extras["customs"] = config
-    return build_app(runtime, title="silkgate customs", description=__doc__ or "", routers=[router])
+    app = build_app(runtime, title="silkgate customs", description=__doc__ or "", routers=[router])
+    install_console(app)
+    return app

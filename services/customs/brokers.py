@@ -103,10 +103,13 @@ def summary(declaration: Declaration, now: datetime) -> DeclarationSummary:
         value_cny=declaration.value_cny, tax_cny=declaration.tax_cny, risk_score=declaration.risk_score,
         awaiting_documents=declaration.awaiting_documents, opened_at=declaration.opened_at,
         documents_deadline_at=declaration.documents_deadline_at, decided_at=declaration.decided_at,
-        decided_by=declaration.decided_by, claim=claim,
-        allowed_actions=sorted(a for a in allowed_actions(declaration.status)
-                               if a in (*BROKER_ACTIONS, "record_inspection_result")),
+        decided_by=declaration.decided_by, claim=claim, allowed_actions=broker_actions(declaration.status),
     )
+
+
+def broker_actions(status: str) -> list[str]:
+    """What a broker may do to a declaration in `status` (the console's queue shows those with any)."""
+    return sorted(a for a in allowed_actions(status) if a in (*BROKER_ACTIONS, "record_inspection_result"))
 
 
 def encode_cursor(declaration: Declaration) -> str:

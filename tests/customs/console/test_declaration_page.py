@@ -1,0 +1,186 @@
+"""The declaration page: what it shows, the actions a declaration allows, claims held by someone else, and the
+personal data that stays masked until a broker asks (and the asking is audited)."""
+
+from __future__ import annotations
+
+import re
+
+from tests.customs.broker import file_held
+from tests.customs.console.pages import element_text
+from tests.customs.events import accepted, new_order_id, paid, waybill_for
+
+
+def page_url(declaration) -> str:
+    return f"/console/declarations/{declaration.id}"
+
+
+async def act(browser, declaration, action: str, **fields: str):
+    return await browser.post_form(f"{page_url(declaration)}/actions/{action}", fields, from_page=page_url(declaration))
+
+
+async def audit(customs, declaration) -> list:
+    from services.customs.repository import DeclarationRepository
+
+    async with customs.runtime.db.reader() as session:
+        return await DeclarationRepository(session).audit_trail(declaration.id)
+
+
+def form_ids(page: str) -> set[str]:
+    return set(re.findall(r'<form[^>]*id="(action-[a-z_]+)"', page))
+
+
+async def test_a_held_declaration_is_claimed_and_released_through_the_brokers_use_cases(customs, broker):
+    declaration = await file_held(customs)
+    page = (await broker.get(page_url(declaration))).text
+    assert element_text(page, "status") == "Manual review · CEB 300"
+    assert element_text(page, "claim-free") == "Nobody holds this declaration."
+    # The declaration's allowed actions decide the forms; they stay disabled until the broker holds the claim.
+    assert form_ids(page) == {"action-claim", "action-release", "action-inspect", "action-detain", "action-reject"}
+    assert page.count("<fieldset disabled>") == 4
+
+    response = await act(broker, declaration, "claim")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{page_url(declaration)}?done=claim"
+    page = (await broker.get(response.headers["location"])).text
+    assert element_text(page, "notice").startswith("Claimed")
+    assert element_text(page, "claimed-by-me").startswith("You hold this declaration until")
+    assert "<fieldset disabled>" not in page and "action-unclaim" in form_ids(page)
+
+    response = await act(broker, declaration, "release", reason_code="documents_verified", note="Invoice checked")
+    assert response.status_code == 303
+    stored = await customs.declaration(declaration.order_id)
+    assert (stored.status, stored.ceb_code, stored.decided_by) == ("released", 800, "Kashgar Brokerage")
+    last = (await audit(customs, declaration))[-1]
+    assert (last.action, last.actor, last.reason_code, last.note) == ("release", "Kashgar Brokerage",
+                                                                     "documents_verified", "Invoice checked")
+    # The same event the API's release publishes, from the same transaction (the outbox).
+    await customs.wait_published(declaration.order_id, "declaration.released")
+    page = (await broker.get(page_url(declaration))).text
+    assert form_ids(page) == set()  # released is final: nothing left to do
+    assert element_text(page, "decided").startswith("Released by Kashgar Brokerage")
+
+
+async def test_a_declaration_claimed_by_another_broker_is_read_only_with_who_holds_it(customs, broker, broker2):
+    declaration = await file_held(customs)
+    assert (await act(broker, declaration, "claim")).status_code == 303
+    page = (await broker2.get(page_url(declaration))).text
+    assert element_text(page, "claimed-by-other").startswith("Claimed by Kashgar Brokerage until")
+    assert form_ids(page) == set()  # no claim, no decision forms
+    # Acting anyway (a stale tab, a forged form) is refused by the same use case the API runs.
+    response = await act(broker2, declaration, "release", reason_code="documents_verified")
+    assert response.status_code == 409
+    assert element_text(response.text, "error").startswith("Kashgar Brokerage holds this declaration until")
+    response = await act(broker2, declaration, "claim")
+    assert response.status_code == 409
+    stored = await customs.declaration(declaration.order_id)
+    assert (stored.status, stored.claimed_by) == ("manual_review", "Kashgar Brokerage")
+
+
+async def test_a_bad_form_is_shown_again_with_the_field_at_fault_and_nothing_changes(customs, broker):
+    declaration = await file_held(customs)
+    await act(broker, declaration, "claim")
+    before = len(await audit(customs, declaration))
+
+    missing = await act(broker, declaration, "reject", note="")
+    assert missing.status_code == 422
+    assert element_text(missing.text, "error") == "Fill in “reason_code”."
+    assert 'id="reject-reason_code" name="reason_code" required aria-invalid="true"' in missing.text
+
+    # The API's own body rules apply: a detention code outside 501–599 is refused by DetainBody.
+    detain = await act(broker, declaration, "detain", reason_code="suspected_counterfeit", detention_code="700",
+                       note="kept for the form")
+    assert detain.status_code == 422
+    assert element_text(detain.text, "error") == "“detention_code” is too large."
+    assert "kept for the form</textarea>" in detain.text  # what the broker typed is still there
+
+    made_up = await act(broker, declaration, "release", reason_code="because_i_say_so")
+    assert made_up.status_code == 422 and "Choose one of the offered values" in element_text(made_up.text, "error")
+    stored = await customs.declaration(declaration.order_id)
+    assert stored.status == "manual_review" and len(await audit(customs, declaration)) == before
+
+
+async def test_an_action_the_status_does_not_allow_is_refused_on_the_page(customs, broker):
+    declaration = await file_held(customs)
+    await act(broker, declaration, "claim")
+    response = await act(broker, declaration, "record_inspection_result", outcome="passed")
+    assert response.status_code == 409
+    assert element_text(response.text, "error") == "Not possible while the declaration is Manual review."
+    unknown = await act(broker, declaration, "teleport")
+    assert unknown.status_code == 404 and element_text(unknown.text, "error") == "The console has no such action."
+
+
+async def test_an_inspection_offers_its_own_actions(customs, broker):
+    declaration = await file_held(customs)
+    await act(broker, declaration, "claim")
+    assert (await act(broker, declaration, "inspect", reason_code="random_check")).status_code == 303
+    page = (await broker.get(page_url(declaration))).text
+    assert form_ids(page) == {"action-unclaim", "action-record_inspection_result", "action-detain", "action-reject"}
+    response = await act(broker, declaration, "record_inspection_result", outcome="passed", note="as declared")
+    assert response.status_code == 303
+    stored = await customs.declaration(declaration.order_id)
+    assert (stored.status, stored.ceb_code) == ("review_concluded", 399)
+
+
+async def test_personal_data_is_masked_until_the_broker_asks_and_the_asking_is_audited(customs, broker, broker2):
+    declaration = await file_held(customs)
+    page = (await broker.get(page_url(declaration))).text
+    for clear in ("Aynur Tursun", "+86 138 0013 8000", "12 Renmin East Road", "11010519491231002X"):
+        assert clear not in page
+    assert "A•••• T•••••" in page and "+•• ••• •••• 8000" in page and "••••••••••••••002X" in page
+    assert "Kashgar" in page and "844000" in page  # city and postal code stay readable
+
+    refused = await broker.post_form(f"{page_url(declaration)}/personal-data", {"reason_code": ""},
+                                     from_page=page_url(declaration))
+    assert refused.status_code == 422 and "Aynur Tursun" not in refused.text
+    assert not [e for e in await audit(customs, declaration) if e.action == "reveal_personal_data"]
+
+    response = await broker.post_form(f"{page_url(declaration)}/personal-data",
+                                      {"reason_code": "verify_identity", "note": "payer check"},
+                                      from_page=page_url(declaration))
+    assert response.status_code == 303 and response.headers["location"].endswith("?done=reveal#parties")
+    page = (await broker.get(page_url(declaration))).text
+    assert "Aynur Tursun" in page and "11010519491231002X" in page
+    assert element_text(page, "revealed").startswith("Personal data shown: your request of")
+    entry = [e for e in await audit(customs, declaration) if e.action == "reveal_personal_data"]
+    assert len(entry) == 1
+    assert (entry[0].actor, entry[0].reason_code, entry[0].note) == ("Kashgar Brokerage", "verify_identity",
+                                                                      "payer check")
+    assert entry[0].from_status == entry[0].to_status == "manual_review"  # reading changes no status
+    # The permission is that broker's session's audit entry: another broker still sees masked values.
+    assert "Aynur Tursun" not in (await broker2.get(page_url(declaration))).text
+
+
+async def test_the_documents_side_by_side_highlight_where_they_disagree(customs, broker):
+    order_id = new_order_id()
+    order = accepted(order_id)
+    await customs.file(order)
+    await customs.attach(paid(order_id, payer_name="Someone Else"))
+    await customs.attach(waybill_for(order))
+    declaration = await customs.wait_declaration(order_id, "manual_review")
+    page = (await broker.get(page_url(declaration))).text
+    rows = re.findall(r'<tr class="(disagree)?" data-row="([a-z_]+)">', page)
+    assert {"order_no", "consignee_name", "buyer_name", "buyer_id_number", "amount_paid",
+            "tracking_number"} <= {row for _, row in rows}
+    assert {row for mark, row in rows if mark} == {"buyer_name"}  # what the three-document match found
+    assert "S•••••• E•••" in page  # the payer's name, masked like every name
+    assert element_text(page, "documents-missing") is None  # all three documents are in
+
+
+async def test_next_and_previous_follow_the_brokers_queue(customs, broker):
+    first, second, third = [await file_held(customs) for _ in range(3)]
+    page = (await broker.get(page_url(second))).text
+    assert f'href="/console/declarations/{first.id}" id="previous"' in page
+    assert f'href="/console/declarations/{third.id}" id="next"' in page
+    # With a filter, the walk stays inside it (and the links keep the filter).
+    page = (await broker.get(f"{page_url(third)}?q={first.merchant_order_no}")).text
+    assert f'href="/console/declarations/{first.id}?q={first.merchant_order_no}" id="previous"' in page
+    assert 'id="next"' not in page  # the second is not in this search: the walk skips it
+    page = (await broker.get(f"{page_url(third)}?channel=mail")).text
+    assert f'href="/console/declarations/{second.id}?channel=mail" id="previous"' in page
+
+
+async def test_a_bad_queue_filter_is_reported_and_the_page_still_shows(customs, broker):
+    declaration = await file_held(customs)
+    response = await broker.get(f"{page_url(declaration)}?state=nonsense&channel=boat")
+    assert response.status_code == 200  # a bad filter is reported, the page still shows
+    assert element_text(response.text, "error") is not None
