@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from services.customs.console.masking import mask_value
 from services.customs.domain.errors import UnknownCurrency
+from services.customs.domain.matching import DOCUMENTS, needs_three_document_match
 from services.customs.filing import match_for
 from services.customs.models import Declaration
 from services.customs.repository import DocumentBody
@@ -160,5 +161,7 @@ def compare_documents(declaration: Declaration, documents: Sequence[DocumentView
         rows.append(ComparisonRow(spec.key, values, disagrees=bool(at_fault & set(spec.match_fields)),
                                   personal=spec.personal is not None))
     received = {d.kind for d in documents}
-    missing = [kind for kind in ("order", "payment", "waybill") if kind not in received]
+    # Mail and express need no payment document (no three-document match): nothing is missing for them.
+    expected = DOCUMENTS if needs_three_document_match(declaration.channel) else ("order", "waybill")
+    missing = [kind for kind in expected if kind not in received]
     return DocumentComparison(columns, rows, missing=missing, match_unavailable=not matched)

@@ -15,7 +15,8 @@ AT = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def declaration_of(the_parcel) -> Declaration:
-    return Declaration(id="dcl_1", order_id="ord_1", parcel=the_parcel.model_dump(mode="json"))
+    return Declaration(id="dcl_1", order_id="ord_1", channel=the_parcel.channel,
+                       parcel=the_parcel.model_dump(mode="json"))
 
 
 def document(kind: str, body: dict, source: str) -> DocumentView:
@@ -68,3 +69,10 @@ def test_documents_the_match_cannot_read_are_shown_unhighlighted():
                                    CustomsConfig(), reveal=True)
     assert comparison.match_unavailable
     assert {row.key: row.values for row in comparison.rows}["buyer_name"] == ["Aynur Tursun", "X"]
+
+
+def test_mail_and_express_miss_no_payment_document():
+    the_parcel = parcel(channel="mail", trade_mode=None, mail_product="parcel")
+    comparison = compare_documents(declaration_of(the_parcel), [order_document(the_parcel)], [], CustomsConfig(),
+                                   reveal=False)
+    assert comparison.missing == ["waybill"]
