@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from services.customs import queue
-from services.customs.console import i18n
+from services.customs.console import i18n, messages
 from services.customs.console.actions import ACTIONS, REVEAL_REASONS, ActionCall, read_form
 from services.customs.console.pages import declaration_page
 from services.customs.console.personal_data import reveal_personal_data
@@ -38,6 +38,7 @@ from services.customs.console.web import (
     HERE,
     PREFIX,
     QUEUE_URL,
+    SECURITY_HEADERS,
     SIGN_IN_URL,
     NotSignedIn,
     config_of,
@@ -311,6 +312,19 @@ async def reveal(request: Request, declaration_id: DeclarationId) -> Response:
         return await _declaration(request, declaration_id, broker=broker, status=exc.status, error=exc,
                                   submitted={"action": "reveal", "reason_code": reason_code, "note": note or ""})
     return _done(request, declaration_id, "reveal", "#parties")
+
+
+@router.get("/messages/{guid}", response_class=HTMLResponse)
+async def message_as_filed(request: Request, guid: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]) \
+        -> Response:
+    """A message exactly as filed or received, as plain text (never rendered: it came from outside)."""
+    async with runtime_of(request).db.reader() as db:
+        await _broker(request, db)
+        body = await messages.raw_message(db, guid)
+    if body is None:
+        raise NotFound(f"No message {guid}", code="message_not_found")
+    return Response(body, media_type="text/plain; charset=utf-8",
+                    headers={**SECURITY_HEADERS, "Content-Disposition": f'inline; filename="{guid}.txt"'})
 
 
 @router.get("/{rest:path}", response_class=HTMLResponse)

@@ -98,12 +98,12 @@ def to_sign_in(request: Request, *, ended: bool) -> Response:
 
 
 def here(request: Request) -> str:
-    path = request.url.path
-    if path.endswith("/live"):
-        path = path.removesuffix("/live")
-    if request.method != "GET" or "/actions/" in path or path.endswith("/personal-data"):
-        path = path.split("/actions/")[0].removesuffix("/personal-data")
-    return f"{path}?{request.url.query}" if request.url.query and request.method == "GET" else path
+    """The page the broker is on — for a refresh fragment or a form, the page it belongs to — to come back to after
+    signing in again or switching language."""
+    path = request.url.path.removesuffix("/live").split("/actions/")[0].removesuffix("/personal-data")
+    if path == f"{PREFIX}/sign-out":
+        return QUEUE_URL
+    return f"{path}?{request.url.query}" if request.url.query else path
 
 
 def fmt_time(value: datetime | None) -> str:
@@ -122,7 +122,10 @@ def error_text(lang: str, error: SilkgateError) -> str:
             params["current_status"] = i18n.text(lang, f"status.{error.extra['current_status']}")
         if error.extra.get("claim_expires_at"):
             params["claim_expires_at"] = fmt_time(datetime.fromisoformat(error.extra["claim_expires_at"]))
-        return i18n.text(lang, key, field=error.field or "", **params)
+        field = error.field or ""
+        if f"field.{field}" in i18n.catalogue():
+            field = i18n.text(lang, f"field.{field}")  # the label the broker sees on the form
+        return i18n.text(lang, key, field=field, **params)
     return error.detail
 
 

@@ -83,14 +83,14 @@ async def test_a_bad_form_is_shown_again_with_the_field_at_fault_and_nothing_cha
 
     missing = await act(broker, declaration, "reject", note="")
     assert missing.status_code == 422
-    assert element_text(missing.text, "error") == "Fill in “reason_code”."
+    assert element_text(missing.text, "error") == "Fill in “Reason”."
     assert 'id="reject-reason_code" name="reason_code" required aria-invalid="true"' in missing.text
 
     # The API's own body rules apply: a detention code outside 501–599 is refused by DetainBody.
     detain = await act(broker, declaration, "detain", reason_code="suspected_counterfeit", detention_code="700",
                        note="kept for the form")
     assert detain.status_code == 422
-    assert element_text(detain.text, "error") == "“detention_code” is too large."
+    assert element_text(detain.text, "error") == "“Detention code (501–599)” is too large."
     assert "kept for the form</textarea>" in detain.text  # what the broker typed is still there
 
     made_up = await act(broker, declaration, "release", reason_code="because_i_say_so")
@@ -184,3 +184,52 @@ async def test_a_bad_queue_filter_is_reported_and_the_page_still_shows(customs, 
     response = await broker.get(f"{page_url(declaration)}?state=nonsense&channel=boat")
     assert response.status_code == 200  # a bad filter is reported, the page still shows
     assert element_text(response.text, "error") is not None
+
+
+async def test_errors_speak_the_brokers_language(customs, broker):
+    declaration = await file_held(customs)
+    await act(broker, declaration, "claim")
+    await broker.get("/console/language", params={"to": "zh", "next": page_url(declaration)})
+    response = await act(broker, declaration, "reject", note="")
+    assert response.status_code == 422
+    assert element_text(response.text, "error") == "请填写“原因”。"
+
+
+async def test_messages_filed_and_receipts_come_from_the_exchanges_loaders(customs, broker, monkeypatch):
+    from datetime import UTC, datetime
+
+    from services.customs.console import messages
+
+    declaration = await file_held(customs)
+    page = (await broker.get(page_url(declaration))).text
+    assert "No message has been filed with the authority" in page
+    assert (await broker.get("/console/messages/guid-1")).status_code == 404
+
+    async def listed(session, declaration_id):
+        assert declaration_id == declaration.id
+        at = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+        return [messages.MessageView("out", "CEB621Message", "guid-1", at, "sent", raw_url=messages.raw_url("guid-1")),
+                messages.MessageView("in", "CEB622Message", "guid-2", at, "120", info="accepted")]
+
+    async def raw(session, guid):
+        return b"<CEB621Message><script>alert(1)</script></CEB621Message>" if guid == "guid-1" else None
+
+    monkeypatch.setattr(messages, "MESSAGE_LOADER", listed)
+    monkeypatch.setattr(messages, "RAW_MESSAGE_LOADER", raw)
+    page = (await broker.get(page_url(declaration))).text
+    assert 'class="msg-out"' in page and 'class="msg-in"' in page and 'href="/console/messages/guid-1"' in page
+    filed = await broker.get("/console/messages/guid-1")
+    assert filed.status_code == 200 and filed.content.startswith(b"<CEB621Message>")  # exactly as filed
+    assert filed.headers["content-type"] == "text/plain; charset=utf-8"  # shown, never rendered
+    assert filed.headers["x-content-type-options"] == "nosniff"
+    assert (await broker.get("/console/messages/guid-9")).status_code == 404
+
+
+async def test_signing_in_again_returns_to_the_declaration(customs, broker):
+    declaration = await file_held(customs)
+    customs.clock.advance(hours=9)  # the session has ended meanwhile
+    response = await broker.http.post(f"{page_url(declaration)}/actions/claim?channel=mail", data={})
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert location.startswith("/console/sign-in?next=%2Fconsole%2Fdeclarations%2F") and "ended=1" in location
+    assert "channel%3Dmail" in location
