@@ -3,7 +3,8 @@
 One declaration per parcel whatever its channel: opened from order.accepted, matched with its payment and
 waybill, checked before filing, then filed with the customs authority as standard messages, or held for a broker
 who amends and files it, or rejects it. The authority decides release: its receipts come in at /v1/receipts.
-Brokers work the queue through /v1/declarations with API keys of role `broker` (`ops` keys may read).
+Brokers work the queue through /v1/declarations with API keys of role `broker` (`ops` keys may read), or in a
+browser through the console at /console/ (services/customs/console).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.customs.api import router
+from services.customs.console.routes import install_console
 from services.customs.consumers import build_handlers, build_prefetchers
 from services.customs.deadlines import documents_deadline_worker
 from services.customs.exchange import gateway_worker
@@ -35,4 +37,6 @@ def create_app(settings: CustomsSettings | None = None) -> FastAPI:
                              migrate=migrate if settings.migrate_on_start else None)
     runtime.extras["customs"] = config
     runtime.on_start.append(config.load_credentials)
-    return build_app(runtime, title="silkgate customs", description=__doc__ or "", routers=[router])
+    app = build_app(runtime, title="silkgate customs", description=__doc__ or "", routers=[router])
+    install_console(app)
+    return app

@@ -42,7 +42,6 @@ from services.customs.service import (
     broker_reason,
     order_lines,
     parcel_of,
-    record_action,
     status_event,
     transition,
 )
@@ -236,12 +235,3 @@ async def record_inspection(repo: DeclarationRepository, config: CustomsConfig, 
     log.info("declaration.inspection_recorded", declaration_id=declaration.id, broker=actor.name,
              outcome=body.outcome)
     return summary(declaration, now)
-
-
-async def reveal_personal_data(repo: DeclarationRepository, config: CustomsConfig, declaration_id: str,
-                               principal: Principal) -> Declaration:
-    """A broker asked to see the parties' personal data unmasked: allowed, and on the audit trail."""
-    declaration = await get_declaration(repo, declaration_id)
-    await record_action(repo, declaration, action="reveal_personal_data", actor=broker_of(principal),
-                        now=config.now())
-    return declaration

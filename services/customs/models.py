@@ -2,7 +2,7 @@
 
 declarations (one per order), their lines, the documents received (order, payment, waybill — kept by order id
 even when they arrive before the order), risk and matching findings, the append-only audit trail of every
-status change and broker action, and cancellations that overtook their order.
+status change and broker action, cancellations that overtook their order, and the brokers' console sessions.
 """
 
 from __future__ import annotations
@@ -326,6 +326,22 @@ class EarlyCancellation(Base):
     reason: Mapped[str] = mapped_column(String(512))
     cancelled_at: Mapped[datetime] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConsoleSession(Base):
+    """A broker signed in to the console (services/customs/console): the cookie carries a random token, only its
+    SHA-256 is kept here, with the key it was exchanged for and the CSRF token of the session's forms."""
+
+    __tablename__ = "console_sessions"
+    __table_args__ = (Index(None, "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's token
+    key_id: Mapped[str] = mapped_column(String(32))  # the broker key it was exchanged for (checked on every request)
+    broker: Mapped[str] = mapped_column(String(128))  # the key's owner: the name brokers act under
+    broker_name: Mapped[str] = mapped_column(String(128))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 # The audit trail is append-only in the database too, not only by the absence of an endpoint.
