@@ -18,6 +18,7 @@ from services.orders.domain.idempotency import request_fingerprint
 from services.orders.domain.status import OrderStatus
 from services.orders.examples import responses
 from services.orders.intake import IntakeRequest, IntakeResponse
+from services.orders.paper.api import router as documents_router
 from services.orders.repository import OrderFilters
 from services.orders.schemas import BatchRequest, BatchResponse, CancelRequest, OrderOut, OrderPage
 from shared.auth import Principal, require_roles
@@ -254,3 +255,4 @@ async def record_payment(
 
 
 router.include_router(api_keys_router)
+router.include_router(documents_router)

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.orders import examples
 from services.orders.domain.status import OrderStatus
+from services.orders.paper.schemas import AssessedTax
+from shared.contract.events import CustomsForm
 from shared.contract.parcel import Channel, Direction, Parcel, Payment
 
 MAX_BATCH_ORDERS = 1000
@@ -57,6 +59,10 @@ class OrderOut(OrderSummary):
     payment: Payment | None
     parcel: Parcel
     timeline: list[TimelineEntry]
+    customs_form: CustomsForm | None = Field(
+        None, description="The form customs chose (CN22/CN23 for mail: GET /v1/orders/{id}/customs-form prints it)")
+    assessed_tax: AssessedTax | None = Field(
+        None, description="The tax customs assessed on release (e-commerce imports: the CEB816 tax bill); null before")
 
 
 class OrderPage(Schema):

@@ -19,6 +19,7 @@ from services.orders.domain.status import can_cancel
 from services.orders.domain.validation import validate_parcel
 from services.orders.keys import create_api_key, ensure_merchant  # noqa: F401 - the CLI imports them from here
 from services.orders.models import Order, OrderEvent
+from services.orders.paper.facts import order_paper_fields
 from services.orders.recording import StatusChange, record_order_event
 from services.orders.repository import OrderFilters, StuckOrder
 from services.orders.schemas import OrderOut, OrderSummary
@@ -44,12 +45,13 @@ def order_summary(order: Order) -> dict[str, Any]:
 
 
 def order_detail(order: Order, events: list[OrderEvent]) -> dict[str, Any]:
-    """The order with its parcel, payment and timeline, JSON-ready."""
+    """The order with its parcel, payment, timeline, customs form and tax assessed, JSON-ready."""
     fields = {
         **_summary_fields(order),
         "payment": order.payment,
         "parcel": order.parcel,
         "timeline": [{"type": e.event_type, "title": e.title, "occurred_at": e.occurred_at} for e in events],
+        **order_paper_fields(events),
     }
     return OrderOut.model_validate(fields).model_dump(mode="json")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 
 from services.orders.domain.status import IN_FLIGHT_STATUSES
@@ -63,6 +65,12 @@ class OrdersSettings(ServiceSettings):
     webhook_allow_loopback: bool = False
     webhook_allow_private_networks: bool = False
 
+    # Documents (services/orders/paper): the font for Chinese (and other non-Latin) text, "auto" (a system
+    # TrueType CJK font if one is installed, embedded; else the PDF standard STSong-Light, not embedded),
+    # "STSong-Light", or the path of a .ttf/.ttc to embed; and the Retry-After of a document not ready yet.
+    document_cjk_font: str = "auto"
+    documents_retry_after_s: int = 5
+
     # Stuck parcels (issue 6): every stuck_check_interval_s a worker logs `order.stuck` (a warning) for each order
     # that has been in a status of stuck_after_s longer than the seconds given there, once per order and status.
     # A status left out is not checked; the environment sets the whole mapping as JSON, e.g.
@@ -71,6 +79,13 @@ class OrdersSettings(ServiceSettings):
     stuck_after_s: dict[str, float] = Field(default_factory=lambda: dict(STUCK_AFTER_S))
     # At most this many orders are reported per check; the rest on the next ones.
     stuck_report_limit: int = 1000
+
+    @field_validator("document_cjk_font")
+    @classmethod
+    def _font_file_exists(cls, value: str) -> str:
+        if value.strip() in ("", "auto", "STSong-Light") or Path(value).is_file():
+            return value
+        raise ValueError(f"document_cjk_font {value!r} is neither auto, STSong-Light nor an existing font file")
 
     @field_validator("stuck_after_s")
     @classmethod

@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from shared.contract.parcel import Channel, ContractModel, Parcel, Party, Payment
+from shared.contract.parcel import Channel, ContractModel, Money, Parcel, Party, Payment
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -29,6 +29,8 @@ CustomsStatus = Literal[
     "pending_documents", "documents_missing", "held", "filed", "authority_rejected", "cancel_requested",
     "return_requested", "returned",
 ]
+# The customs form a declaration is filed on (DOMAIN.md §2): mail CN22/CN23, express category A–D, e-commerce list.
+CustomsForm = Literal["CN22", "CN23", "express_A", "express_B", "express_C", "express_D", "inventory_list"]
 TrackingStatus = Literal[
     "pre_transit", "in_transit", "held_by_customs", "out_for_delivery", "delivery_failed", "delivered", "returned", "unknown"
 ]
@@ -105,7 +107,7 @@ class _DeclarationEvent(Event):
 class DeclarationFiled(_DeclarationEvent):
     NAME = "declaration.filed"
 
-    form: Literal["CN22", "CN23", "express_A", "express_B", "express_C", "express_D", "inventory_list"]
+    form: CustomsForm
     trade_mode: Annotated[str, Field(max_length=4)] | None = None
     lane: Lane = "standard"
     value_cny: Decimal
@@ -117,6 +119,37 @@ class DeclarationHeld(_DeclarationEvent):
     reason: Annotated[str, Field(max_length=512)]
     lane: Lane = "standard"
     findings: list[Finding] = []
+    # The form customs chose, once it has (orders prints the CN22/CN23 from it); None: not decided yet.
+    form: CustomsForm | None = None
+
+
+class TaxBillLine(ContractModel):
+    """One goods line of an electronic tax bill (CEB816 TaxListRd), in CNY."""
+
+    line_no: Annotated[int, Field(ge=1, le=100)]  # gnum
+    hs_code: Annotated[str, Field(min_length=1, max_length=12)]  # gcode
+    taxable_value_cny: Money  # taxPrice
+    customs_duty_cny: Money = Decimal("0")  # customsTax
+    vat_cny: Money = Decimal("0")  # valueAddedTax
+    consumption_tax_cny: Money = Decimal("0")  # consumptionTax
+
+
+class TaxBill(ContractModel):
+    """The electronic tax bill customs issues for a cross-border e-commerce import (CEB816 TaxHeadRd), in CNY.
+
+    Taxable value = price + freight + insurance; within the B2C limits duty is 0 and VAT and consumption tax are
+    levied at 70% (DOMAIN.md §7). total_cny = customs_duty_cny + vat_cny + consumption_tax_cny.
+    """
+
+    tax_no: Annotated[str, Field(min_length=1, max_length=64)] | None = None  # taxNo, the tax bill's number
+    invt_no: Annotated[str, Field(min_length=1, max_length=64)] | None = None  # invtNo, the inventory list's number
+    taxable_value_cny: Money
+    customs_duty_cny: Money = Decimal("0")
+    vat_cny: Money = Decimal("0")
+    consumption_tax_cny: Money = Decimal("0")
+    total_cny: Money
+    issued_at: datetime | None = None  # returnTime
+    lines: Annotated[list[TaxBillLine], Field(max_length=100)] = []
 
 
 class DeclarationReleased(_DeclarationEvent):
@@ -126,6 +159,8 @@ class DeclarationReleased(_DeclarationEvent):
     value_cny: Decimal
     tax_cny: Decimal = Decimal("0")
     decided_by: Annotated[str, Field(max_length=64)] = "auto"
+    # E-commerce imports: the tax bill's figures (CEB816), when customs has them.
+    tax_bill: TaxBill | None = None
 
 
 class DeclarationRejected(_DeclarationEvent):

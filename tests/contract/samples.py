@@ -24,6 +24,11 @@ PARCEL = Parcel(
                      origin_country="FR", net_weight_kg=Decimal("0.250"))],
 )
 _DECLARATION: dict[str, Any] = {"declaration_id": "D-1", "order_id": "O-1", "channel": "ecommerce", "occurred_at": AT}
+# 120.50 CNY taxable (goods + freight) at the B2C composite rate: VAT 13% × 70% = 10.97, no duty (DOMAIN.md §7).
+_TAX_BILL = ev.TaxBill(tax_no="TX2025031400001", invt_no="I-1", taxable_value_cny=Decimal("120.50"),
+                       vat_cny=Decimal("10.97"), total_cny=Decimal("10.97"), issued_at=AT,
+                       lines=[ev.TaxBillLine(line_no=1, hs_code="6117101000", taxable_value_cny=Decimal("120.50"),
+                                             vat_cny=Decimal("10.97"))])
 _FINDING = ev.Finding(code="value.low", severity="medium", message="declared value below market", fields=["value"])
 
 SAMPLES: dict[type[ev.Event], ev.Event] = {
@@ -35,9 +40,9 @@ SAMPLES: dict[type[ev.Event], ev.Event] = {
         ev.DeclarationFiled(**_DECLARATION, status="accepted", ceb_code=120, form="inventory_list", trade_mode="9610",
                             value_cny=Decimal("110.50")),
         ev.DeclarationHeld(**_DECLARATION, status="manual_review", ceb_code=300, reason="value check", lane="green",
-                           findings=[_FINDING]),
+                           findings=[_FINDING], form="inventory_list"),
         ev.DeclarationReleased(**_DECLARATION, status="released", ceb_code=800, form="inventory_list",
-                               value_cny=Decimal("110.50"), tax_cny=Decimal("10.06")),
+                               value_cny=Decimal("110.50"), tax_cny=Decimal("10.97"), tax_bill=_TAX_BILL),
         ev.DeclarationRejected(**_DECLARATION, status="rejected", ceb_code=100, reason="prohibited goods",
                                reason_code="prohibited", findings=[_FINDING], decided_by="broker-7"),
         ev.DeclarationCancelled(**_DECLARATION, status="cancelled", ceb_code=899, reason="order cancelled"),

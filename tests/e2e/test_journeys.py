@@ -152,3 +152,22 @@ async def test_silkgate_trace_follows_one_parcel_through_the_three_services_from
     piped = subprocess.run([sys.executable, "-m", "shared.cli", "trace", delivered["tracking_number"]],
                            input=merged, capture_output=True, text=True, timeout=60)
     assert piped.returncode == 0 and "parcel.delivered" in piped.stdout
+
+
+async def test_the_merchant_prints_the_label_and_the_cn23_and_sees_the_tax_assessed(actors):
+    from tests.orders.paper.pdf import pages
+
+    mail, ecommerce = await actors.place(order("mail")), await actors.place(order("ecommerce"))
+    after_release = ("released", "handed_off", "in_transit", "delivered")
+    released = await actors.wait_status(mail["id"], *after_release, timeout=90)
+    label = await actors.merchant.get(f"/v1/orders/{mail['id']}/label")
+    assert label.status_code == 200, label.text
+    [page] = pages(label.content)
+    assert page.barcodes() == [("Code128", released["tracking_number"])]
+    form = await actors.merchant.get(f"/v1/orders/{mail['id']}/customs-form")
+    assert form.status_code == 200, form.text
+    assert "CN 23" in pages(form.content)[0].text
+    assert released["customs_form"] == "CN23" and released["assessed_tax"]["form"] == "CN23"
+    # An e-commerce import pays the B2C composite tax: 9.1% of 380.00 CNY (DOMAIN.md §7).
+    released = await actors.wait_status(ecommerce["id"], *after_release, timeout=90)
+    assert released["assessed_tax"]["tax_cny"] == "34.58", released["assessed_tax"]
