@@ -38,7 +38,7 @@ from services.customs.service import (
     transition,
 )
 from shared.contract.events import (
-    DeclarationCancellationRefused,
+    DeclarationCancellationRefusedV2,
     OrderAccepted,
     OrderCancelled,
     PaymentRecorded,
@@ -211,7 +211,7 @@ async def cancel_order(repo: DeclarationRepository, config: CustomsConfig, event
         reason = refusal_reason(declaration)
         await record_action(repo, declaration, action="cancel_refused", actor=SYSTEM, now=now,
                             reason_code="cancellation_refused", note=reason)
-        await emit(DeclarationCancellationRefused(
+        await emit(DeclarationCancellationRefusedV2(
             declaration_id=declaration.id, order_id=declaration.order_id, channel=declaration.channel,
             status=declaration.status, ceb_code=declaration.ceb_code, occurred_at=now, reason=reason,
         ), declaration)

@@ -44,7 +44,7 @@ from shared.auth import Principal
 from shared.ceb.errors import MessageMalformed, SignatureInvalid
 from shared.ceb.fields import return_time as format_return_time
 from shared.ceb.receipts import Receipt, read_receipt
-from shared.contract.events import DeclarationCancellationRefused
+from shared.contract.events import DeclarationCancellationRefusedV2
 from shared.errors import InvalidInput, NotFound, ServiceUnavailable
 from shared.runtime import ServiceRuntime
 
@@ -280,7 +280,7 @@ async def _refused(repo: DeclarationRepository, declaration: Declaration, purpos
                      code=declaration.last_receipt_code or (RELEASED if purpose == "return" else 2),
                      reason_code=f"{purpose}_refused", note=reason)
     if purpose == "cancel":
-        await emit(DeclarationCancellationRefused(
+        await emit(DeclarationCancellationRefusedV2(
             declaration_id=declaration.id, order_id=declaration.order_id, channel=declaration.channel,
             status=declaration.status, ceb_code=declaration.ceb_code, occurred_at=now, reason=reason[:512],
         ), declaration)

@@ -30,8 +30,8 @@ from shared.consumer import MessageContext
 from shared.contract.envelope import Envelope
 from shared.contract.events import (
     DeclarationCancelled,
-    DeclarationFiled,
-    DeclarationHeld,
+    DeclarationFiledV2,
+    DeclarationHeldV2,
     DeclarationRejected,
     DeclarationReleased,
     DeclarationReturned,
@@ -313,11 +313,12 @@ def status_event(declaration: Declaration, *, now: datetime, actor: Actor, reaso
                                    quota_restored_cny=Decimal(declaration.quota_reserved_fen or 0) / 100
                                    if reason_code == "quota_restored" else Decimal(0))
     if status in ("filed", "review_concluded"):
-        return DeclarationFiled(**common, form=declaration.form or "inventory_list", trade_mode=declaration.trade_mode,
-                                lane=declaration.lane, value_cny=declaration.value_cny or 0)
+        return DeclarationFiledV2(**common, form=declaration.form or "inventory_list",
+                                  trade_mode=declaration.trade_mode, lane=declaration.lane,
+                                  value_cny=declaration.value_cny or 0)
     if status in HELD_STATUSES:
-        return DeclarationHeld(**common, reason=reason[:512] or status, lane=declaration.lane,
-                               findings=list(findings))
+        return DeclarationHeldV2(**common, reason=reason[:512] or status, lane=declaration.lane,
+                                 findings=list(findings), form=declaration.form)
     return None
 
 
