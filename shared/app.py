@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.apidocs import install_offline_docs
 from shared.auth import ApiKeyGate
 from shared.errors import PayloadTooLarge, install_error_handlers, problem_response
 from shared.logging import configure_logging
@@ -37,8 +38,10 @@ def build_app(runtime: ServiceRuntime, *, title: str, description: str, routers:
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.state.runtime = runtime
+    install_offline_docs(app)  # /docs with Swagger UI's assets from the package: works without internet
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Keys are checked from the headers before the body limit and anything else reads the body (shared.auth).

@@ -73,6 +73,31 @@ def sample_orders(run: str) -> list[tuple[str, dict]]:
     ]
 
 
+def queue_orders(run: str) -> list[tuple[str, dict]]:
+    """Parcels customs holds and the demo leaves for a person in the brokers' console (it decides none of them)."""
+    kashgar = _party("Kashgar Dried Fruit Co.", "+86 998 2821234", "12 Silk Road, Kashgar, Xinjiang", "CN")
+    berlin = _party("Jonas Weber", "+49 30 1234567", "Torstr. 1, Berlin", "DE")
+    beijing = _party("Li Lei", "+86 138 0013 8000", "1 Chang'an Ave, Dongcheng, Beijing", "CN",
+                     id_type="resident_id", id_number=RESIDENT_ID)
+    almaty_farm = _party("Tulpar Honey LLP", "+7 727 3334455", "8 Raiymbek Ave, Almaty", "KZ")
+    return [
+        ("mail 'sample' of apricots from Almaty (green lane, vague description)", _order(
+            f"DEMO-{run}-Q1", "mail", "import", _line("Sample", "0813100000", "3.00", 2, "USD", "KZ", "1.0"),
+            beijing, almaty_farm, mail_product="parcel")),
+        ("express 'parts' to Berlin (vague description)", _order(
+            f"DEMO-{run}-Q2", "express", "export", _line("Parts", "847330", "120.00", 1, "USD", "CN", "0.8"),
+            berlin, kashgar, carrier="SGX")),
+        ("e-commerce import paid by someone else (the documents disagree)", _order(
+            f"DEMO-{run}-Q3", "ecommerce", "import",
+            _line("Cashmere scarf", "6214100000", "420.00", 1, "CNY", "MN", "0.2"),
+            beijing, _party("Ulaanbaatar Cashmere", "+976 11 321234", "Peace Ave 17, Ulaanbaatar", "MN"),
+            trade_mode="9610",
+            payment={"payer_name": "Zhang Wei", "payer_id_type": "resident_id", "payer_id_number": RESIDENT_ID,
+                     "provider": "Alipay", "transaction_id": f"AP{run}3", "amount": "420.00", "currency": "CNY",
+                     "paid_at": datetime.now(UTC).isoformat()})),
+    ]
+
+
 async def demo_keys() -> dict[str, str]:
     """Reuse the demo keys in var/demo-keys.json, or create them (the merchant DEMO and a broker)."""
     from shared.keys import create_key
@@ -93,7 +118,8 @@ async def demo_keys() -> dict[str, str]:
 async def run_demo(*, orders_url: str, customs_url: str, postal_url: str, wait: bool) -> None:
     keys = await demo_keys()
     click.echo(f"demo: merchant key {keys['merchant']}\ndemo: broker key   {keys['broker']}\n"
-               f"demo: (also in {Path(data_dir()) / 'demo-keys.json'})")
+               f"demo: (also in {Path(data_dir()) / 'demo-keys.json'})\n"
+               f"demo: brokers' console {customs_url}/console/ — sign in with the broker key above")
     run = uuid.uuid4().hex[:6].upper()
     merchant = {"Authorization": f"Bearer {keys['merchant']}"}
     broker = {"Authorization": f"Bearer {keys['broker']}"}
@@ -107,6 +133,12 @@ async def run_demo(*, orders_url: str, customs_url: str, postal_url: str, wait: 
             order = response.json()
             orders[order["id"]] = title
             click.echo(f"demo: sent {title}: order {order['id']} ({order['status']})")
+        for title, body in queue_orders(run):  # not followed: they wait for a person in the console
+            response = await client.post(f"{orders_url}/v1/orders", json=body,
+                                         headers={**merchant, "Idempotency-Key": body["merchant_order_no"]})
+            if response.status_code != 201:
+                raise click.ClickException(f"demo: {title} refused: {response.status_code} {response.text}")
+            click.echo(f"demo: left for you in the brokers' console: {title} ({body['merchant_order_no']})")
         if not wait:
             return
         await follow(client, orders, orders_url=orders_url, customs_url=customs_url, merchant=merchant, broker=broker)

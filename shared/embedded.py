@@ -209,6 +209,7 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
         click.echo(f"silkgate: up — orders http://127.0.0.1:{ports['orders']}/docs  "
                    f"customs http://127.0.0.1:{ports['customs']}/docs  postal http://127.0.0.1:{ports['postal']}/docs  "
                    "(Ctrl-C stops everything)")
+        click.echo(f"silkgate: brokers' console http://127.0.0.1:{ports['customs']}/console/ (sign in with a broker key)")
         if demo:
             supervisor.add("demo", [sys.executable, "-m", "shared.cli", "demo"], oneshot=True)
         supervisor.pump()

@@ -81,6 +81,10 @@ class Conflict(SilkgateError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class Gone(SilkgateError):
+    status, code, title = 410, "gone", "Gone"
+
+
 class PayloadTooLarge(SilkgateError):
     status, code, title = 413, "payload_too_large", "Request body too large"
 

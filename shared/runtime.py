@@ -57,6 +57,8 @@ class ServiceRuntime:
     prefetchers: dict[type[Event], Prefetcher] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
     migrate: Callable[[str], Awaitable[None]] | None = None
+    # Run first when the process starts (reading certificates, say): building the app does no I/O.
+    on_start: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.service = self.settings.service
@@ -80,6 +82,8 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         """Open the database (migrating first when asked), then connect the bus and start workers in the background."""
+        for prepare in self.on_start:
+            prepare()
         url = self.settings.resolved_database_url()
         if self.migrate is not None:
             await self.migrate(url)

@@ -72,6 +72,9 @@ def test_up_runs_the_demo_stops_cleanly_and_keeps_its_data(tmp_path):
         first.send_signal(signal.SIGTERM)
         assert first.wait(30) == 0
     assert any("silkgate: up" in line for line in lines)
+    console = f"http://127.0.0.1:{env['SILKGATE_CUSTOMS_PORT']}/console/"
+    assert any(f"brokers' console {console}" in line for line in lines)
+    assert any("demo: broker key   sg_broker_" in line for line in lines)
     assert processes_of(data_dir) == [], "no orphan process may survive SIGTERM"
     for name in ("orders", "customs", "postal"):
         assert (data_dir / "log" / f"{name}.jsonl").stat().st_size > 0
@@ -82,7 +85,13 @@ def test_up_runs_the_demo_stops_cleanly_and_keeps_its_data(tmp_path):
         read_until(second, "silkgate: up", timeout=60)
         orders = httpx.get(f"http://127.0.0.1:{env['SILKGATE_ORDERS_PORT']}/v1/orders",
                            headers={"Authorization": f"Bearer {keys['merchant']}"}, params={"limit": 100}).json()
-        assert len(orders["data"]) == 5, "the demo's orders survive a restart"
+        assert len(orders["data"]) == 8, "the demo's orders survive a restart"
+        # Three of them wait in the brokers' queue for a newcomer to work in the console.
+        queue = httpx.get(f"http://127.0.0.1:{env['SILKGATE_CUSTOMS_PORT']}/v1/declarations",
+                          headers={"Authorization": f"Bearer {keys['broker']}"},
+                          params={"limit": 100, "status": "manual_review"}).json()
+        waiting = sorted(d["merchant_order_no"].rsplit("-", 1)[1] for d in queue["data"])
+        assert waiting == ["Q1", "Q2", "Q3"]
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0

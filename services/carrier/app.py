@@ -20,6 +20,7 @@ from services.carrier.api import router
 from services.carrier.models import metadata
 from services.carrier.service import post_due_events
 from services.carrier.settings import CarrierSettings
+from shared.apidocs import install_offline_docs
 from shared.db import Database
 from shared.errors import install_error_handlers
 from shared.logging import configure_logging, safe_error
@@ -57,8 +58,10 @@ def create_app(settings: CarrierSettings | None = None, *,
             await db.dispose()
             log.info("carrier.stopped")
 
-    app = FastAPI(title="silkgate sandbox carrier", description=__doc__ or "", version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title="silkgate sandbox carrier", description=__doc__ or "", version="1.0.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.state.settings = settings
+    install_offline_docs(app)
     install_error_handlers(app)
     app.include_router(_health())
     app.include_router(router)

@@ -1,48 +1,63 @@
-"""HTTP endpoints of the customs service: the brokers' work queue, claims, decisions and the audit trail.
+"""HTTP endpoints of the customs service: the brokers' work queue and actions, the messages filed with the
+customs authority, and the authority's receipts.
 
-Keys of role `broker` read and decide; `ops` keys may read. Every write runs in one transaction with the
-events it publishes (outbox); the audit trail has no write endpoint at all.
+Keys of role `broker` read and act; `ops` keys may read; the `authority` key posts receipts. Every write runs in
+one transaction with the events it publishes (outbox); the audit trail has no write endpoint at all. No broker
+endpoint releases goods: the customs authority does, by its receipts (CEB 800).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from services.customs import brokers
-from services.customs.repository import DeclarationRepository
+from services.customs import broker_actions, brokers, receipts
+from services.customs.repository import DeclarationRepository, QueueFilters
+from services.customs.repository_exchange import ExchangeRepository
 from services.customs.schemas import (
+    AmendBody,
+    AnswerBody,
     AuditTrail,
-    DecisionBody,
+    CancelBody,
     DeclarationDetail,
     DeclarationPage,
     DeclarationSummary,
-    DetainBody,
-    InspectionResultBody,
+    FileBody,
+    InspectionBody,
+    MessageList,
+    ReceiptAnswer,
+    RejectBody,
+    RequestDocumentsBody,
 )
 from services.customs.service import CustomsConfig, outbox_emitter
 from shared.auth import Principal, require_roles
 from shared.contract.events import CustomsStatus, Lane
 from shared.contract.parcel import Channel
+from shared.errors import Gone, NotFound
 from shared.runtime import ServiceRuntime
 
 router = APIRouter(prefix="/v1", tags=["declarations"])
 
 Reader = Annotated[Principal, Depends(require_roles("broker", "ops"))]
 Broker = Annotated[Principal, Depends(require_roles("broker"))]
+Authority = Annotated[Principal, Depends(require_roles("authority"))]
 DeclarationId = Annotated[str, Path(min_length=1, max_length=64, examples=["dcl_3f2a9c0e5b7d41e8a6c2f1b0"])]
+Guid = Annotated[str, Path(min_length=36, max_length=36, pattern=r"^[0-9A-F-]{36}$",
+                           examples=["8C1E2A50-3B7D-4F0A-9E61-2D5C7B9A1F03"])]
 
 _ERRORS = {
     401: {"description": "Missing or unknown API key"},
     403: {"description": "The key's role may not do this"},
     404: {"description": "No such declaration (code declaration_not_found)"},
 }
-_DECISION_ERRORS = {
+_ACTION_ERRORS = {
     **_ERRORS,
-    409: {"description": "claim_required, declaration_claimed, transition_not_allowed (names the current status) "
-                         "or concurrent_update"},
+    409: {"description": "claim_required, declaration_claimed, transition_not_allowed (names the current status), "
+                         "concurrent_update, filing_blocked (names the findings that stop it), documents_missing, "
+                         "already_answered"},
     422: {"description": "Invalid body; names the field"},
 }
 
@@ -55,24 +70,41 @@ def _config(request: Request) -> CustomsConfig:
     return _runtime(request).extras["customs"]
 
 
+# ── the queue and one declaration ─────────────────────────────────────────
+
+
 @router.get("/declarations", response_model=DeclarationPage, responses=_ERRORS,
-            summary="The work queue: green lane first, then oldest first")
+            summary="The work queue: what needs a broker, green lane first, then oldest first")
 async def list_declarations(
     request: Request,
-    _principal: Reader,
-    status: Annotated[CustomsStatus | None, Query(description="Only this status, e.g. manual_review")] = None,
+    principal: Reader,
+    status: Annotated[CustomsStatus | None, Query(description="Only this status, e.g. held")] = None,
     channel: Annotated[Channel | None, Query()] = None,
     lane: Annotated[Lane | None, Query()] = None,
+    needs_broker: Annotated[bool | None, Query(description="true: only what waits for a broker (the queue); "
+                                                           "false: only what waits for others")] = None,
+    order_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    merchant_order_no: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    tracking_number: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    claimed_by_me: Annotated[bool, Query(description="Only declarations this broker holds")] = False,
+    waited_minutes: Annotated[int | None, Query(ge=0, le=525600,
+                                                description="Only those opened at least this long ago")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     starting_after: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
 ) -> DeclarationPage:
+    config = _config(request)
+    now = config.now()
+    filters = QueueFilters(status=status, channel=channel, lane=lane, needs_broker=needs_broker, order_id=order_id,
+                           merchant_order_no=merchant_order_no, tracking_number=tracking_number,
+                           claimed_by=principal.owner if claimed_by_me else None, now=now,
+                           opened_before=now - timedelta(minutes=waited_minutes) if waited_minutes else None)
     async with _runtime(request).db.reader() as session:
-        return await brokers.work_queue(DeclarationRepository(session), _config(request), status=status,
-                                        channel=channel, lane=lane, starting_after=starting_after, limit=limit)
+        return await brokers.work_queue(DeclarationRepository(session), config, filters=filters,
+                                        starting_after=starting_after, limit=limit)
 
 
 @router.get("/declarations/{declaration_id}", response_model=DeclarationDetail, responses=_ERRORS,
-            summary="One declaration with its lines, documents, findings and history")
+            summary="One declaration: lines, documents, findings, messages filed, receipts, history")
 async def get_declaration(request: Request, declaration_id: DeclarationId, _principal: Reader) -> DeclarationDetail:
     async with _runtime(request).db.reader() as session:
         return await brokers.declaration_detail(DeclarationRepository(session), _config(request), declaration_id)
@@ -85,7 +117,47 @@ async def get_audit_trail(request: Request, declaration_id: DeclarationId, _prin
         return await brokers.audit_trail(DeclarationRepository(session), declaration_id)
 
 
-@router.post("/declarations/{declaration_id}/claim", response_model=DeclarationSummary, responses=_DECISION_ERRORS,
+@router.get("/declarations/{declaration_id}/messages", response_model=MessageList, responses=_ERRORS,
+            summary="The messages filed for the declaration and the authority's receipts")
+async def list_messages(request: Request, declaration_id: DeclarationId, _principal: Reader) -> MessageList:
+    async with _runtime(request).db.reader() as session:
+        return await brokers.message_list(DeclarationRepository(session), declaration_id)
+
+
+@router.get("/messages/{guid}", responses={
+    **_ERRORS, 200: {"description": "The message exactly as filed (signed XML, or the JSON message)",
+                     "content": {"application/xml": {"schema": {"type": "string"}},
+                                 "application/json": {"schema": {"type": "object"}}}}},
+    response_class=Response, summary="A message exactly as filed with the authority")
+async def get_message(request: Request, guid: Guid, _principal: Reader) -> Response:
+    async with _runtime(request).db.reader() as session:
+        message = await ExchangeRepository(session).message(guid)
+    if message is None:
+        raise NotFound(f"No message {guid}", code="message_not_found")
+    headers = {"Silkgate-Message-Type": message.message_type}
+    if message.signature:
+        headers["Silkgate-Signature"] = message.signature
+    return Response(message.body, media_type=message.content_type, headers=headers)
+
+
+@router.get("/receipts/{receipt_id}", responses={
+    **_ERRORS, 200: {"description": "The receipt exactly as received",
+                     "content": {"application/xml": {"schema": {"type": "string"}}}}},
+    response_class=Response, summary="A receipt exactly as the authority sent it")
+async def get_receipt(request: Request, receipt_id: Annotated[int, Path(ge=1, le=2**62)],
+                      _principal: Reader) -> Response:
+    async with _runtime(request).db.reader() as session:
+        receipt = await ExchangeRepository(session).receipt(receipt_id)
+    if receipt is None:
+        raise NotFound(f"No receipt {receipt_id}", code="receipt_not_found")
+    return Response(receipt.body, media_type="application/xml",
+                    headers={"Silkgate-Receipt-Outcome": receipt.outcome})
+
+
+# ── claims ────────────────────────────────────────────────────────────────
+
+
+@router.post("/declarations/{declaration_id}/claim", response_model=DeclarationSummary, responses=_ACTION_ERRORS,
              summary="Claim the declaration (one broker at a time; the claim lapses after the TTL)")
 async def claim_declaration(request: Request, declaration_id: DeclarationId, principal: Broker) -> DeclarationSummary:
     structlog.contextvars.bind_contextvars(declaration_id=declaration_id)
@@ -94,7 +166,7 @@ async def claim_declaration(request: Request, declaration_id: DeclarationId, pri
 
 
 @router.delete("/declarations/{declaration_id}/claim", response_model=DeclarationSummary,
-               responses=_DECISION_ERRORS, summary="Give a claimed declaration back to the queue")
+               responses=_ACTION_ERRORS, summary="Give a claimed declaration back to the queue")
 async def unclaim_declaration(request: Request, declaration_id: DeclarationId,
                               principal: Broker) -> DeclarationSummary:
     structlog.contextvars.bind_contextvars(declaration_id=declaration_id)
@@ -102,51 +174,121 @@ async def unclaim_declaration(request: Request, declaration_id: DeclarationId,
         return await brokers.unclaim(DeclarationRepository(session), _config(request), declaration_id, principal)
 
 
-async def _decide(request: Request, declaration_id: str, principal: Principal, action: str, body: DecisionBody,
-                  detention_code: int | None = None) -> DeclarationSummary:
+# ── actions ───────────────────────────────────────────────────────────────
+
+
+async def _act(request: Request, declaration_id: str, action: Any, **kwargs: Any) -> DeclarationSummary:
     structlog.contextvars.bind_contextvars(declaration_id=declaration_id)
     runtime = _runtime(request)
     async with runtime.db.transaction() as session:
-        return await brokers.decide(DeclarationRepository(session), _config(request), declaration_id, principal,
-                                    action=action, body=body, emit=outbox_emitter(runtime.outbox, session),
-                                    detention_code=detention_code)
+        return await action(DeclarationRepository(session), _config(request), declaration_id, **kwargs)
 
 
-@router.post("/declarations/{declaration_id}/release", response_model=DeclarationSummary,
-             responses=_DECISION_ERRORS, summary="Release the goods (CEB 800)")
-async def release_declaration(request: Request, declaration_id: DeclarationId, body: DecisionBody,
-                              principal: Broker) -> DeclarationSummary:
-    return await _decide(request, declaration_id, principal, "release", body)
+@router.post("/declarations/{declaration_id}/amend", response_model=DeclarationSummary, responses=_ACTION_ERRORS,
+             summary="Correct lines (HS code, description, quantity, values) before filing")
+async def amend_declaration(request: Request, declaration_id: DeclarationId, body: AmendBody,
+                            principal: Broker) -> DeclarationSummary:
+    return await _act(request, declaration_id, broker_actions.amend, principal=principal, body=body)
 
 
-@router.post("/declarations/{declaration_id}/reject", response_model=DeclarationSummary,
-             responses=_DECISION_ERRORS, summary="Reject the declaration (CEB 100)")
-async def reject_declaration(request: Request, declaration_id: DeclarationId, body: DecisionBody,
+@router.post("/declarations/{declaration_id}/file", response_model=DeclarationSummary, responses=_ACTION_ERRORS,
+             summary="File with the customs authority (again, as a change, after its rejection)")
+async def file_declaration(request: Request, declaration_id: DeclarationId, body: FileBody,
+                           principal: Broker) -> DeclarationSummary:
+    return await _with_outbox(request, declaration_id, broker_actions.file, principal=principal, body=body)
+
+
+@router.post("/declarations/{declaration_id}/request-documents", response_model=DeclarationSummary,
+             responses=_ACTION_ERRORS, summary="Ask the parties again for missing documents (a new deadline)")
+async def request_documents(request: Request, declaration_id: DeclarationId, body: RequestDocumentsBody,
+                            principal: Broker) -> DeclarationSummary:
+    return await _with_outbox(request, declaration_id, broker_actions.request_documents, principal=principal,
+                              body=body)
+
+
+@router.post("/declarations/{declaration_id}/answer", response_model=DeclarationSummary, responses=_ACTION_ERRORS,
+             summary="Answer the authority's manual review (CEB 300) or detention")
+async def answer_authority(request: Request, declaration_id: DeclarationId, body: AnswerBody,
+                           principal: Broker) -> DeclarationSummary:
+    return await _act(request, declaration_id, broker_actions.answer, principal=principal, body=body)
+
+
+@router.post("/declarations/{declaration_id}/inspection", response_model=DeclarationSummary,
+             responses=_ACTION_ERRORS, summary="Record attendance and outcome of the authority's inspection (CEB 500)")
+async def record_inspection(request: Request, declaration_id: DeclarationId, body: InspectionBody,
+                            principal: Broker) -> DeclarationSummary:
+    return await _act(request, declaration_id, broker_actions.record_inspection, principal=principal, body=body)
+
+
+@router.post("/declarations/{declaration_id}/reject", response_model=DeclarationSummary, responses=_ACTION_ERRORS,
+             summary="Reject for good: not filed (again); the order is rejected")
+async def reject_declaration(request: Request, declaration_id: DeclarationId, body: RejectBody,
                              principal: Broker) -> DeclarationSummary:
-    return await _decide(request, declaration_id, principal, "reject", body)
+    return await _with_outbox(request, declaration_id, broker_actions.reject_declaration, principal=principal,
+                              body=body)
 
 
-@router.post("/declarations/{declaration_id}/inspect", response_model=DeclarationSummary,
-             responses=_DECISION_ERRORS, summary="Order a physical inspection (CEB 500)")
-async def inspect_declaration(request: Request, declaration_id: DeclarationId, body: DecisionBody,
-                              principal: Broker) -> DeclarationSummary:
-    return await _decide(request, declaration_id, principal, "inspect", body)
-
-
-@router.post("/declarations/{declaration_id}/detain", response_model=DeclarationSummary,
-             responses=_DECISION_ERRORS, summary="Detain the goods (CEB 501–599)")
-async def detain_declaration(request: Request, declaration_id: DeclarationId, body: DetainBody,
+@router.post("/declarations/{declaration_id}/cancel", response_model=DeclarationSummary, responses=_ACTION_ERRORS,
+             summary="Cancel a declaration that cannot go ahead (before filing)")
+async def cancel_declaration(request: Request, declaration_id: DeclarationId, body: CancelBody,
                              principal: Broker) -> DeclarationSummary:
-    return await _decide(request, declaration_id, principal, "detain", body, detention_code=body.detention_code)
+    return await _with_outbox(request, declaration_id, broker_actions.cancel, principal=principal, body=body)
 
 
-@router.post("/declarations/{declaration_id}/inspection-result", response_model=DeclarationSummary,
-             responses=_DECISION_ERRORS, summary="Record the inspection's outcome (review concluded, CEB 399)")
-async def record_inspection_result(request: Request, declaration_id: DeclarationId, body: InspectionResultBody,
-                                   principal: Broker) -> DeclarationSummary:
+async def _with_outbox(request: Request, declaration_id: str, action: Any, **kwargs: Any) -> DeclarationSummary:
     structlog.contextvars.bind_contextvars(declaration_id=declaration_id)
     runtime = _runtime(request)
     async with runtime.db.transaction() as session:
-        return await brokers.record_inspection_result(DeclarationRepository(session), _config(request),
-                                                      declaration_id, principal, body=body,
-                                                      emit=outbox_emitter(runtime.outbox, session))
+        return await action(DeclarationRepository(session), _config(request), declaration_id,
+                            emit=outbox_emitter(runtime.outbox, session), **kwargs)
+
+
+_GONE = {410: {"description": "Removed: only the customs authority releases, inspects or detains goods "
+                              "(code broker_decision_removed); see the answer's `instead`"}}
+
+
+@router.post("/declarations/{declaration_id}/release", deprecated=True, responses={**_ERRORS, **_GONE},
+             status_code=410, summary="Removed: the customs authority releases (CEB 800), not a broker")
+async def release_removed(declaration_id: DeclarationId, _principal: Broker) -> None:
+    raise _gone(declaration_id, "release", "file the declaration; the authority's 800 receipt releases it")
+
+
+@router.post("/declarations/{declaration_id}/inspect", deprecated=True, responses={**_ERRORS, **_GONE},
+             status_code=410, summary="Removed: the customs authority orders inspections (CEB 500)")
+async def inspect_removed(declaration_id: DeclarationId, _principal: Broker) -> None:
+    raise _gone(declaration_id, "inspect", "the authority's 500 receipt asks for an inspection; record it with "
+                                           "POST /v1/declarations/{id}/inspection")
+
+
+@router.post("/declarations/{declaration_id}/detain", deprecated=True, responses={**_ERRORS, **_GONE},
+             status_code=410, summary="Removed: the customs authority detains goods (CEB 501–599)")
+async def detain_removed(declaration_id: DeclarationId, _principal: Broker) -> None:
+    raise _gone(declaration_id, "detain", "the authority's 5xx receipt detains; answer it with "
+                                          "POST /v1/declarations/{id}/answer")
+
+
+@router.post("/declarations/{declaration_id}/inspection-result", deprecated=True, responses={**_ERRORS, **_GONE},
+             status_code=410, summary="Removed: record the inspection with POST …/inspection")
+async def inspection_result_removed(declaration_id: DeclarationId, _principal: Broker) -> None:
+    raise _gone(declaration_id, "inspection-result", "POST /v1/declarations/{id}/inspection")
+
+
+def _gone(declaration_id: str, action: str, instead: str) -> Gone:
+    return Gone(f"Brokers no longer {action.replace('-', ' ')} declarations: the customs authority decides",
+                code="broker_decision_removed", extra={"instead": instead.replace("{id}", declaration_id)})
+
+
+# ── the authority's receipts ──────────────────────────────────────────────
+
+
+@router.post("/receipts", response_model=ReceiptAnswer, tags=["receipts"], responses={
+    401: {"description": "Missing or unknown API key"},
+    403: {"description": "Not the customs authority's key"},
+    404: {"description": "The receipt answers no message silkgate filed (code receipt_unknown_message)"},
+    422: {"description": "Malformed, unsigned or badly signed receipt (codes receipt_malformed, "
+                         "receipt_signature_invalid); it is kept all the same"},
+}, openapi_extra={"requestBody": {"required": True, "content": {"application/xml": {"schema": {"type": "string"}}}}},
+    summary="A receipt from the customs authority (signed XML: CEB312, CEB622, CEB604 …, CUSRSP)")
+async def post_receipt(request: Request, principal: Authority) -> ReceiptAnswer:
+    body = await request.body()
+    return await receipts.receive(_runtime(request), _config(request), body, principal=principal)

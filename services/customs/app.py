@@ -1,8 +1,10 @@
 """The customs service: create_app builds the FastAPI app without I/O; the lifespan connects.
 
 One declaration per parcel whatever its channel: opened from order.accepted, matched with its payment and
-waybill, assessed by the risk rules and released, held for a broker, inspected or rejected. Brokers work the
-queue through /v1/declarations with API keys of role `broker` (`ops` keys may read).
+waybill, checked before filing, then filed with the customs authority as standard messages, or held for a broker
+who amends and files it, or rejects it. The authority decides release: its receipts come in at /v1/receipts.
+Brokers work the queue through /v1/declarations with API keys of role `broker` (`ops` keys may read), or in a
+browser through the console at /console/ (services/customs/console).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.customs.api import router
+from services.customs.console.routes import install_console
 from services.customs.consumers import build_handlers, build_prefetchers
 from services.customs.deadlines import documents_deadline_worker
+from services.customs.exchange import gateway_worker
 from services.customs.models import tables
 from services.customs.service import CustomsConfig
 from services.customs.settings import CustomsSettings
@@ -29,7 +33,10 @@ def create_app(settings: CustomsSettings | None = None) -> FastAPI:
         await upgrade_async("customs", url)
 
     runtime = ServiceRuntime(settings=settings, tables=tables, handlers=build_handlers(config),
-                             prefetchers=build_prefetchers(config), workers=[documents_deadline_worker],
+                             prefetchers=build_prefetchers(config), workers=[documents_deadline_worker, gateway_worker],
                              migrate=migrate if settings.migrate_on_start else None)
     runtime.extras["customs"] = config
-    return build_app(runtime, title="silkgate customs", description=__doc__ or "", routers=[router])
+    runtime.on_start.append(config.load_credentials)
+    app = build_app(runtime, title="silkgate customs", description=__doc__ or "", routers=[router])
+    install_console(app)
+    return app

@@ -1,8 +1,9 @@
-"""The brokers' use cases: the work queue, one declaration, claims, decisions and inspection results.
+"""The brokers' reading and claims: the work queue, one declaration with its documents, messages and receipts,
+and claiming a declaration to work on it (the actions themselves are in broker_actions.py).
 
-A broker must hold the claim to decide; the claim is taken with one conditional UPDATE, so of two brokers
-racing exactly one wins, and every decision is a versioned update, so a decision made on a stale view fails
-instead of overwriting another's.
+A broker must hold the claim to act; the claim is taken with one conditional UPDATE, so of two brokers racing
+exactly one wins, and every action is a versioned update, so an action taken on a stale view fails instead of
+overwriting another's.
 """
 
 from __future__ import annotations
@@ -14,52 +15,38 @@ from datetime import datetime
 
 import structlog
 
-from services.customs.domain.errors import TransitionNotAllowed
-from services.customs.domain.status import allowed_actions, is_final, next_status
-from services.customs.filing import compute_tax
+from services.customs.domain.status import allowed_actions, broker_actions, is_final
 from services.customs.models import Declaration
-from services.customs.repository import DeclarationRepository, QueuePosition
+from services.customs.repository import DeclarationRepository, QueueFilters, QueuePosition
+from services.customs.repository_exchange import ExchangeRepository
 from services.customs.schemas import (
     AuditEntryView,
     AuditTrail,
     ClaimView,
-    DecisionBody,
     DeclarationDetail,
     DeclarationPage,
     DeclarationSummary,
     DocumentView,
     FindingView,
-    InspectionResultBody,
     LineView,
+    MessageList,
+    MessageView,
+    ReceiptView,
 )
-from services.customs.service import (
-    Actor,
-    CustomsConfig,
-    Emitter,
-    StaleDeclaration,
-    as_findings,
-    broker_reason,
-    record_action,
-    status_event,
-    transition,
-)
+from services.customs.service import Actor, CustomsConfig, record_action
 from shared.auth import Principal
-from shared.contract.events import Finding
 from shared.errors import Conflict, InvalidInput, NotFound
 
 log = structlog.get_logger()
 
-BROKER_ACTIONS = ("release", "reject", "inspect", "detain")
-
-
 # ── reading ───────────────────────────────────────────────────────────────
 
 
-async def work_queue(repo: DeclarationRepository, config: CustomsConfig, *, status: str | None, channel: str | None,
-                     lane: str | None, starting_after: str | None, limit: int) -> DeclarationPage:
+async def work_queue(repo: DeclarationRepository, config: CustomsConfig, *, filters: QueueFilters,
+                     starting_after: str | None, limit: int) -> DeclarationPage:
     """Green lane first, then oldest first; the cursor carries the last row's full sort key."""
     after = decode_cursor(starting_after) if starting_after else None
-    rows = await repo.queue(status=status, channel=channel, lane=lane, after=after, limit=limit + 1)
+    rows = await repo.queue(filters, after=after, limit=limit + 1)
     page, has_more = rows[:limit], len(rows) > limit
     now = config.now()
     return DeclarationPage(data=[summary(d, now) for d in page], has_more=has_more,
@@ -69,6 +56,7 @@ async def work_queue(repo: DeclarationRepository, config: CustomsConfig, *, stat
 async def declaration_detail(repo: DeclarationRepository, config: CustomsConfig,
                              declaration_id: str) -> DeclarationDetail:
     declaration = await get_declaration(repo, declaration_id)
+    exchange = ExchangeRepository(repo.session)
     lines = await repo.lines(declaration.id)
     documents = await repo.documents(declaration.order_id)
     findings = await repo.findings(declaration.id)
@@ -80,8 +68,23 @@ async def declaration_detail(repo: DeclarationRepository, config: CustomsConfig,
         lines=[LineView.model_validate(line, from_attributes=True) for line in lines],
         documents=[DocumentView.model_validate(d, from_attributes=True) for d in documents],
         findings=[FindingView.model_validate(f, from_attributes=True) for f in findings],
+        messages=[MessageView.model_validate(m, from_attributes=True)
+                  for m in await exchange.messages_of(declaration.id)],
+        receipts=[ReceiptView.model_validate(r, from_attributes=True)
+                  for r in await exchange.receipts_of(declaration.id)],
         history=[AuditEntryView.model_validate(e, from_attributes=True) for e in history],
     )
+
+
+async def message_list(repo: DeclarationRepository, declaration_id: str) -> MessageList:
+    """The messages filed for a declaration and the receipts the authority sent, oldest first."""
+    declaration = await get_declaration(repo, declaration_id)
+    exchange = ExchangeRepository(repo.session)
+    return MessageList(declaration_id=declaration.id,
+                       messages=[MessageView.model_validate(m, from_attributes=True)
+                                 for m in await exchange.messages_of(declaration.id)],
+                       receipts=[ReceiptView.model_validate(r, from_attributes=True)
+                                 for r in await exchange.receipts_of(declaration.id)])
 
 
 async def audit_trail(repo: DeclarationRepository, declaration_id: str) -> AuditTrail:
@@ -100,12 +103,13 @@ def summary(declaration: Declaration, now: datetime) -> DeclarationSummary:
         merchant_order_no=declaration.merchant_order_no, channel=declaration.channel,
         direction=declaration.direction, form=declaration.form, trade_mode=declaration.trade_mode,
         lane=declaration.lane, status=declaration.status, ceb_code=declaration.ceb_code,
+        tracking_number=declaration.tracking_number, needs_broker=declaration.needs_broker,
         value_cny=declaration.value_cny, tax_cny=declaration.tax_cny, risk_score=declaration.risk_score,
         awaiting_documents=declaration.awaiting_documents, opened_at=declaration.opened_at,
-        documents_deadline_at=declaration.documents_deadline_at, decided_at=declaration.decided_at,
+        documents_deadline_at=declaration.documents_deadline_at, filed_at=declaration.filed_at,
+        filings=declaration.filings, released_at=declaration.released_at, decided_at=declaration.decided_at,
         decided_by=declaration.decided_by, claim=claim,
-        allowed_actions=sorted(a for a in allowed_actions(declaration.status)
-                               if a in (*BROKER_ACTIONS, "record_inspection_result")),
+        allowed_actions=broker_actions(declaration.status, needs_broker=declaration.needs_broker),
     )
 
 
@@ -147,7 +151,7 @@ async def claim(repo: DeclarationRepository, config: CustomsConfig, declaration_
     """Take the declaration for this broker (or extend the claim it already holds)."""
     declaration = await get_declaration(repo, declaration_id)
     actor, now = broker_of(principal), config.now()
-    extending = declaration.claimed_by == actor.name and _claim_active(declaration, now)
+    extending = declaration.claimed_by == actor.name and claim_active(declaration, now)
     if not await repo.claim(declaration, broker=actor.name, key_id=principal.key_id, now=now,
                             expires_at=now + config.claim_ttl):
         current = await repo.get_fresh(declaration_id)
@@ -168,24 +172,24 @@ async def unclaim(repo: DeclarationRepository, config: CustomsConfig, declaratio
     """Give the declaration back to the queue."""
     declaration = await get_declaration(repo, declaration_id)
     actor, now = broker_of(principal), config.now()
-    _require_claim(declaration, actor, now)
+    require_claim(declaration, actor, now)
     if not await repo.change(declaration, claimed_by=None, claimed_by_key=None, claim_expires_at=None,
                              updated_at=now):
-        raise _concurrent(declaration_id)
+        raise concurrent(declaration_id)
     await record_action(repo, declaration, action="unclaim", actor=actor, now=now)
     log.info("declaration.unclaimed", declaration_id=declaration.id, broker=actor.name)
     return summary(declaration, now)
 
 
-def _claim_active(declaration: Declaration, now: datetime) -> bool:
+def claim_active(declaration: Declaration, now: datetime) -> bool:
     return declaration.claimed_by is not None and declaration.claim_expires_at is not None \
         and declaration.claim_expires_at > now
 
 
-def _require_claim(declaration: Declaration, actor: Actor, now: datetime) -> None:
-    if declaration.claimed_by == actor.name and _claim_active(declaration, now):
+def require_claim(declaration: Declaration, actor: Actor, now: datetime) -> None:
+    if declaration.claimed_by == actor.name and claim_active(declaration, now):
         return
-    holder = declaration.claimed_by if _claim_active(declaration, now) else None
+    holder = declaration.claimed_by if claim_active(declaration, now) else None
     detail = (f"Declaration {declaration.id} is claimed by {holder}" if holder
               else f"Claim declaration {declaration.id} first (POST /v1/declarations/{declaration.id}/claim)")
     raise Conflict(detail, code="claim_required", extra={
@@ -201,76 +205,13 @@ def _claimed_by_other(declaration: Declaration) -> Conflict:
                     extra={"claimed_by": declaration.claimed_by, "claim_expires_at": expires})
 
 
-def _concurrent(declaration_id: str) -> Conflict:
+def concurrent(declaration_id: str) -> Conflict:
     return Conflict(f"Declaration {declaration_id} changed while you were deciding; reload it and decide again",
                     code="concurrent_update")
 
 
-def _not_allowed(declaration: Declaration, action: str) -> Conflict:
+def not_allowed(declaration: Declaration, action: str) -> Conflict:
     allowed = sorted(allowed_actions(declaration.status))
     return Conflict(f"Cannot {action.replace('_', ' ')} a declaration that is {declaration.status}",
                     code="transition_not_allowed",
                     extra={"current_status": declaration.status, "allowed_actions": allowed})
-
-
-# ── decisions ─────────────────────────────────────────────────────────────
-
-
-async def decide(repo: DeclarationRepository, config: CustomsConfig, declaration_id: str, principal: Principal, *,
-                 action: str, body: DecisionBody, emit: Emitter, detention_code: int | None = None) -> DeclarationSummary:
-    """Release, reject, inspect or detain, as the status allows and only while holding the claim."""
-    declaration = await get_declaration(repo, declaration_id)
-    actor, now = broker_of(principal), config.now()
-    try:
-        next_status(declaration.status, action)
-    except TransitionNotAllowed:
-        raise _not_allowed(declaration, action) from None
-    _require_claim(declaration, actor, now)
-    values = {}
-    if action == "release" and declaration.tax_cny is None:
-        # Released before the rules ran (e.g. a broker cleared it while documents were missing): tax it now.
-        tax = await compute_tax(repo, config, declaration, now=now)
-        values = {"tax_cny": tax.tax_cny, "tax_regime": tax.regime, "counts_towards_annual": tax.counts_towards_annual}
-    try:
-        await transition(repo, declaration, action=action, actor=actor, now=now, reason_code=body.reason_code,
-                         note=body.note, detention_code=detention_code, values=values)
-    except StaleDeclaration:
-        raise _concurrent(declaration_id) from None
-    findings = as_findings(await repo.findings(declaration.id))
-    await emit(status_event(declaration, now=now, actor=actor, reason=broker_reason(body.reason_code, body.note),
-                            reason_code=body.reason_code, findings=findings), declaration)
-    log.info(f"declaration.{'held' if declaration.status in ('inspection', 'detained') else declaration.status}",
-             declaration_id=declaration.id, order_id=declaration.order_id, correlation_id=declaration.correlation_id,
-             broker=actor.name, action=action, status=declaration.status, ceb_code=declaration.ceb_code,
-             reason_code=body.reason_code)
-    return summary(declaration, now)
-
-
-async def record_inspection_result(repo: DeclarationRepository, config: CustomsConfig, declaration_id: str,
-                                   principal: Principal, *, body: InspectionResultBody,
-                                   emit: Emitter) -> DeclarationSummary:
-    """Close the inspection (review concluded, CEB 399); a failed one leaves a finding for the decision."""
-    declaration = await get_declaration(repo, declaration_id)
-    actor, now = broker_of(principal), config.now()
-    action = "record_inspection_result"
-    try:
-        next_status(declaration.status, action)
-    except TransitionNotAllowed:
-        raise _not_allowed(declaration, action) from None
-    _require_claim(declaration, actor, now)
-    reason_code = f"inspection_{body.outcome}"
-    try:
-        await transition(repo, declaration, action=action, actor=actor, now=now, reason_code=reason_code,
-                         note=body.note)
-    except StaleDeclaration:
-        raise _concurrent(declaration_id) from None
-    if body.outcome != "passed":
-        message = body.note or f"physical inspection {body.outcome}"
-        await repo.add_findings(declaration.id, [Finding(code=reason_code, severity="high", message=message[:512])],
-                                source="inspection", now=now)
-    findings = as_findings(await repo.findings(declaration.id))
-    await emit(status_event(declaration, now=now, actor=actor, reason=broker_reason(reason_code, body.note),
-                            reason_code=reason_code, findings=findings), declaration)
-    log.info("declaration.inspection_recorded", declaration_id=declaration.id, order_id=declaration.order_id,
-             correlation_id=declaration.correlation_id, broker=actor.name, outcome=body.outcome)
-    return summary(declaration, now)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.customs import filing
-from services.customs.domain.matching import needs_three_document_match
+from services.customs import filing, intake
+from services.customs.domain.quota import quota_year
 from services.customs.repository import PRIOR_DECLARATIONS_LIMIT, DeclarationRepository
 from services.customs.repository_batch import ReadAhead
 from services.customs.service import CustomsConfig, buyer_key, context_emitter
@@ -33,19 +33,19 @@ def build_handlers(config: CustomsConfig) -> dict[type[Event], Handler]:
 
     async def on_order_accepted(ctx: MessageContext) -> None:
         event: OrderAccepted = ctx.event
-        await filing.file_declaration(DeclarationRepository(ctx.session), config, event,
+        await intake.open_declaration(DeclarationRepository(ctx.session), config, event,
                                       correlation_id=ctx.correlation_id, event_id=ctx.envelope.id,
                                       emit=context_emitter(ctx))
 
     async def on_order_cancelled(ctx: MessageContext) -> None:
-        await filing.cancel_order(DeclarationRepository(ctx.session), config, ctx.event, emit=context_emitter(ctx))
+        await intake.cancel_order(DeclarationRepository(ctx.session), config, ctx.event, emit=context_emitter(ctx))
 
     async def on_payment_recorded(ctx: MessageContext) -> None:
-        await filing.receive_payment(DeclarationRepository(ctx.session), config, ctx.event,
+        await intake.receive_payment(DeclarationRepository(ctx.session), config, ctx.event,
                                      event_id=ctx.envelope.id, emit=context_emitter(ctx))
 
     async def on_waybill_issued(ctx: MessageContext) -> None:
-        await filing.receive_waybill(DeclarationRepository(ctx.session), config, ctx.event,
+        await intake.receive_waybill(DeclarationRepository(ctx.session), config, ctx.event,
                                      event_id=ctx.envelope.id, emit=context_emitter(ctx))
 
     return {
@@ -61,15 +61,15 @@ def build_prefetchers(config: CustomsConfig) -> dict[type[Event], Prefetcher]:
 
     async def history(read: ReadAhead, buyers: list[tuple[str, str, bool]]) -> None:
         now = config.now()
-        await read.buyer_histories(buyers, since=filing.split_window_start(config, now),
-                                   year_start=filing.year_start(now), limit=PRIOR_DECLARATIONS_LIMIT)
+        await read.buyer_histories(buyers, since=filing.split_window_start(config, now), year=quota_year(now),
+                                   limit=PRIOR_DECLARATIONS_LIMIT)
 
     async def before_orders(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
         orders: list[OrderAccepted] = _alone_in_batch(scope, contexts)
         read = ReadAhead(session, scope)
         arrivals = await read.arrivals([order.order_id for order in orders])
-        # Assessed on filing: mail and express, and e-commerce whose documents came first; not a second
-        # order.accepted nor one a cancellation overtook.
+        # Assessed on opening: those whose documents came first; not a second order.accepted nor one a
+        # cancellation overtook.
         await history(read, [(buyer_key(o.parcel), o.parcel.channel, filing.counts_annually(o.parcel.channel,
                                                                                            o.parcel.direction))
                              for o in orders if _assessed_on_filing(o, *arrivals[o.order_id])])
@@ -77,8 +77,8 @@ def build_prefetchers(config: CustomsConfig) -> dict[type[Event], Prefetcher]:
     async def before_documents(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
         read = ReadAhead(session, scope)
         declarations = await read.declarations([event.order_id for event in _alone_in_batch(scope, contexts)])
-        waiting = [d for d in declarations.values() if d.status == "accepted" and d.awaiting_documents]
-        await read.match_documents([d.order_id for d in waiting if needs_three_document_match(d.channel)])
+        waiting = [d for d in declarations.values() if d.status == "pending_documents" and d.awaiting_documents]
+        await read.match_documents([d.order_id for d in waiting])
         await history(read, [(d.buyer_key, d.channel, filing.counts_annually(d.channel, d.direction))
                              for d in waiting])
 
@@ -95,7 +95,7 @@ def _assessed_on_filing(order: OrderAccepted, declaration_id: str | None, cancel
                         buffered_documents: int) -> bool:
     if declaration_id is not None or cancellation_reason is not None:
         return False
-    return not needs_three_document_match(order.parcel.channel) or buffered_documents > 0
+    return buffered_documents > 0
 
 
 # With the default policy; create_app builds the configured ones. Kept for tools that list what customs consumes.

@@ -1,5 +1,6 @@
-"""The documents deadline (DOMAIN.md §6): an e-commerce declaration still missing its payment or waybill after
-the configured time goes to manual review, with the missing documents as its reason."""
+"""The documents deadline (DOMAIN.md §6): a declaration still missing its payment or waybill after
+the configured time goes to the brokers' queue as documents_missing, with the missing documents as its reason.
+A broker may ask for them again, cancel or reject it — never file it without them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 
 import structlog
 
-from services.customs.filing import evaluate, match_for
+from services.customs.filing import documents_for, evaluate
 from services.customs.models import Declaration
 from services.customs.repository import DeclarationRepository
 from services.customs.service import (
@@ -29,7 +30,7 @@ log = structlog.get_logger()
 
 
 async def refer_overdue(repo: DeclarationRepository, config: CustomsConfig, *, emit: Emitter) -> int:
-    """Send every overdue declaration (up to a batch) to manual review; returns how many moved."""
+    """Send every overdue declaration (up to a batch) to the brokers as documents_missing; returns how many moved."""
     now = config.now()
     moved = 0
     for declaration in await repo.overdue_awaiting_documents(now=now, limit=config.deadline_batch_size):
@@ -47,17 +48,19 @@ async def refer_overdue(repo: DeclarationRepository, config: CustomsConfig, *, e
 async def _refer(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, *,
                  emit: Emitter) -> int:
     now = config.now()
-    match = match_for(declaration, parcel_of(declaration), await repo.match_documents(declaration.order_id), config)
-    if match.complete:
+    match = documents_for(declaration, parcel_of(declaration), await repo.match_documents(declaration.order_id),
+                          config)
+    if not match.missing:
         # Everything is here after all (an evaluation that failed earlier): decide on the documents instead.
         await evaluate(repo, config, declaration, emit=emit)
         return 1
     reason = f"documents_missing: {', '.join(match.missing)}"
-    finding = Finding(code="documents_missing", severity="medium",
+    # High: a control, not a risk to weigh — nothing is filed without its documents (domain.controls).
+    finding = Finding(code="documents_missing", severity="high",
                       message=f"{', '.join(match.missing)} not received within "
                               f"{config.policy.document_deadline_minutes} minutes",
                       fields=[f"documents.{name}" for name in match.missing])
-    await transition(repo, declaration, action="refer_to_review", actor=SYSTEM, now=now,
+    await transition(repo, declaration, action="documents_overdue", actor=SYSTEM, now=now,
                      reason_code="documents_missing", note=reason)
     await repo.add_findings(declaration.id, [finding], source="documents", now=now)
     await emit(status_event(declaration, now=now, actor=SYSTEM, reason=reason,
@@ -67,7 +70,8 @@ async def _refer(repo: DeclarationRepository, config: CustomsConfig, declaration
 
 
 async def documents_deadline_worker(runtime: ServiceRuntime, stop: asyncio.Event) -> None:
-    """Every few seconds, refer overdue declarations; safe with replicas (SKIP LOCKED + versioned updates)."""
+    """Every few seconds, hand overdue declarations to the brokers; safe with replicas (SKIP LOCKED + versioned
+    updates)."""
     config: CustomsConfig = runtime.extras["customs"]
     log.info("deadline_worker.started", interval_s=config.deadline_check_interval_s)
     while not stop.is_set():

@@ -8,10 +8,9 @@ together (repository_batch.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -19,26 +18,26 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal,
-    null,
     or_,
     select,
-    union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from services.customs.domain.money import ZERO
 from services.customs.domain.risk import PriorDeclaration
 from services.customs.domain.status import FINAL_STATUSES
 from services.customs.models import (
     AuditEntry,
+    BuyerQuota,
     Declaration,
     DeclarationLine,
     Document,
     EarlyCancellation,
     FindingRecord,
+    Message,
 )
 from services.customs.repository_batch import (
     ARRIVALS_OF,
@@ -46,6 +45,8 @@ from services.customs.repository_batch import (
     DOCUMENTS_OF,
     ReadDocument,
     cached_history,
+    cached_quota,
+    forget_quota,
     hold_change,
     note_buyer_written,
     read_ahead,
@@ -64,6 +65,8 @@ _documents = Document.__table__
 _findings = FindingRecord.__table__
 _audit = AuditEntry.__table__
 _early = EarlyCancellation.__table__
+_quotas = BuyerQuota.__table__
+_messages = Message.__table__
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,22 @@ class QueuePosition:
     lane_rank: int
     opened_at: datetime
     id: str
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the brokers' queue is narrowed to; None leaves a criterion out."""
+
+    status: str | None = None
+    channel: str | None = None
+    lane: str | None = None
+    needs_broker: bool | None = None
+    order_id: str | None = None
+    merchant_order_no: str | None = None
+    tracking_number: str | None = None
+    claimed_by: str | None = None  # the broker's name: what this broker holds now
+    opened_before: datetime | None = None  # waited at least this long
+    now: datetime | None = None  # for claimed_by: claims that have not lapsed
 
 
 class OrderArrivals(NamedTuple):
@@ -90,13 +109,6 @@ class DocumentBody(NamedTuple):
     kind: str
     source: str
     body: dict
-
-
-class BuyerHistory(NamedTuple):
-    """What the risk and tax rules need of a buyer's other declarations."""
-
-    recent: list[PriorDeclaration]  # on the same channel inside the split-purchase window, newest first
-    annual_total_cny: Decimal  # e-commerce imports cleared this year (zero when not asked for)
 
 
 # ── statements of the hot paths, built once ──────────────────────────────
@@ -126,33 +138,35 @@ _DROP_EARLY_CANCELLATION = delete(_early).where(_early.c.order_id == _ORDER_ID)
 def _recent(value: Any):
     """The buyer's other declarations on a channel since :since, for the split-purchase rule."""
     d = _declarations.c
-    return (select(literal("recent").label("part"), d.opened_at.label("at"), value.label("value_cny"))
+    return (select(d.opened_at.label("at"), value.label("value_cny"))
             .where(d.buyer_key == bindparam("buyer_key"), d.channel == bindparam("channel"),
                    d.opened_at >= bindparam("since"), d.id != bindparam("exclude_id"), d.status != "cancelled",
                    value.is_not(None))
             .order_by(d.opened_at.desc()).limit(PRIOR_DECLARATIONS_LIMIT))
 
 
-def _annual():
-    """The buyer's e-commerce imports cleared since :year_start (DOMAIN.md §7)."""
-    d = _declarations.c
-    return select(literal("annual"), null(), d.taxable_value_cny).where(
-        d.buyer_key == bindparam("buyer_key"), d.channel == "ecommerce", d.direction == "import",
-        d.status.in_(("released", "closed")), d.counts_towards_annual.is_(True),
-        d.decided_at >= bindparam("year_start"), d.id != bindparam("exclude_id"),
-    )
-
-
 # E-commerce measures split purchases in the transaction value (taxable), the other channels in the goods value.
 _RECENT = {"ecommerce": _recent(_declarations.c.taxable_value_cny), "other": _recent(_declarations.c.value_cny)}
-# Both in one round trip for an e-commerce import; the window's LIMIT needs its own subquery inside the UNION.
-_RECENT_AND_ANNUAL = union_all(select(_RECENT["ecommerce"].subquery()), _annual())
-_ANNUAL = _annual()
 
 
-def _total(values: Iterable[Decimal | None]) -> Decimal:
-    # Summed here rather than in SQL: SQLite keeps these as text and would add them as floats.
-    return sum((value for value in values if value is not None), ZERO)
+_QUOTA = select(_quotas.c.reserved_fen).where(_quotas.c.buyer_key == bindparam("buyer_key"),
+                                              _quotas.c.year == bindparam("year"))
+_RESERVE = (update(_quotas)
+            .where(_quotas.c.buyer_key == bindparam("b_key"), _quotas.c.year == bindparam("b_year"),
+                   _quotas.c.reserved_fen + bindparam("fen") <= bindparam("limit_fen"))
+            .values(reserved_fen=_quotas.c.reserved_fen + bindparam("fen"), updated_at=bindparam("now")))
+_SET_QUOTA = (update(_quotas)
+              .where(_quotas.c.buyer_key == bindparam("b_buyer_key"), _quotas.c.year == bindparam("b_year"))
+              .values(reserved_fen=bindparam("b_reserved_fen"), updated_at=bindparam("b_updated_at")))
+_RELEASE = (update(_quotas)
+            .where(_quotas.c.buyer_key == bindparam("b_key"), _quotas.c.year == bindparam("b_year"))
+            .values(reserved_fen=_quotas.c.reserved_fen - bindparam("fen"), updated_at=bindparam("now")))
+
+
+def _ensure_quota(session: AsyncSession):
+    """INSERT the buyer's year at zero unless it is there (both engines spell ON CONFLICT DO NOTHING)."""
+    insert = postgresql_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    return insert(_quotas).on_conflict_do_nothing()
 
 
 def declaration_row(declaration: Declaration) -> dict[str, Any]:
@@ -242,16 +256,23 @@ class DeclarationRepository:
             set_committed_value(declaration, name, value)
         return True
 
-    async def queue(self, *, status: str | None, channel: str | None, lane: str | None,
-                    after: QueuePosition | None, limit: int) -> list[Declaration]:
+    async def queue(self, filters: QueueFilters, *, after: QueuePosition | None,
+                    limit: int) -> list[Declaration]:
         """The brokers' work queue: green lane first, then oldest first, then by id; keyset pagination."""
         query = select(Declaration)
-        if status is not None:
-            query = query.where(Declaration.status == status)
-        if channel is not None:
-            query = query.where(Declaration.channel == channel)
-        if lane is not None:
-            query = query.where(Declaration.lane_rank == LANE_RANKS[lane])
+        f = filters
+        for column, value in ((Declaration.status, f.status), (Declaration.channel, f.channel),
+                              (Declaration.needs_broker, f.needs_broker), (Declaration.order_id, f.order_id),
+                              (Declaration.merchant_order_no, f.merchant_order_no),
+                              (Declaration.tracking_number, f.tracking_number)):
+            if value is not None:
+                query = query.where(column == value)
+        if f.lane is not None:
+            query = query.where(Declaration.lane_rank == LANE_RANKS[f.lane])
+        if f.claimed_by is not None:
+            query = query.where(Declaration.claimed_by == f.claimed_by, Declaration.claim_expires_at > f.now)
+        if f.opened_before is not None:
+            query = query.where(Declaration.opened_at <= f.opened_before)
         if after is not None:
             query = query.where(or_(
                 Declaration.lane_rank > after.lane_rank,
@@ -270,7 +291,7 @@ class DeclarationRepository:
         """
         query = (
             select(Declaration)
-            .where(Declaration.awaiting_documents.is_(True), Declaration.status == "accepted",
+            .where(Declaration.awaiting_documents.is_(True), Declaration.status == "pending_documents",
                    Declaration.documents_deadline_at < now)
             .order_by(Declaration.documents_deadline_at, Declaration.id)
             .limit(limit)
@@ -278,39 +299,67 @@ class DeclarationRepository:
         )
         return list((await self.session.execute(query)).scalars())
 
-    async def buyer_history(self, *, buyer_key: str, channel: str, since: datetime, exclude_id: str,
-                            year_start: datetime | None) -> BuyerHistory:
-        """The buyer's other declarations on `channel` since `since` (split purchases) and, given `year_start`,
-        what the buyer has cleared through e-commerce imports this year (the annual limit), in one query."""
+    async def buyer_history(self, *, buyer_key: str, channel: str, since: datetime,
+                            exclude_id: str) -> list[PriorDeclaration]:
+        """The buyer's other declarations on `channel` since `since`, newest first (split purchases)."""
         cached = cached_history(self.session, buyer_key=buyer_key, channel=channel, since=since,
-                                exclude_id=exclude_id, year_start=year_start, limit=PRIOR_DECLARATIONS_LIMIT)
-        if cached is not None:
-            recent, annual = cached
-            return BuyerHistory([PriorDeclaration(at, value) for at, value in recent], _total(annual or ()))
-        params = {"buyer_key": buyer_key, "channel": channel, "since": since, "exclude_id": exclude_id}
-        if year_start is None:
-            query = _RECENT["ecommerce" if channel == "ecommerce" else "other"]
-        else:
-            query, params["year_start"] = _RECENT_AND_ANNUAL, year_start
-        recent, annual = [], []
-        for part, at, value in (await self.session.execute(query, params)).all():
-            if part == "recent":
-                recent.append(PriorDeclaration(at, value))
-            else:
-                annual.append(value)
-        return BuyerHistory(recent, _total(annual))
+                                exclude_id=exclude_id, limit=PRIOR_DECLARATIONS_LIMIT)
+        if cached is None:
+            params = {"buyer_key": buyer_key, "channel": channel, "since": since, "exclude_id": exclude_id}
+            cached = (await self.session.execute(_RECENT["ecommerce" if channel == "ecommerce" else "other"],
+                                                 params)).all()
+        return [PriorDeclaration(at, value) for at, value in cached]
 
-    async def annual_total_cny(self, *, buyer_key: str, year_start: datetime, exclude_id: str) -> Decimal:
-        """What the buyer has already cleared this year through e-commerce imports (DOMAIN.md §7)."""
-        params = {"buyer_key": buyer_key, "year_start": year_start, "exclude_id": exclude_id}
-        rows = (await self.session.execute(_ANNUAL, params)).all()
-        return _total(value for _, _, value in rows)
+    # ── the annual quota (DOMAIN.md §7) ───────────────────────────────────
+
+    async def quota_reserved(self, *, buyer_key: str, year: int) -> int:
+        """What the buyer's filed e-commerce imports hold of the year's quota, in fen."""
+        read = cached_quota(self.session, buyer_key=buyer_key, year=year)
+        if read is not None:
+            return read.reserved_fen
+        found = (await self.session.execute(_QUOTA, {"buyer_key": buyer_key, "year": year})).scalar_one_or_none()
+        return found or 0
+
+    async def reserve_quota(self, *, buyer_key: str, year: int, fen: int, limit_fen: int, now: datetime) -> bool:
+        """Add `fen` to the buyer's year unless that passes `limit_fen`; concurrent declarations of one buyer
+        (replicas included) can never together pass the limit.
+
+        Live: one conditional UPDATE decides. In a consumer batch that locked the row when it read ahead, the
+        batch decides on the value it holds and writes it with the batch's other writes."""
+        read = cached_quota(self.session, buyer_key=buyer_key, year=year)
+        if read is not None:
+            reserved = read.reserved_fen + fen
+            if reserved > limit_fen:
+                return False
+            row = {"buyer_key": buyer_key, "year": year, "reserved_fen": reserved, "updated_at": now}
+            if read.exists:
+                await execute_later(self.session, _SET_QUOTA, {f"b_{k}": v for k, v in row.items()})
+            else:
+                await insert_rows(self.session, _quotas, [row])
+                read.exists = True
+            read.reserved_fen = reserved
+            return True
+        await self.session.execute(_ensure_quota(self.session), {"buyer_key": buyer_key, "year": year,
+                                                                 "reserved_fen": 0, "updated_at": now})
+        result = await self.session.execute(_RESERVE, {"b_key": buyer_key, "b_year": year, "fen": fen,
+                                                       "limit_fen": limit_fen, "now": now})
+        return result.rowcount == 1
+
+    async def release_quota(self, *, buyer_key: str, year: int, fen: int, now: datetime) -> None:
+        """Give `fen` back to the buyer's year (a rejection, cancellation or return)."""
+        forget_quota(self.session, buyer_key=buyer_key, year=year)
+        await self.session.execute(_RELEASE, {"b_key": buyer_key, "b_year": year, "fen": fen, "now": now})
 
     # ── lines, documents, findings ────────────────────────────────────────
 
     async def lines(self, declaration_id: str) -> list[DeclarationLine]:
         query = select(DeclarationLine).where(DeclarationLine.declaration_id == declaration_id)
         return list((await self.session.execute(query.order_by(DeclarationLine.line_no))).scalars())
+
+    async def amend_line(self, declaration_id: str, line_no: int, **values: Any) -> None:
+        """A broker's correction of one line (the declaration's version guards the whole amendment)."""
+        await self.session.execute(update(_lines).where(_lines.c.declaration_id == declaration_id,
+                                                        _lines.c.line_no == line_no).values(**values))
 
     async def add_document(self, document: Mapping[str, Any]) -> None:
         """A received document: the columns of `documents` but the id."""
@@ -347,6 +396,10 @@ class DeclarationRepository:
     async def findings(self, declaration_id: str) -> list[FindingRecord]:
         query = select(FindingRecord).where(FindingRecord.declaration_id == declaration_id).order_by(FindingRecord.id)
         return list((await self.session.execute(query)).scalars())
+
+    async def add_messages(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Messages filed with the authority (the gateway sends them): every column of `messages`."""
+        await insert_rows(self.session, _messages, [dict(row) for row in rows])
 
     # ── audit trail (append-only: there is no update or delete here, on purpose) ──
 

@@ -41,19 +41,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from services.customs.models import Declaration, Document, EarlyCancellation
+from services.customs.models import BuyerQuota, Declaration, Document, EarlyCancellation
 from shared.batch import BatchScope, scope_of
 from shared.db import bucketed
 
 _declarations = Declaration.__table__
 _documents = Document.__table__
 _early = EarlyCancellation.__table__
+_quotas = BuyerQuota.__table__
 
 # The keys of what a batch read ahead, in the scope's cache.
 ARRIVALS_OF = "customs.arrivals"
 DECLARATION_OF = "customs.declaration"
 DOCUMENTS_OF = "customs.documents"
 HISTORY_OF = "customs.history"
+QUOTA_OF = "customs.quota"
 _BUYERS_WRITTEN = "customs.buyers_written"
 # In session.info, not the scope: held changes must outlive the scope until the kit's inbox insert writes them.
 _HELD_CHANGES = "customs_held_changes"
@@ -73,9 +75,7 @@ class ReadHistory:
     """A buyer's declarations on one channel as read ahead: complete for any look-up inside its bounds."""
 
     since: datetime
-    year_start: datetime | None  # None: the annual total was not read
     recent: list[tuple[str, datetime, Decimal]]  # id, opened_at, value; newest first
-    annual: list[tuple[str, Decimal | None, datetime]]  # id, taxable value, decided_at
 
 
 def read_ahead(session: AsyncSession, key: tuple[str, str]) -> tuple[bool, Any]:
@@ -94,22 +94,39 @@ def note_buyer_written(session: AsyncSession, buyer_key: str) -> None:
 
 
 def cached_history(session: AsyncSession, *, buyer_key: str, channel: str, since: datetime, exclude_id: str,
-                   year_start: datetime | None,
-                   limit: int) -> tuple[list[tuple[datetime, Decimal]], Decimal | None] | None:
-    """(recent, annual total) as the buyer-history look-up would read them now, or None: read live."""
+                   limit: int) -> list[tuple[datetime, Decimal]] | None:
+    """The buyer's recent declarations as the look-up would read them now, or None: read live."""
     scope = scope_of(session)
     if scope is None or buyer_key in scope.cache.get(_BUYERS_WRITTEN, ()):
         return None
     read: ReadHistory | None = scope.cache.get((HISTORY_OF, buyer_key, channel))
     if read is None or since < read.since:
         return None
-    if year_start is not None and (read.year_start is None or year_start < read.year_start):
-        return None
-    recent = [(at, value) for id_, at, value in read.recent if at >= since and id_ != exclude_id]
-    annual = None
-    if year_start is not None:
-        annual = [value for id_, value, at in read.annual if at >= year_start and id_ != exclude_id]
-    return recent[:limit], annual
+    return [(at, value) for id_, at, value in read.recent if at >= since and id_ != exclude_id][:limit]
+
+
+@dataclass
+class QuotaRead:
+    """A buyer's quota row as the batch read it — locked until the batch commits (PostgreSQL: FOR UPDATE; SQLite:
+    the one writer), so the batch keeps it exact itself as it reserves. `exists`: the row was there (an absent
+    row cannot be locked: the batch inserts it, and a concurrent insert fails the batch, which is then redone
+    message by message with the conditional UPDATE)."""
+
+    reserved_fen: int
+    exists: bool
+
+
+def cached_quota(session: AsyncSession, *, buyer_key: str, year: int) -> QuotaRead | None:
+    """The buyer's quota for `year` as this batch read (and since kept) it, or None: read and reserve live."""
+    scope = scope_of(session)
+    return None if scope is None else scope.cache.get((QUOTA_OF, buyer_key, year))
+
+
+def forget_quota(session: AsyncSession, *, buyer_key: str, year: int) -> None:
+    """A live write changed the row: from now on read it live."""
+    scope = scope_of(session)
+    if scope is not None:
+        scope.cache.pop((QUOTA_OF, buyer_key, year), None)
 
 
 # ── reading ahead ─────────────────────────────────────────────────────────
@@ -134,7 +151,7 @@ _DOCUMENTS_OF_ORDERS = (select(_documents.c.order_id, _documents.c.received_at, 
 @cache
 def _histories(limit: int):
     """Several buyers' recent declarations as the split-purchase look-up selects them (per buyer and channel one
-    more than its limit, so a cut shows) and their cleared e-commerce imports as the annual total does."""
+    more than its limit, so a cut shows)."""
     d = _declarations.c
     valued = or_(and_(d.channel == "ecommerce", d.taxable_value_cny.is_not(None)),
                  and_(d.channel != "ecommerce", d.value_cny.is_not(None)))
@@ -144,15 +161,15 @@ def _histories(limit: int):
               .where(d.buyer_key.in_(bindparam("buyer_keys", expanding=True)), d.opened_at >= bindparam("since"),
                      d.status != "cancelled", valued)
               .subquery())
-    recent = (select(literal("recent").label("part"), ranked.c.buyer_key, ranked.c.channel, ranked.c.id,
-                     ranked.c.opened_at.label("at"), ranked.c.value_cny, ranked.c.taxable_value_cny)
-              .where(ranked.c.rank <= limit + 1))
-    annual = select(literal("annual"), d.buyer_key, d.channel, d.id, d.decided_at, null(), d.taxable_value_cny).where(
-        d.buyer_key.in_(bindparam("annual_keys", expanding=True)), d.channel == "ecommerce", d.direction == "import",
-        d.status.in_(("released", "closed")), d.counts_towards_annual.is_(True),
-        d.decided_at >= bindparam("year_start"),
-    )
-    return union_all(recent, annual)
+    return (select(ranked.c.buyer_key, ranked.c.channel, ranked.c.id, ranked.c.opened_at, ranked.c.value_cny,
+                   ranked.c.taxable_value_cny)
+            .where(ranked.c.rank <= limit + 1))
+
+
+_QUOTAS_OF_BUYERS = (select(_quotas.c.buyer_key, _quotas.c.reserved_fen)
+                     .where(_quotas.c.buyer_key.in_(bindparam("buyer_keys", expanding=True)),
+                            _quotas.c.year == bindparam("year"))
+                     .with_for_update())
 
 
 class ReadAhead:
@@ -191,31 +208,26 @@ class ReadAhead:
         self.scope.cache.update(((DOCUMENTS_OF, order_id), d) for order_id, d in documents.items())
 
     async def buyer_histories(self, buyers: Sequence[tuple[str, str, bool]], *, since: datetime,
-                              year_start: datetime, limit: int) -> None:
-        """(buyer_key, channel, with the annual total) of each declaration about to be assessed."""
+                              year: int, limit: int) -> None:
+        """(buyer_key, channel, with the annual quota) of each declaration about to be assessed."""
         if not buyers:
             return
-        wanted: dict[tuple[str, str], bool] = {}
-        for buyer_key, channel, annual in buyers:
-            wanted[buyer_key, channel] = wanted.get((buyer_key, channel), False) or annual
-        params = {"buyer_keys": bucketed(sorted({key for key, _ in wanted})), "since": since, "year_start": year_start,
-                  "annual_keys": bucketed(sorted({key for (key, _), annual in wanted.items() if annual}))}
+        wanted = {(buyer_key, channel) for buyer_key, channel, _ in buyers}
+        params = {"buyer_keys": bucketed(sorted({key for key, _ in wanted})), "since": since}
         recent: dict[tuple[str, str], list[tuple[str, datetime, Decimal]]] = {}
-        cleared: dict[str, list[tuple[str, Decimal | None, datetime]]] = {}
-        for part, buyer_key, channel, id_, at, value, taxable in await self.session.execute(_histories(limit),
-                                                                                           params):
-            if part == "recent":
-                # E-commerce measures split purchases in the transaction value, the other channels in the goods'.
-                recent.setdefault((buyer_key, channel), []).append(
-                    (id_, at, taxable if channel == "ecommerce" else value))
-            else:
-                cleared.setdefault(buyer_key, []).append((id_, taxable, at))
-        for (buyer_key, channel), annual in wanted.items():
+        for buyer_key, channel, id_, at, value, taxable in await self.session.execute(_histories(limit), params):
+            # E-commerce measures split purchases in the transaction value, the other channels in the goods'.
+            recent.setdefault((buyer_key, channel), []).append((id_, at, taxable if channel == "ecommerce" else value))
+        for buyer_key, channel in wanted:
             rows = sorted(recent.get((buyer_key, channel), []), key=lambda row: row[1], reverse=True)
-            if len(rows) > limit:
-                continue  # cut: which ones a look-up keeps depends on the declaration it leaves out; read live
-            self.scope.cache[HISTORY_OF, buyer_key, channel] = ReadHistory(
-                since, year_start if annual else None, rows, cleared.get(buyer_key, []) if annual else [])
+            if len(rows) <= limit:  # else cut: which ones a look-up keeps depends on the one it leaves out
+                self.scope.cache[HISTORY_OF, buyer_key, channel] = ReadHistory(since, rows)
+        quota_keys = sorted({buyer_key for buyer_key, _, annual in buyers if annual})
+        if quota_keys:
+            reserved = dict((await self.session.execute(
+                _QUOTAS_OF_BUYERS, {"buyer_keys": bucketed(quota_keys), "year": year})).all())
+            self.scope.cache.update(((QUOTA_OF, key, year), QuotaRead(reserved.get(key, 0), key in reserved))
+                                    for key in quota_keys)
 
 
 # ── held changes: the versioned UPDATEs of a consumer batch, written together ──

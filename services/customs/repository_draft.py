@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.customs.models import AuditEntry, Declaration, Document, FindingRecord
+from services.customs.models import AuditEntry, Declaration, Document, FindingRecord, Message
 from services.customs.repository import DeclarationRepository, DocumentBody, finding_rows
 from shared.batch import insert_rows
 from shared.contract.events import Finding
@@ -16,6 +16,7 @@ from shared.contract.events import Finding
 _documents = Document.__table__
 _findings = FindingRecord.__table__
 _audit = AuditEntry.__table__
+_messages = Message.__table__
 
 
 class DraftRepository(DeclarationRepository):
@@ -35,6 +36,7 @@ class DraftRepository(DeclarationRepository):
         self._documents: list[dict[str, Any]] = []
         self._audit: list[dict[str, Any]] = []
         self._findings: list[dict[str, Any]] = []
+        self._messages: list[dict[str, Any]] = []
         self._documents_came_first = documents_came_first
 
     async def change(self, declaration: Declaration, **values: Any) -> bool:
@@ -55,6 +57,9 @@ class DraftRepository(DeclarationRepository):
                            now: datetime) -> None:
         self._findings += finding_rows(declaration_id, findings, source=source, now=now)
 
+    async def add_messages(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._messages += [dict(row) for row in rows]
+
     async def match_documents(self, order_id: str) -> list[DocumentBody]:
         """The documents that came before the order (from the database, only if there are any), then its own."""
         earlier = await super().match_documents(order_id) if self._documents_came_first else []
@@ -63,5 +68,6 @@ class DraftRepository(DeclarationRepository):
     async def write(self) -> None:
         """Insert the declaration and everything held for it (inside a consumer batch: with the batch's rows)."""
         await self.insert_declaration(self.declaration, self._lines)
-        for table, rows in ((_documents, self._documents), (_audit, self._audit), (_findings, self._findings)):
+        for table, rows in ((_documents, self._documents), (_audit, self._audit), (_findings, self._findings),
+                            (_messages, self._messages)):
             await insert_rows(self.session, table, rows)

@@ -1,18 +1,16 @@
-"""API bodies and responses of the customs service (brokers' work queue, decisions, audit trail)."""
+"""API bodies and responses of the customs service (brokers' work queue and actions, messages, receipts, audit)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contract.events import CustomsStatus, Lane
 from shared.contract.parcel import Channel
 
-ReasonCode = Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[a-z][a-z0-9_]*$",
-                                  examples=["documents_verified"])]
 Note = Annotated[str, Field(max_length=2000, examples=["Invoice and waybill checked against the goods."])]
 
 
@@ -20,37 +18,120 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DecisionBody(Body):
-    """A broker's decision: a stable reason code and a free-text note for the file."""
+RejectReason = Literal["prohibited_goods", "misdeclared_goods", "documents_missing", "documents_mismatch",
+                       "quota_exceeded", "buyer_identity", "buyer_request", "other"]
+CancelReason = Literal["order_cancelled", "documents_missing", "duplicate_order", "other"]
+AmendReason = Literal["hs_code_corrected", "description_corrected", "value_corrected", "quantity_corrected", "other"]
+FileReason = Literal["findings_resolved", "amended", "risk_accepted", "refile_after_rejection", "other"]
+DocumentsReason = Literal["payment_document", "waybill_document", "payment_and_waybill", "other"]
+AnswerReason = Literal["documents_provided", "explanation", "other"]
+
+# Every reason code a broker action takes, by action (the console's drop-downs; the API's enums).
+REASON_CODES: dict[str, tuple[str, ...]] = {
+    "reject": get_args(RejectReason), "cancel": get_args(CancelReason), "amend": get_args(AmendReason),
+    "file": get_args(FileReason), "request_documents": get_args(DocumentsReason), "answer": get_args(AnswerReason),
+}
+
+
+class RejectBody(Body):
+    """Reject the declaration for good: it will not be filed (again); the order is rejected."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"reason_code": "documents_verified", "note": "Invoice matches the declared value."}]
+        "examples": [{"reason_code": "documents_missing", "note": "Payment company never sent its document."}]
     })
 
-    reason_code: ReasonCode
+    reason_code: RejectReason
     note: Note | None = None
 
 
-class DetainBody(DecisionBody):
-    """Detain the goods; the CEB code (501–599) may carry the detention reason."""
+class CancelBody(Body):
+    """Cancel the declaration before it is filed (the order cannot go ahead)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"reason_code": "suspected_counterfeit", "note": "Brand logos on unbranded invoice.",
-                      "detention_code": 502}]
-    })
-
-    detention_code: Annotated[int, Field(ge=501, le=599)] = 501
-
-
-class InspectionResultBody(Body):
-    """The outcome of a physical inspection; a broker then releases, detains or rejects."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"outcome": "passed", "note": "Contents match the inventory list."}]
-    })
-
-    outcome: Literal["passed", "failed", "discrepancy"]
+    reason_code: CancelReason
     note: Note | None = None
+
+
+MoneyText = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+
+
+class LineAmendment(Body):
+    """What changes on one line; fields left out stay as they are. total_price must equal unit_price × quantity."""
+
+    line_no: Annotated[int, Field(ge=1, le=100)]
+    hs_code: Annotated[str, Field(pattern=r"^[0-9]{6,10}$", examples=["8517130000"])] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    quantity: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)] | None = None
+    unit_price: MoneyText | None = None
+    total_price: MoneyText | None = None
+
+
+class AmendBody(Body):
+    """Correct the declaration's lines before (re-)filing: HS codes, descriptions, quantities, values."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"lines": [{"line_no": 1, "hs_code": "9503002100", "name": "Plastic toy car"}],
+                      "reason_code": "description_corrected", "note": "Photo shows a toy car."}]
+    })
+
+    lines: Annotated[list[LineAmendment], Field(min_length=1, max_length=100)]
+    reason_code: AmendReason
+    note: Note | None = None
+
+
+class FileBody(Body):
+    """File the declaration with the customs authority (again, as appType 2, after a rejection)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"reason_code": "findings_resolved", "note": "Description and HS code corrected."}]
+    })
+
+    reason_code: FileReason = "findings_resolved"
+    note: Note | None = None
+
+
+class RequestDocumentsBody(Body):
+    """Ask the parties again for the documents that are missing; a new deadline starts."""
+
+    reason_code: DocumentsReason
+    note: Note | None = None
+
+
+class DocumentReference(Body):
+    """A document the broker gives the authority, by reference (the authority fetches it through its channels)."""
+
+    kind: Annotated[str, Field(min_length=1, max_length=32, examples=["invoice"])]
+    reference: Annotated[str, Field(min_length=1, max_length=128, examples=["INV-2026-0042"])]
+    description: Annotated[str, Field(max_length=512)] | None = None
+
+
+class AnswerBody(Body):
+    """The broker's answer to the authority's manual review (300) or detention: an explanation and documents."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"reason_code": "documents_provided", "explanation": "Invoice and product photos attached.",
+                      "documents": [{"kind": "invoice", "reference": "INV-2026-0042"}]}]
+    })
+
+    reason_code: AnswerReason
+    explanation: Annotated[str, Field(min_length=1, max_length=2000)]
+    documents: Annotated[list[DocumentReference], Field(max_length=20)] = []
+
+
+class InspectionBody(Body):
+    """Who attended the authority's inspection (500) and what it found."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"attended_by": "Li Wei", "attended_at": "2026-03-01T09:30:00+08:00", "outcome": "passed",
+                      "note": "Contents match the inventory list."}]
+    })
+
+    attended_by: Annotated[str, Field(min_length=1, max_length=128)]
+    attended_at: AwareDatetime
+    outcome: Literal["passed", "failed"]
+    note: Note | None = None
+
+
+BrokerAction = Literal["amend", "file", "request_documents", "answer", "record_inspection", "reject", "cancel"]
 
 
 class ClaimView(BaseModel):
@@ -75,13 +156,19 @@ class DeclarationSummary(BaseModel):
     value_cny: Decimal | None
     tax_cny: Decimal | None
     risk_score: int | None
+    tracking_number: str | None = Field(description="From the logistics company's waybill")
+    needs_broker: bool = Field(description="A broker has to act; false while the authority or a party has the "
+                                           "next move")
     awaiting_documents: bool
     opened_at: datetime
     documents_deadline_at: datetime | None
+    filed_at: datetime | None = Field(description="Last filed with the customs authority")
+    filings: int = Field(description="How often it was filed; 2 and up: filed again as a change (appType 2)")
+    released_at: datetime | None = Field(description="When the authority released the goods (CEB 800)")
     decided_at: datetime | None
     decided_by: str | None
     claim: ClaimView | None = None
-    allowed_actions: list[str] = Field(examples=[["release", "reject", "inspect", "detain"]])
+    allowed_actions: list[BrokerAction] = Field(examples=[["amend", "file", "reject", "cancel"]])
 
 
 class LineView(BaseModel):
@@ -128,14 +215,61 @@ class AuditEntryView(BaseModel):
     note: str | None
 
 
+class MessageView(BaseModel):
+    """A message filed with the customs authority (GET /v1/messages/{guid} gives it exactly as filed)."""
+
+    guid: str
+    message_type: str = Field(examples=["CEB621"])
+    purpose: Literal["declaration", "order", "cancel", "return", "answer"]
+    app_type: int = Field(description="1 new, 2 change, 3 delete")
+    state: Literal["queued", "sent", "refused"]
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class ReceiptView(BaseModel):
+    """A receipt from the authority (GET /v1/receipts/{id} gives it exactly as received)."""
+
+    id: int
+    received_at: datetime
+    message_type: str | None = Field(examples=["CEB622"])
+    message_guid: str | None
+    return_status: int | None = Field(examples=[800])
+    return_time: str | None = Field(description="YYYYMMDDhhmmssSSS, China time")
+    return_info: str | None
+    outcome: Literal["applied", "recorded", "duplicate", "late", "superseded", "refused"]
+    error_code: str | None
+
+
+class MessageList(BaseModel):
+    declaration_id: str
+    messages: list[MessageView]
+    receipts: list[ReceiptView]
+
+
+class ReceiptAnswer(BaseModel):
+    """What a receipt did: applied (moved the declaration), recorded (kept; nothing to move), duplicate, late,
+    superseded (for a filing replaced by a later one)."""
+
+    receipt_id: int
+    outcome: Literal["applied", "recorded", "duplicate", "late", "superseded"]
+    declaration_id: str
+    status: CustomsStatus
+
+
 class DeclarationDetail(DeclarationSummary):
-    """One declaration with the parcel, its lines, the documents received, the findings and the history."""
+    """One declaration with the parcel, its lines, the documents received, the findings, the messages filed and
+    the authority's receipts, and the history."""
 
     tax_regime: str | None
     parcel: dict[str, Any]
     lines: list[LineView]
     documents: list[DocumentView]
     findings: list[FindingView]
+    messages: list[MessageView]
+    receipts: list[ReceiptView]
     history: list[AuditEntryView]
 
 

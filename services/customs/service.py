@@ -12,29 +12,56 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.customs.domain.matching import normalize_id, normalize_phone, normalize_text
 from services.customs.domain.policy import CustomsPolicy
-from services.customs.domain.status import ceb_code, is_final, next_status
-from services.customs.models import Declaration, FindingRecord
+from services.customs.domain.status import ceb_code, is_final, needs_broker, next_status
+from services.customs.messages.facts import Declarant, DeclarantSettings
+from services.customs.models import Declaration, DeclarationLine, FindingRecord
 from services.customs.repository import DeclarationRepository
 from services.customs.settings import CustomsSettings
+from shared.ceb.signing import SigningIdentity, load_certificate
+from shared.certificates import ensure_pair
 from shared.consumer import MessageContext
 from shared.contract.envelope import Envelope
 from shared.contract.events import (
     DeclarationCancelled,
-    DeclarationHeld,
+    DeclarationFiledV2,
+    DeclarationHeldV2,
     DeclarationRejected,
     DeclarationReleased,
+    DeclarationReturned,
     Event,
     Finding,
 )
-from shared.contract.parcel import Parcel
+from shared.contract.parcel import OrderLine, Parcel
 from shared.db import utcnow
 from shared.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Who files (the declarant's codes) and the certificate every message is signed with."""
+
+    declarant: Declarant
+    identity: SigningIdentity
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Where and how the gateway files messages with the customs authority (exchange.py)."""
+
+    authority_url: str | None = None  # None: nothing is sent; filings wait, queued
+    receiver_id: str | None = None  # None: the single window's import or export receiver, by message
+    batch_size: int = 100
+    concurrency: int = 8
+    idle_interval_s: float = 0.2
+    timeout_s: float = 10.0
+    backoff_max_s: float = 300.0
 
 
 @dataclass
@@ -42,17 +69,49 @@ class CustomsConfig:
     """The running service's policy and knobs, shared by consumers, API and worker (`runtime.extras`)."""
 
     policy: CustomsPolicy = field(default_factory=CustomsPolicy)
+    # Who files, signing with which certificate; and the authority's certificate, to verify its receipts (None:
+    # receipts cannot be taken). Loaded when the service starts (load_credentials), or given by tests.
+    signer: Signer | None = None
+    authority_certificate: bytes | None = None
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
     claim_ttl: timedelta = timedelta(seconds=900)
     deadline_check_interval_s: float = 5.0
     deadline_batch_size: int = 200
     # Injected so tests can move time (claim expiry, documents deadline) without sleeping.
     clock: Callable[[], datetime] = utcnow
+    settings: CustomsSettings | None = None
 
     @classmethod
     def from_settings(cls, settings: CustomsSettings) -> CustomsConfig:
-        return cls(policy=settings.customs_policy(), claim_ttl=timedelta(seconds=settings.claim_ttl_s),
+        gateway = GatewayConfig(authority_url=settings.authority_url, receiver_id=settings.authority_receiver_id,
+                                batch_size=settings.gateway_batch_size, concurrency=settings.gateway_concurrency,
+                                idle_interval_s=settings.gateway_idle_interval_s, timeout_s=settings.gateway_timeout_s,
+                                backoff_max_s=settings.gateway_backoff_max_s)
+        return cls(policy=settings.customs_policy(), gateway=gateway, claim_ttl=timedelta(seconds=settings.claim_ttl_s),
                    deadline_check_interval_s=settings.deadline_check_interval_s,
-                   deadline_batch_size=settings.deadline_batch_size)
+                   deadline_batch_size=settings.deadline_batch_size, settings=settings)
+
+    def load_credentials(self) -> None:
+        """Read the signing certificate and the authority's (at start-up, not while building the app). Without a
+        configured one, the filer's certificate is made under the data directory (the embedded mode), so a fresh
+        machine can file at once; production configures the certificate issued for the single window."""
+        if self.signer is not None or self.settings is None:
+            return
+        settings = self.settings
+        key_file, cert_file, authority_cert_file = settings.certificate_paths()
+        if settings.signing_key_file is None and not key_file.exists():
+            ensure_pair(key_file.parent, key_file.stem)
+        self.signer = Signer(DeclarantSettings(**settings.declarant).declarant(),
+                             SigningIdentity.from_files(key_file, cert_file))
+        if authority_cert_file.exists():
+            self.authority_certificate = load_certificate(authority_cert_file)
+
+    @property
+    def filer(self) -> Signer:
+        """The signer; filing without one is a configuration error, said plainly."""
+        if self.signer is None:
+            raise RuntimeError("customs has no signing certificate loaded (CustomsConfig.load_credentials)")
+        return self.signer
 
     def now(self) -> datetime:
         return self.clock()
@@ -72,6 +131,7 @@ class Actor:
 
 
 SYSTEM = Actor("system", "system")
+AUTHORITY = Actor("customs authority", "authority")
 
 
 class StaleDeclaration(Exception):
@@ -148,14 +208,25 @@ def buyer_key(parcel: Parcel) -> str:
     """One buyer across parcels: the normalized ID number, else name + phone; hashed (personal data)."""
     buyer = parcel.effective_buyer
     if buyer.id_number:
-        identity = f"id:{normalize_id(buyer.id_number)}"
-    else:
-        identity = f"np:{normalize_text(buyer.name)}|{normalize_phone(buyer.phone)}"
+        return id_number_key(buyer.id_number)
+    identity = f"np:{normalize_text(buyer.name)}|{normalize_phone(buyer.phone)}"
     return hashlib.sha256(identity.encode()).hexdigest()
+
+
+def id_number_key(id_number: str) -> str:
+    """The buyer key of a buyer with this ID number (how the console finds a buyer's parcels by ID number)."""
+    return hashlib.sha256(f"id:{normalize_id(id_number)}".encode()).hexdigest()
 
 
 def parcel_of(declaration: Declaration) -> Parcel:
     return Parcel.model_validate(declaration.parcel)
+
+
+def order_lines(rows: Sequence[DeclarationLine]) -> list[OrderLine]:
+    """The declaration's current lines (a broker may have amended them) as the contract's order lines."""
+    return [OrderLine(line_no=r.line_no, sku=r.sku, name=r.name, hs_code=r.hs_code, quantity=r.quantity, unit=r.unit,
+                      unit_price=r.unit_price, total_price=r.total_price, currency=r.currency,
+                      origin_country=r.origin_country, net_weight_kg=r.net_weight_kg) for r in rows]
 
 
 async def transition(
@@ -167,21 +238,25 @@ async def transition(
     now: datetime,
     reason_code: str | None = None,
     note: str | None = None,
-    detention_code: int | None = None,
+    code: int | None = None,
+    to_status: str | None = None,
     values: dict | None = None,
 ) -> str:
-    """Apply an action per status.next_status, write its audit entry, return the new status.
+    """Apply an action per status.next_status (or move to `to_status`: a receipt, status.after_receipt), write its
+    audit entry, return the new status. `code` is the CEB code to keep (a receipt's), else the status's own.
 
     Raises TransitionNotAllowed (the status forbids it) or StaleDeclaration (someone else changed it first).
     """
     before = declaration.status
-    after = next_status(before, action)
-    code = ceb_code(after, detention_code=detention_code if after == "detained" else None)
-    changes = {"status": after, "ceb_code": code, "awaiting_documents": False, "updated_at": now, **(values or {})}
+    after = to_status if to_status is not None else next_status(before, action)
+    code = ceb_code(after) if code is None else code
+    changes = {"status": after, "ceb_code": code, "awaiting_documents": after == "pending_documents",
+               "needs_broker": needs_broker(after), "updated_at": now, **(values or {})}
     if is_final(after):
-        # A decided declaration needs no broker any more: the claim ends with the decision.
-        changes.update(decided_at=now, decided_by=actor.name, claimed_by=None, claimed_by_key=None,
-                       claim_expires_at=None)
+        changes.update(decided_at=now, decided_by=actor.name)
+    if not changes["needs_broker"]:
+        # The declaration leaves the brokers' hands (filed, answered, decided): the claim ends with it.
+        changes.update(claimed_by=None, claimed_by_key=None, claim_expires_at=None)
     if not await repo.change(declaration, **changes):
         raise StaleDeclaration(declaration.id)
     await repo.append_audit(audit_entry(declaration.id, actor, action=action, from_status=before, to_status=after,
@@ -197,9 +272,9 @@ async def record_action(repo: DeclarationRepository, declaration: Declaration, *
                                         reason_code=reason_code, note=note, at=now))
 
 
-async def record_filing(repo: DeclarationRepository, declaration: Declaration, *, now: datetime) -> None:
-    """The first audit entry: the declaration entered the customs system (CEB 120)."""
-    await repo.append_audit(audit_entry(declaration.id, SYSTEM, action="file", from_status=None,
+async def record_opening(repo: DeclarationRepository, declaration: Declaration, *, now: datetime) -> None:
+    """The first audit entry: the declaration was opened from the order (saved, not yet filed)."""
+    await repo.append_audit(audit_entry(declaration.id, SYSTEM, action="open", from_status=None,
                                         to_status=declaration.status, ceb_code=declaration.ceb_code, at=now))
 
 
@@ -217,22 +292,39 @@ def as_findings(records: Sequence[FindingRecord]) -> list[Finding]:
 
 
 def status_event(declaration: Declaration, *, now: datetime, actor: Actor, reason: str = "",
-                 reason_code: str | None = None, findings: Sequence[Finding] = ()) -> Event:
-    """The event a declaration's (new) status publishes: released, rejected, cancelled or held."""
+                 reason_code: str | None = None, findings: Sequence[Finding] = ()) -> Event | None:
+    """The event a declaration's (new) status publishes, or None when the other services follow nothing there
+    (the authority's acknowledgements 2/120, requests sent on, a closed filing)."""
+    status = declaration.status
     common = dict(declaration_id=declaration.id, order_id=declaration.order_id, channel=declaration.channel,
-                  status=declaration.status, ceb_code=declaration.ceb_code, occurred_at=now)
+                  status=status, ceb_code=declaration.ceb_code, occurred_at=now)
     decided_by = "auto" if actor is SYSTEM else actor.name
-    if declaration.status == "released":
+    if status == "released":
         return DeclarationReleased(**common, form=declaration.form or "", value_cny=declaration.value_cny or 0,
                                    tax_cny=declaration.tax_cny or 0, decided_by=decided_by)
-    if declaration.status == "rejected":
+    if status == "rejected":
         return DeclarationRejected(**common, reason=reason[:512] or (reason_code or "rejected"),
                                    reason_code=reason_code or "rejected", findings=list(findings),
                                    decided_by=decided_by)
-    if declaration.status == "cancelled":
+    if status == "cancelled":
         return DeclarationCancelled(**common, reason=reason[:512])
-    return DeclarationHeld(**common, reason=reason[:512] or declaration.status, lane=declaration.lane,
-                           findings=list(findings))
+    if status == "returned":
+        return DeclarationReturned(**common, reason=reason[:512],
+                                   quota_restored_cny=Decimal(declaration.quota_reserved_fen or 0) / 100
+                                   if reason_code == "quota_restored" else Decimal(0))
+    if status in ("filed", "review_concluded"):
+        return DeclarationFiledV2(**common, form=declaration.form or "inventory_list",
+                                  trade_mode=declaration.trade_mode, lane=declaration.lane,
+                                  value_cny=declaration.value_cny or 0)
+    if status in HELD_STATUSES:
+        return DeclarationHeldV2(**common, reason=reason[:512] or status, lane=declaration.lane,
+                                 findings=list(findings), form=declaration.form)
+    return None
+
+
+# Statuses the order shows as on hold: a person (broker or parties) has to act.
+HELD_STATUSES = frozenset({"held", "documents_missing", "pending_documents", "manual_review", "inspection",
+                           "detained", "authority_rejected"})
 
 
 def broker_reason(reason_code: str, note: str | None) -> str:

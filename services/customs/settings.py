@@ -9,13 +9,14 @@ own variables (`SILKGATE_CUSTOMS_RANDOM_INSPECTION_RATE=0.05`); the explicit var
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from services.customs.domain.errors import InvalidPolicy
 from services.customs.domain.policy import CustomsPolicy
-from shared.settings import ServiceSettings, prefixed
+from shared.settings import ServiceSettings, data_dir, prefixed
 
 # Explicit settings that map one-to-one onto a CustomsPolicy field.
 _POLICY_FIELDS = ("rates_to_cny", "random_inspection_rate", "documents_deadline_minutes", "watchlist_names",
@@ -42,6 +43,30 @@ class CustomsSettings(ServiceSettings):
     # The worker that sends declarations still missing documents past their deadline to manual review.
     deadline_check_interval_s: float = Field(default=5.0, gt=0)
     deadline_batch_size: int = Field(default=200, ge=1)
+
+    # The exchange with the customs authority (DOMAIN.md §11). Without an authority URL the gateway sends nothing:
+    # filings wait, queued, until one is configured.
+    authority_url: str | None = None  # e.g. http://127.0.0.1:8005 (the sandbox authority under `silkgate up`)
+    # The authority's DXP id in the transport head (None: the single window's import or export receiver).
+    authority_receiver_id: str | None = None
+    # The filer's certificate (messages are signed with it) and the authority's (receipts are verified with it).
+    # Unset: <data dir>/certs/customs.{key,crt} (made on first start) and <data dir>/certs/authority.crt.
+    signing_key_file: Path | None = None
+    signing_cert_file: Path | None = None
+    authority_cert_file: Path | None = None
+    # The declarant's codes written on every message (copCode, agentCode, ebpCode …; see shared.ceb).
+    declarant: dict[str, str] = Field(default_factory=dict)
+    gateway_batch_size: int = Field(default=100, ge=1)
+    gateway_concurrency: int = Field(default=8, ge=1)
+    gateway_idle_interval_s: float = Field(default=0.2, gt=0)
+    gateway_timeout_s: float = Field(default=10.0, gt=0)
+    gateway_backoff_max_s: float = Field(default=300.0, gt=0)
+
+    def certificate_paths(self) -> tuple[Path, Path, Path]:
+        """(signing key, signing certificate, authority certificate), defaults under the data directory."""
+        certs = data_dir() / "certs"
+        return (self.signing_key_file or certs / "customs.key", self.signing_cert_file or certs / "customs.crt",
+                self.authority_cert_file or certs / "authority.crt")
 
     @model_validator(mode="after")
     def _policy_is_valid(self) -> CustomsSettings:

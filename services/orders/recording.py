@@ -189,7 +189,7 @@ def _bound(envelope: Envelope):
 
 def apply_to_order(order: OrderProgress, event: Event, *, now: datetime) -> StatusChange:
     """Move the order's status, customs status, tracking number and reason as the event says, in place."""
-    event_type = event.event_type()
+    event_type = event.first_version_type()  # a .v2 customs event is the same fact as its .v1
     old_status = order.status
     tracking_status = event.status if isinstance(event, ParcelTracking) else None
     new_status = apply_event(old_status, event_type, tracking_status=tracking_status)
@@ -212,7 +212,7 @@ def apply_to_order(order: OrderProgress, event: Event, *, now: datetime) -> Stat
 def timeline_entry(order_id: str, event: Event, event_id: str, *, now: datetime, occurred_at: datetime | None = None,
                    title: str | None = None) -> dict[str, Any]:
     """The timeline row of an event: a readable title, when it happened, and its payload without personal data."""
-    event_type = event.event_type()
+    event_type = event.first_version_type()  # a .v2 customs event is the same fact as its .v1
     data = event.model_dump(mode="json")
     return {
         "order_id": order_id,
@@ -257,7 +257,7 @@ def _apply_tracking_number(order: OrderProgress, event: Event) -> None:
 
 
 def _duplicate(order: OrderProgress, event: Event, event_id: str) -> StatusChange:
-    event_type = event.event_type()
+    event_type = event.first_version_type()  # a .v2 customs event is the same fact as its .v1
     log.info("order.event_duplicate", order_id=order.id, event_id=event_id, event_type=event_type)
     return StatusChange(order, event_type, order.status, order.status, recorded=False)
 

@@ -19,8 +19,19 @@ Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 # Merchant-facing lanes in the brokers' queue; "green" is the agricultural priority lane (DOMAIN.md §1).
 Lane = Literal["green", "standard"]
-# CEB receipt codes (DOMAIN.md §5) as carried on customs events.
+# A declaration's status, named after the CEB receipt codes (DOMAIN.md §5) where it has one. Before filing:
+# pending_documents, documents_missing, held; filed with the authority: filed, then its receipts (accepted 120,
+# manual_review 300, review_concluded 399, inspection 500, detained 5xx, authority_rejected 100, released 800,
+# closed 899); rejected (not filed: prohibited, or a broker's rejection); cancellation and return requests and their
+# outcomes.
 CustomsStatus = Literal[
+    "accepted", "manual_review", "review_concluded", "inspection", "detained", "rejected", "released", "closed", "cancelled",
+    "pending_documents", "documents_missing", "held", "filed", "authority_rejected", "cancel_requested",
+    "return_requested", "returned",
+]
+# The statuses version 1 of the customs events carries (before the customs authority's receipts existed): the
+# .v2 events carry CustomsStatus.
+CustomsStatusV1 = Literal[
     "accepted", "manual_review", "review_concluded", "inspection", "detained", "rejected", "released", "closed", "cancelled"
 ]
 # The customs form a declaration is filed on (DOMAIN.md §2): mail CN22/CN23, express category A–D, e-commerce list.
@@ -41,6 +52,12 @@ class Event(ContractModel):
     def event_type(cls) -> str:
         """The CloudEvents type, which is also the NATS subject."""
         return f"silkgate.{cls.SERVICE}.{cls.NAME}.v{cls.VERSION}"
+
+    @classmethod
+    def first_version_type(cls) -> str:
+        """The type of the event's first version: a consumer that reads a .v2 as the same fact as its .v1 (a wider
+        field, say) keeps one name for both in what it records."""
+        return f"silkgate.{cls.SERVICE}.{cls.NAME}.v1"
 
 
 class Finding(ContractModel):
@@ -93,7 +110,7 @@ class _DeclarationEvent(Event):
     declaration_id: Id
     order_id: Id
     channel: Channel
-    status: CustomsStatus
+    status: CustomsStatusV1
     ceb_code: int
     occurred_at: datetime
 
@@ -172,12 +189,50 @@ class DeclarationCancelled(_DeclarationEvent):
     reason: Annotated[str, Field(max_length=512)] = ""
 
 
+class DeclarationFiledV2(DeclarationFiled):
+    """Filed with the customs authority (CEB 2), or its review concluded (399): the status may be any of the
+    declaration's statuses since the authority's receipts move it (v1 knew only the statuses before them)."""
+
+    VERSION = 2
+
+    status: CustomsStatus
+
+
+class DeclarationHeldV2(DeclarationHeld):
+    """A person must act: a broker before filing (held, documents_missing), the parties (pending_documents), or a
+    broker answering the authority (manual_review 300, inspection 500, detained 5xx, authority_rejected 100)."""
+
+    VERSION = 2
+
+    status: CustomsStatus
+
+
+class DeclarationReturned(_DeclarationEvent):
+    """The authority approved the return (CEB625) of released goods; within 30 days of release the buyer's annual
+    quota gets the value back (DOMAIN.md §7)."""
+
+    NAME = "declaration.returned"
+
+    status: CustomsStatus
+
+    reason: Annotated[str, Field(max_length=512)] = ""
+    quota_restored_cny: Decimal = Decimal("0")
+
+
 class DeclarationCancellationRefused(_DeclarationEvent):
     """An order was cancelled after release: customs keeps the release and says why."""
 
     NAME = "declaration.cancellation_refused"
 
     reason: Annotated[str, Field(max_length=512)]
+
+
+class DeclarationCancellationRefusedV2(DeclarationCancellationRefused):
+    """As v1, the status being any of the declaration's (with the authority, under inspection …)."""
+
+    VERSION = 2
+
+    status: CustomsStatus
 
 
 # ── postal ────────────────────────────────────────────────────────────────────
@@ -246,11 +301,15 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     OrderCancelled,
     PaymentRecorded,
     DeclarationFiled,
+    DeclarationFiledV2,
     DeclarationHeld,
+    DeclarationHeldV2,
     DeclarationReleased,
     DeclarationRejected,
     DeclarationCancelled,
     DeclarationCancellationRefused,
+    DeclarationCancellationRefusedV2,
+    DeclarationReturned,
     WaybillIssued,
     WaybillVoided,
     ParcelHandedOff,

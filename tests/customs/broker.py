@@ -1,4 +1,4 @@
-"""Helpers for the broker API tests: a held declaration, one claimed by a broker, a review body."""
+"""Helpers for the broker API tests: a held declaration, one claimed by a broker."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ from datetime import datetime
 
 from tests.customs.events import held, new_order_id
 
-REVIEW = {"reason_code": "documents_verified", "note": "Invoice checked against the goods."}
+FILE = {"reason_code": "findings_resolved", "note": "Invoice checked against the goods."}
+REJECT = {"reason_code": "misdeclared_goods", "note": "Invoice shows 5 CNY for a branded T-shirt."}
 
 
 async def file_held(customs, channel: str = "mail"):
-    """A declaration customs held for a broker (a vague description)."""
+    """A declaration customs held for a broker before filing (an undervalued line)."""
     return await customs.file(held(new_order_id(), channel))
 
 

@@ -27,10 +27,18 @@ def paid(order_id: str, **payment_overrides: Any) -> PaymentRecorded:
     return PaymentRecorded(order_id=order_id, merchant_code="M-KASHGAR", payment=payment(**payment_overrides))
 
 
+def s10(serial: int, prefix: str = "CP", country: str = "CN") -> str:
+    """A UPU S10 item id with its check digit (DOMAIN.md §3): what postal issues for a mail item."""
+    digits = f"{serial % 10**8:08d}"
+    check = 11 - sum(int(d) * w for d, w in zip(digits, (8, 6, 4, 2, 3, 5, 9, 7), strict=True)) % 11
+    return f"{prefix}{digits}{ {10: 0, 11: 5}.get(check, check)}{country}"
+
+
 def waybill_for(order: OrderAccepted, **overrides: Any) -> WaybillIssued:
+    number = s10(uuid.uuid4().int) if order.parcel.channel == "mail" else f"LN{uuid.uuid4().hex[:10].upper()}"
     values: dict[str, Any] = dict(
         order_id=order.order_id, merchant_order_no=order.parcel.merchant_order_no,
-        tracking_number=f"LN{uuid.uuid4().hex[:10].upper()}", channel=order.parcel.channel, carrier="SFX",
+        tracking_number=number, channel=order.parcel.channel, carrier="SFX",
         consignee=order.parcel.consignee, issued_at=datetime.now(UTC),
     )
     values.update(overrides)

@@ -15,19 +15,19 @@ from tests.support import POSTGRES_URL
 
 
 async def _check(url: str) -> None:
-    await assert_schema_at(url, "customs", metadata, "customs_keys_expiry")
+    await assert_schema_at(url, "customs", metadata, "customs_0004")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.execute(text(
                 "INSERT INTO declarations (id, order_id, merchant_code, merchant_order_no, channel, direction, lane, "
                 "lane_rank, status, ceb_code, counts_towards_annual, buyer_key, parcel, correlation_id, "
-                "awaiting_documents, opened_at, version, updated_at) VALUES ('dcl_1', 'ord_1', 'M', 'SO', 'mail', "
-                "'export', 'standard', 1, 'accepted', 120, false, 'k', '{}', 'c', false, '2025-01-01 00:00:00', 1, "
-                "'2025-01-01 00:00:00')"))
+                "awaiting_documents, needs_broker, filings, opened_at, version, updated_at) VALUES ('dcl_1', 'ord_1', 'M', "
+                "'SO', 'mail', 'export', 'standard', 1, 'filed', 2, false, 'k', '{}', 'c', false, false, 1, "
+                "'2025-01-01 00:00:00', 1, '2025-01-01 00:00:00')"))
             await conn.execute(text(
                 "INSERT INTO audit_trail (declaration_id, actor, actor_role, action, to_status, ceb_code, at) "
-                "VALUES ('dcl_1', 'system', 'system', 'file', 'accepted', 120, '2025-01-01 00:00:00')"))
+                "VALUES ('dcl_1', 'system', 'system', 'file', 'filed', 2, '2025-01-01 00:00:00')"))
         for statement in ("UPDATE audit_trail SET note = 'x'", "DELETE FROM audit_trail"):
             with pytest.raises(Exception, match="append-only"):
                 async with engine.begin() as conn:
@@ -48,3 +48,36 @@ def test_upgrade_on_a_fresh_postgresql_database():
     with fresh_postgres_database("customs") as url:
         upgrade("customs", url)
         asyncio.run(_check(url))
+
+
+def test_the_exchange_revision_moves_old_statuses_and_seeds_the_quota(tmp_path):
+    """Declarations a broker held under the old model become `held`; released e-commerce imports reserve quota."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'customs.db'}"
+    upgrade("customs", url, revision="customs_0001")
+
+    async def seed_then_check() -> None:
+        engine = create_async_engine(url)
+        columns = ("id, order_id, merchant_code, merchant_order_no, channel, direction, lane, lane_rank, status, "
+                   "ceb_code, taxable_value_cny, counts_towards_annual, buyer_key, parcel, correlation_id, "
+                   "awaiting_documents, opened_at, decided_at, version, updated_at")
+        rows = [("d1", "ecommerce", "import", "released", 800, "'1000.50'", "true", "false", "'2025-03-01 02:00:00'"),
+                ("d2", "ecommerce", "import", "accepted", 120, "'100.00'", "false", "true", "NULL"),
+                ("d3", "mail", "import", "manual_review", 300, "NULL", "false", "false", "NULL")]
+        async with engine.begin() as conn:
+            for id_, channel, direction, status, code, value, counts, waiting, decided in rows:
+                await conn.execute(text(
+                    f"INSERT INTO declarations ({columns}) VALUES ('{id_}', 'o-{id_}', 'M', 'SO', '{channel}', "
+                    f"'{direction}', 'standard', 1, '{status}', {code}, {value}, {counts}, 'buyer', '{{}}', 'c', "
+                    f"{waiting}, '2025-03-01 00:00:00', {decided}, 1, '2025-03-01 00:00:00')"))
+        await engine.dispose()
+        await asyncio.to_thread(upgrade, "customs", url)
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            statuses = dict((await conn.execute(text("SELECT id, status FROM declarations"))).all())
+            quota = (await conn.execute(text("SELECT buyer_key, year, reserved_fen FROM buyer_quotas"))).all()
+            held = (await conn.execute(text("SELECT needs_broker FROM declarations WHERE id = 'd3'"))).scalar_one()
+        await engine.dispose()
+        assert statuses == {"d1": "released", "d2": "pending_documents", "d3": "held"} and held
+        assert quota == [("buyer", 2025, 100050)]
+
+    asyncio.run(seed_then_check())

@@ -10,13 +10,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, func, select, update
 
-from services.customs.filing import document_row, file_declaration, receive_payment, receive_waybill
+from services.customs.intake import document_row, open_declaration, receive_payment, receive_waybill
 from services.customs.models import AuditEntry, Declaration, Document, EarlyCancellation
 from services.customs.repository import DeclarationRepository, DocumentBody, OrderArrivals
 from services.customs.repository_draft import DraftRepository
 from services.customs.service import SYSTEM, audit_entry, outbox_emitter
 from shared.consumer import lock_parcels
-from shared.contract.events import DeclarationFiled, DeclarationReleased, OrderAccepted, PaymentRecorded
+from shared.contract.events import DeclarationFiled, OrderAccepted, PaymentRecorded
 from tests.customs.domain.factories import line
 from tests.customs.events import accepted, mail, new_order_id, paid, waybill_for
 
@@ -30,9 +30,10 @@ def _declaration(order_id: str, **values) -> Declaration:
     return Declaration(**{
         "id": f"dcl_{order_id[-24:]}", "order_id": order_id, "merchant_code": "M-KASHGAR", "merchant_order_no": "SO-1",
         "channel": "ecommerce", "direction": "import", "form": "inventory_list", "trade_mode": "9610",
-        "lane": "standard", "lane_rank": 1, "status": "accepted", "ceb_code": 120, "value_cny": Decimal("100"),
+        "lane": "standard", "lane_rank": 1, "status": "filed", "ceb_code": 2, "value_cny": Decimal("100"),
         "taxable_value_cny": Decimal("100"), "counts_towards_annual": False, "buyer_key": "buyer-1", "parcel": {},
-        "correlation_id": f"corr-{order_id}", "awaiting_documents": False, "opened_at": T0, "version": 1,
+        "correlation_id": f"corr-{order_id}", "awaiting_documents": False, "needs_broker": False, "filings": 1,
+        "opened_at": T0, "version": 1,
         "updated_at": T0, **values,
     })
 
@@ -104,39 +105,26 @@ async def test_buyer_history_gives_the_recent_declarations_of_the_channel_newest
     async with customs.runtime.db.reader() as session:
         repo = DeclarationRepository(session)
         ecommerce = await repo.buyer_history(buyer_key="buyer-1", channel="ecommerce", since=since,
-                                             exclude_id="dcl_none", year_start=None)
-        assert [(at, value) for at, value in ecommerce.recent] == [
+                                             exclude_id="dcl_none")
+        assert [(at, value) for at, value in ecommerce] == [
             (T0 - timedelta(hours=1), Decimal("300.00")), (T0 - timedelta(hours=2), Decimal("200.00"))]
-        assert ecommerce.annual_total_cny == 0
         mail_history = await repo.buyer_history(buyer_key="buyer-1", channel="mail", since=since,
-                                                exclude_id="dcl_none", year_start=None)
-        assert [value for _, value in mail_history.recent] == [Decimal("7.00")]  # the goods value, for mail
+                                                exclude_id="dcl_none")
+        assert [value for _, value in mail_history] == [Decimal("7.00")]  # the goods value, for mail
 
 
 @pytest.mark.parametrize("customs_overrides", [QUIET_WORKER])
-async def test_buyer_history_adds_up_this_years_cleared_ecommerce_imports_as_the_annual_total_does(customs):
-    year_start = datetime(2024, 12, 31, 16, tzinfo=UTC)  # 1 January 2025 in China
-    cleared = {"status": "released", "ceb_code": 800, "counts_towards_annual": True,
-               "opened_at": T0 - timedelta(days=30)}
-    excluded = _declaration(new_order_id(), **cleared, decided_at=T0, taxable_value_cny=Decimal("1000"))
-    await _insert(
-        customs,
-        _declaration(new_order_id(), **cleared, decided_at=T0 - timedelta(days=30), taxable_value_cny=Decimal("4500")),
-        _declaration(new_order_id(), **{**cleared, "status": "closed", "ceb_code": 899}, decided_at=T0,
-                     taxable_value_cny=Decimal("0.10")),
-        _declaration(new_order_id(), **cleared, decided_at=year_start - timedelta(seconds=1)),  # last year
-        _declaration(new_order_id(), **{**cleared, "counts_towards_annual": False}, decided_at=T0),
-        _declaration(new_order_id(), **{**cleared, "direction": "export"}, decided_at=T0),
-        _declaration(new_order_id(), status="manual_review", ceb_code=300, opened_at=T0),  # recent, not cleared
-        excluded,
-    )
-    async with customs.runtime.db.reader() as session:
+async def test_the_quota_reserves_up_to_the_limit_and_gives_back(customs):
+    async with customs.runtime.db.transaction() as session:
         repo = DeclarationRepository(session)
-        history = await repo.buyer_history(buyer_key="buyer-1", channel="ecommerce", since=T0 - timedelta(hours=24),
-                                           exclude_id=excluded.id, year_start=year_start)
-        annual = await repo.annual_total_cny(buyer_key="buyer-1", year_start=year_start, exclude_id=excluded.id)
-    assert history.annual_total_cny == annual == Decimal("4500.10")
-    assert [value for _, value in history.recent] == [Decimal("100.00")]
+        assert await repo.quota_reserved(buyer_key="b", year=2025) == 0
+        assert await repo.reserve_quota(buyer_key="b", year=2025, fen=2_000_000, limit_fen=2_600_000, now=T0)
+        assert not await repo.reserve_quota(buyer_key="b", year=2025, fen=600_001, limit_fen=2_600_000, now=T0)
+        assert await repo.reserve_quota(buyer_key="b", year=2025, fen=600_000, limit_fen=2_600_000, now=T0)
+        assert await repo.reserve_quota(buyer_key="b", year=2026, fen=1, limit_fen=2_600_000, now=T0)
+        await repo.release_quota(buyer_key="b", year=2025, fen=100, now=T0)
+        assert await repo.quota_reserved(buyer_key="b", year=2025) == 2_599_900
+        assert await repo.quota_reserved(buyer_key="other", year=2025) == 0
 
 
 @pytest.mark.parametrize("customs_overrides", [QUIET_WORKER])
@@ -168,18 +156,18 @@ async def test_a_draft_holds_the_new_declarations_rows_and_writes_them_as_decide
         repo = DeclarationRepository(session)
         await repo.add_document(_document(order_id, "waybill", T0))  # came before the order
         draft = DraftRepository(session, declaration, lines, documents_came_first=True)
-        await draft.append_audit(audit_entry(declaration.id, SYSTEM, action="file", from_status=None,
-                                             to_status="accepted", ceb_code=120, at=T0))
+        await draft.append_audit(audit_entry(declaration.id, SYSTEM, action="open", from_status=None,
+                                             to_status="pending_documents", ceb_code=1, at=T0))
         await draft.add_document(_document(order_id, "order", T0 + timedelta(seconds=1), declaration.id))
         assert [d.kind for d in await draft.match_documents(order_id)] == ["waybill", "order"]
-        assert await draft.change(declaration, status="released", ceb_code=800) is True
-        assert (declaration.status, declaration.version) == ("released", 2)
+        assert await draft.change(declaration, status="held", ceb_code=1) is True
+        assert (declaration.status, declaration.version) == ("held", 2)
         assert await repo.get_by_order(order_id) is None  # nothing written yet
         await draft.write()
         stored = await repo.get_by_order(order_id)
-        assert (stored.status, stored.ceb_code, stored.version) == ("released", 800, 2)
+        assert (stored.status, stored.ceb_code, stored.version) == ("held", 1, 2)
         assert [line.sku for line in await repo.lines(declaration.id)] == ["TS-1"]
-        assert [e.action for e in await repo.audit_trail(declaration.id)] == ["file"]
+        assert [e.action for e in await repo.audit_trail(declaration.id)] == ["open"]
         assert sorted(d.kind for d in await repo.documents(order_id)) == ["order", "waybill"]
 
 
@@ -190,17 +178,21 @@ async def test_a_draft_changes_other_declarations_in_the_database_on_their_versi
     async with customs.runtime.db.transaction() as session:
         draft = DraftRepository(session, _declaration(new_order_id()), [], documents_came_first=False)
         loaded = await draft.get(other.id)
-        assert await draft.change(loaded, status="manual_review", ceb_code=300) is True
+        assert await draft.change(loaded, status="accepted", ceb_code=120) is True
         # Another transaction changes it meanwhile (as a broker's decision would).
         table = Declaration.__table__
         await session.execute(update(table).where(table.c.id == other.id).values(version=9))
         assert await draft.change(loaded, status="released", ceb_code=800) is False
-        assert loaded.status == "manual_review"
-    assert (await customs.declaration(other.order_id)).status == "manual_review"
+        assert loaded.status == "accepted"
+    assert (await customs.declaration(other.order_id)).status == "accepted"
 
 
 async def test_a_new_declaration_is_written_with_one_insert_per_table(customs):
-    """Filing a mail parcel writes the declaration already released, with its audit entries and both events."""
+    """Opening a mail parcel whose waybill came first files it at once: the declaration is written already filed,
+    with its audit entries, its message and its event, one insert per table."""
+    order_id = new_order_id()
+    order = mail(order_id)
+    await customs.attach(waybill_for(order))  # came first: kept by order id
     inserts: list[str] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:
@@ -210,22 +202,21 @@ async def test_a_new_declaration_is_written_with_one_insert_per_table(customs):
     engine = customs.runtime.db.engine.sync_engine
     event.listen(engine, "before_cursor_execute", count)
     try:
-        order_id = new_order_id()
-        declaration = await customs.file(mail(order_id))
+        declaration = await customs.file(order, documents=False)
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert sorted(inserts) == ["audit_trail", "declaration_lines", "declarations", "documents", "outbox"]
-    assert (declaration.status, declaration.version) == ("released", 2)
+    assert sorted(inserts) == ["audit_trail", "declaration_lines", "declarations", "documents", "messages", "outbox"]
+    assert (declaration.status, declaration.version) == ("filed", 2)
     async with customs.runtime.db.reader() as session:
         repo = DeclarationRepository(session)
         stored = await repo.get_by_order(order_id)
-        assert (stored.status, stored.version, stored.decided_by) == ("released", 2, "system")
+        assert (stored.status, stored.version, stored.tracking_number) == ("filed", 2, declaration.tracking_number)
         trail = await repo.audit_trail(declaration.id)
     assert [(e.action, e.from_status, e.to_status) for e in trail] == [
-        ("file", None, "accepted"), ("release", "accepted", "released")]
-    await customs.wait_published(order_id, "declaration.released")
+        ("open", None, "pending_documents"), ("file", "pending_documents", "filed")]
+    await customs.wait_published(order_id, "declaration.filed")
     published = await customs.published(order_id)
-    assert [e.type for e in published] == [DeclarationFiled.event_type(), DeclarationReleased.event_type()]
+    assert [e.type for e in published] == [DeclarationFiled.event_type()]
     assert {e.correlation_id for e in published} == {f"corr-{order_id}"}
 
 
@@ -237,7 +228,7 @@ async def _handle(customs, event, session) -> None:
     await lock_parcels(session, [event.order_id])
     repo, emit = DeclarationRepository(session), outbox_emitter(customs.runtime.outbox, session)
     if isinstance(event, OrderAccepted):
-        await file_declaration(repo, customs.config, event, correlation_id=f"corr-{event.order_id}", event_id=None,
+        await open_declaration(repo, customs.config, event, correlation_id=f"corr-{event.order_id}", event_id=None,
                                emit=emit)
     else:
         receive = receive_payment if isinstance(event, PaymentRecorded) else receive_waybill
@@ -262,27 +253,27 @@ async def _while_holding(customs, first, second) -> None:
 
 @pytest.mark.parametrize("customs_overrides", [QUIET_WORKER])
 @pytest.mark.parametrize("first", ["order", "waybill"])
-async def test_an_order_and_its_waybill_in_two_transactions_at_once_end_in_one_release(customs, first):
+async def test_an_order_and_its_waybill_in_two_transactions_at_once_end_in_one_filing(customs, first):
     order_id = new_order_id()
-    order = accepted(order_id, payment=paid(order_id).payment)
+    order = mail(order_id)
     events = [order, waybill_for(order)] if first == "order" else [waybill_for(order), order]
     await _while_holding(customs, *events)
     declaration = await customs.declaration(order_id)
-    assert (declaration.status, declaration.awaiting_documents) == ("released", False)
-    assert sorted(d.kind for d in await customs.documents(order_id)) == ["order", "payment", "waybill"]
+    assert (declaration.status, declaration.awaiting_documents) == ("filed", False)
+    assert sorted(d.kind for d in await customs.documents(order_id)) == ["order", "waybill"]
 
 
 @pytest.mark.parametrize("customs_overrides", [QUIET_WORKER])
-async def test_two_documents_completing_a_declaration_at_once_end_in_one_release(customs):
+async def test_two_documents_completing_a_declaration_at_once_end_in_one_filing(customs):
     order_id = new_order_id()
     order = accepted(order_id, lines=[line()])
     await _handle_alone(customs, order)
     await _while_holding(customs, paid(order_id), waybill_for(order))
     declaration = await customs.declaration(order_id)
-    assert declaration.status == "released"
+    assert declaration.status == "filed"
     async with customs.runtime.db.reader() as session:
         decisions = (await session.execute(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.declaration_id == declaration.id, AuditEntry.action == "release"))).scalar_one()
+            AuditEntry.declaration_id == declaration.id, AuditEntry.action == "file"))).scalar_one()
         documents = (await session.execute(
             select(func.count()).select_from(Document).where(Document.order_id == order_id))).scalar_one()
     assert (decisions, documents) == (1, 3)

@@ -36,8 +36,14 @@ class WaybillDocument:
 
     @classmethod
     def from_event(cls, event: WaybillIssued) -> WaybillDocument:
-        """The match's view of a waybill.issued event."""
+        """The match's view of a waybill.issued event (silkgate postal is the logistics company)."""
         return cls(event.merchant_order_no, event.consignee, event.order_id, event.tracking_number)
+
+    @classmethod
+    def from_recorded(cls, body: dict) -> WaybillDocument:
+        """The match's view of an external logistics company's waybill (waybill.recorded, CEB511)."""
+        return cls(str(body["merchant_order_no"]), Party.model_validate(body["consignee"]), body.get("order_id"),
+                   body.get("logistics_no"))
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,14 @@ def match_documents(
     waybill: WaybillIssued | WaybillDocument | None,
     policy: CustomsPolicy,
     payment_order_id: str | None = None,
+    require_identity: bool = False,
 ) -> MatchResult:
-    """Match what has arrived; documents arrive in any order, so absent ones are listed, not an error."""
+    """Match what has arrived; documents arrive in any order, so absent ones are listed, not an error.
+
+    `payment` is the payment company's own document; the payment a merchant's order carries is only the order's
+    claim (CEB311 payCode, payTransactionId), compared with it. `require_identity`: the payer's ID must be on
+    both sides (an e-commerce import): a missing ID is a finding, not a pass.
+    """
     if isinstance(waybill, WaybillIssued):
         waybill = WaybillDocument.from_event(waybill)
     present = {"order": parcel is not None, "payment": payment is not None, "waybill": waybill is not None}
@@ -106,7 +118,8 @@ def match_documents(
         if payment_order_id is not None and order_id is not None and payment_order_id != order_id:
             findings.append(_mismatch("order_number_mismatch", "payment is for another order", ["payment.order_id"]))
         findings += amount_findings(parcel=parcel, payment=payment, policy=policy)
-        findings += payer_findings(buyer=parcel.effective_buyer, payment=payment)
+        findings += payer_findings(buyer=parcel.effective_buyer, payment=payment, require_identity=require_identity)
+        findings += payment_claim_findings(claim=parcel.payment, payment=payment)
     return MatchResult(complete=not missing, missing=missing, findings=findings)
 
 
@@ -137,11 +150,18 @@ def amount_findings(*, parcel: Parcel, payment: Payment, policy: CustomsPolicy) 
     return [_mismatch("amount_mismatch", message, ["payment.amount", "order.amount_paid"])]
 
 
-def payer_findings(*, buyer: Party, payment: Payment) -> list[Finding]:
-    """The payer must be the buyer: same name, and same ID when both documents give one (DOMAIN.md §6)."""
+def payer_findings(*, buyer: Party, payment: Payment, require_identity: bool = False) -> list[Finding]:
+    """The payer must be the buyer: same name, and same ID (DOMAIN.md §6). With `require_identity`, an ID
+    missing on either side is a finding: a match the documents cannot prove is not a match."""
     fields = []
     if normalize_text(payment.payer_name) != normalize_text(buyer.name):
         fields.append("payment.payer_name")
+    if require_identity and not (payment.payer_id_number and buyer.id_number):
+        missing = [name for name, value in (("payment.payer_id_number", payment.payer_id_number),
+                                            ("buyer.id_number", buyer.id_number)) if not value]
+        return [Finding(code="payer_id_missing", severity="high", fields=fields + missing,
+                        message="the payer's identity cannot be checked: "
+                                f"{' and '.join(missing)} missing")]
     if payment.payer_id_number and buyer.id_number:
         if normalize_id(payment.payer_id_number) != normalize_id(buyer.id_number):
             fields.append("payment.payer_id_number")
@@ -150,6 +170,21 @@ def payer_findings(*, buyer: Party, payment: Payment) -> list[Finding]:
     if not fields:
         return []
     return [_mismatch("payer_mismatch", "payer identity differs from the buyer's", fields)]
+
+
+def payment_claim_findings(*, claim: Payment | None, payment: Payment) -> list[Finding]:
+    """The order's claim about its payment (provider, transaction id) must name the payment company's document."""
+    if claim is None:
+        return []
+    fields = []
+    if normalize_text(claim.provider) != normalize_text(payment.provider):
+        fields.append("payment.provider")
+    if claim.transaction_id.strip() != payment.transaction_id.strip():
+        fields.append("payment.transaction_id")
+    if not fields:
+        return []
+    return [_mismatch("payment_claim_mismatch", "the order names another payment than the payment company's",
+                      fields)]
 
 
 def consignee_findings(*, order: Party, waybill: Party) -> list[Finding]:

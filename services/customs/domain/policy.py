@@ -134,9 +134,13 @@ class CustomsPolicy:
     # Forms (DOMAIN.md §2). CN22 only for letter-post products up to 300 SDR; parcels are always CN23.
     cn22_limit_sdr: Decimal = _setting("300", _decimal)
     letter_post_products: frozenset[str] = _setting({"letter", "registered_letter", "tracked_letter"}, _strings())
-    # Express category B takes personal articles only; these contents types count as personal (a choice:
-    # merchandise and commercial samples are goods, documents are category A).
-    personal_contents_types: frozenset[str] = _setting({"gift", "returned_goods", "other"}, _strings())
+    # Express category A is for documents of no commercial value: at most this declared value, and HS codes (when
+    # given) in chapter 49 (printed matter). Anything else declared as documents is re-classed by value (B/C/D).
+    express_a_max_value_cny: Decimal = _setting("50", _decimal)
+    express_a_chapters: frozenset[str] = _setting({"49"}, _strings())
+    # Express category B takes personal articles only: gifts and returned goods (merchandise, commercial samples
+    # and "other" sold by a merchant are goods, category C/D).
+    personal_contents_types: frozenset[str] = _setting({"gift", "returned_goods"}, _strings())
     express_b_limit_cny: Decimal = _setting("1000", _decimal)
     express_c_limit_cny: Decimal = _setting("5000", _decimal)
     default_trade_mode: str = "9610"
@@ -147,6 +151,8 @@ class CustomsPolicy:
     hmt_regions: frozenset[str] = _setting({"HK", "MO", "TW"}, _strings(upper=True))
     ecommerce_transaction_limit_cny: Decimal = _setting("5000", _decimal)
     ecommerce_annual_limit_cny: Decimal = _setting("26000", _decimal)
+    # A return (refund) within this many days of release gives the value back to the annual quota (§7).
+    return_quota_days: int = 30
 
     # Tax (DOMAIN.md §7; express B waiver per GAC Announcement 19/2016).
     vat_rate: Decimal = _setting("0.13", _decimal)
@@ -176,7 +182,9 @@ class CustomsPolicy:
     )
     watchlist_names: frozenset[str] = _setting(set(), _strings())
     watchlist_id_numbers: frozenset[str] = _setting(set(), _strings(upper=True))
-    random_inspection_rate: Decimal = _setting("0.02", _decimal)
+    # The declarant's own sampling: this share of clean declarations waits for a broker's check before filing.
+    # Off by default: the customs authority samples for inspection on its own (its 500 receipts).
+    random_inspection_rate: Decimal = _setting("0", _decimal)
     green_channel_countries: frozenset[str] = _setting({"KZ", "KG", "TJ"}, _strings(upper=True))
     green_channel_chapters: frozenset[str] = _setting(DEFAULT_GREEN_CHAPTERS, _strings())
 
@@ -192,6 +200,10 @@ class CustomsPolicy:
     # Three-document match (DOMAIN.md §6).
     match_tolerance_cny: Decimal = _setting("1", _decimal)
     document_deadline_minutes: int = 30
+    # Inventory lists declare China's 10-digit HS codes (gcode, DOMAIN.md §5, §8), in both directions.
+    inventory_hs_digits: int = 10
+    # Identity documents a buyer of an e-commerce import may give (DOMAIN.md §5 identity checks).
+    buyer_id_types: frozenset[str] = _setting({"resident_id", "passport"}, _strings())
 
     def __post_init__(self) -> None:
         # Coerce overrides given as plain values; frozen, hence object.__setattr__.

@@ -150,7 +150,11 @@ def split_purchases(
     now: datetime,
     policy: CustomsPolicy,
 ) -> list[Finding]:
-    """A buyer's parcels inside the window that each stay under the limit but together exceed it."""
+    """A buyer's parcels inside the window that each stay under the limit but together exceed it.
+
+    Only imports: the limits a buyer would dodge by splitting (personal articles, express C, the B2C transaction
+    limit) are China's import limits; `assess` applies the rule to imports only.
+    """
     threshold = policy.split_thresholds_cny.get(channel)
     if threshold is None:
         return []
@@ -250,7 +254,8 @@ def assess(
         *annual_limit(parcel, annual_total_cny=annual_total_cny, policy=policy),
         *undervaluation(parcel, policy),
         *vague_description(parcel, policy),
-        *split_purchases(channel=parcel.channel, value_cny=value_cny, recent=recent, now=now, policy=policy),
+        *(split_purchases(channel=parcel.channel, value_cny=value_cny, recent=recent, now=now, policy=policy)
+          if parcel.direction == "import" else ()),
         *watchlist(parcel, policy),
         *random_inspection_sample(declaration_id, policy),
         *extra_findings,

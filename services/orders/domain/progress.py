@@ -3,11 +3,11 @@
 Declaration events arrive late, twice or out of order like every other event, so the customs status only moves
 forward along the declaration's life (DOMAIN.md §5 receipt codes):
 
-    accepted (120) → manual_review (300) / inspection (500) / detained (5xx) / review_concluded (399)
-                   → released (800) or rejected (100) → cancelled → closed (899)
+    held / filed / accepted (120) / manual_review (300) / inspection (500) / detained (5xx) / review_concluded (399)
+    / authority_rejected (100, to be filed again) → released (800) or rejected → cancelled → closed (899) → returned
 
-Within the held family the latest arrival wins (manual review may turn into an inspection and back); released
-and rejected never replace each other; a late `declaration.filed` never hides a release.
+Before release the latest arrival wins (a hold is answered and the declaration filed again, a review turns into an
+inspection); released and rejected never replace each other; a late `declaration.filed` never hides a release.
 """
 
 from __future__ import annotations
@@ -25,15 +25,24 @@ from shared.contract.events import (
 )
 
 CUSTOMS_RANK = {
-    "accepted": 0,
+    # Before and with the authority, the latest arrival wins: held, filed, reviewed, filed again …
+    "pending_documents": 1,
+    "documents_missing": 1,
+    "held": 1,
+    "filed": 1,
+    "accepted": 1,
     "manual_review": 1,
     "inspection": 1,
     "detained": 1,
     "review_concluded": 1,
+    "authority_rejected": 1,
+    "cancel_requested": 1,
     "released": 2,
     "rejected": 2,
     "cancelled": 3,
     "closed": 4,
+    "return_requested": 5,
+    "returned": 6,
 }
 HELD_RANK = 1
 # Statuses that are explained by a reason; any other status clears it.

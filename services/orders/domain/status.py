@@ -45,6 +45,7 @@ from shared.contract.events import (
     DeclarationHeld,
     DeclarationRejected,
     DeclarationReleased,
+    DeclarationReturned,
     OrderAccepted,
     OrderCancelled,
     ParcelDelivered,
@@ -78,6 +79,8 @@ IN_FLIGHT_STATUSES = tuple(status for status in JOURNEY if status not in TERMINA
 # Cancellation is possible until the parcel is in a carrier's hands.
 CANCELLABLE_STATUSES = frozenset({"accepted", "awaiting_clearance", "on_hold", "released"})
 REJECTABLE_STATUSES = frozenset({"accepted", "awaiting_clearance", "on_hold"})
+# With customs, back and forth: held for a broker, filed with the authority, held by the authority's review …
+CLEARANCE_STATUSES = frozenset({"awaiting_clearance", "on_hold"})
 
 # The status each event moves an order towards; None leaves it alone. parcel.tracking is in TRACKING_TARGETS.
 EVENT_TARGETS: dict[str, str | None] = {
@@ -91,6 +94,7 @@ EVENT_TARGETS: dict[str, str | None] = {
     DeclarationRejected.event_type(): "rejected",
     DeclarationCancelled.event_type(): "cancelled",
     DeclarationCancellationRefused.event_type(): None,
+    DeclarationReturned.event_type(): "returned",
     WaybillVoided.event_type(): None,
     ParcelHandedOff.event_type(): "handed_off",
     ParcelDelivered.event_type(): "delivered",
@@ -136,6 +140,8 @@ def apply_event(current_status: str, event_type: str, *, tracking_status: str | 
         return target if current in REJECTABLE_STATUSES else current
     if current in TERMINAL_STATUSES and not (current == "delivered" and target == "returned"):
         return current
+    if {current, target} <= CLEARANCE_STATUSES:
+        return target  # with customs: a hold is answered and the declaration filed again, or the reverse
     return target if RANK[target] > RANK[current] else current
 
 
@@ -234,6 +240,7 @@ _TITLES = {
     DeclarationCancellationRefused.event_type(): (
         lambda d: "Customs kept the release and refused to cancel the declaration" + _suffix(_text(d, "reason"))
     ),
+    DeclarationReturned.event_type(): lambda d: "Return approved by customs" + _suffix(_text(d, "reason")),
     WaybillIssued.event_type(): lambda d: f"Tracking number {_text(d, 'tracking_number')} issued",
     WaybillVoided.event_type(): (
         lambda d: f"Tracking number {_text(d, 'tracking_number')} voided" + _suffix(_text(d, "reason"))

@@ -7,7 +7,7 @@ import pytest
 from services.customs.domain.errors import UnknownCurrency
 from services.customs.domain.forms import FormSelection, express_category, mail_form, select_form
 from services.customs.domain.policy import DEFAULT_POLICY as P
-from tests.customs.domain.factories import parcel
+from tests.customs.domain.factories import line, parcel
 
 D = Decimal
 
@@ -27,26 +27,61 @@ def test_parcels_are_always_cn23(product):
 def test_select_form_for_mail_reports_value_in_cny_and_sdr():
     chosen = select_form(parcel(channel="mail", mail_product="letter", currency="USD", goods_value=D("100"),
                                 amount_paid=D("100")), P)
-    assert chosen == FormSelection("CN22", D("710.00"), D("73.96"), None)
+    assert chosen == FormSelection("CN22", D("710.00"), D("73.96"), None, ())
     over = select_form(parcel(channel="mail", mail_product="letter", currency="SDR", goods_value=D("300.01"),
                               amount_paid=D("0")), P)
     assert over.form == "CN23" and over.value_sdr == D("300.01")
 
 
-def test_express_documents_are_category_a_whatever_the_value():
-    assert express_category(contents_type="documents", value_cny=D("0"), policy=P) == "express_A"
-    assert express_category(contents_type="documents", value_cny=D("9000"), policy=P) == "express_A"
+def documents_parcel(**overrides):
+    values = dict(channel="express", trade_mode=None, contents_type="documents",
+                  lines=[line(name="Signed contract", hs_code="4911998000", unit_price=D("10"), total_price=D("10"))],
+                  goods_value=D("10"), amount_paid=D("10"))
+    values.update(overrides)
+    return parcel(**values)
 
 
-@pytest.mark.parametrize("contents", ["gift", "returned_goods", "other"])
+def test_documents_of_no_commercial_value_are_category_a():
+    chosen = select_form(documents_parcel(), P)
+    assert chosen.form == "express_A" and chosen.findings == ()
+    assert select_form(documents_parcel(lines=[line(hs_code="4901990000", unit_price=D("50"), total_price=D("50"))],
+                                        goods_value=D("50"), amount_paid=D("50")), P).form == "express_A"
+
+
+def test_phones_declared_as_documents_are_reclassed_by_value_with_a_finding():
+    """Issue 13 finding 1: 50,000 CNY of phones (HS 8517130000) declared as documents were category A, taxed 0."""
+    phones = line(name="Mobile phone", hs_code="8517130000", quantity=D("10"), unit_price=D("5000"),
+                  total_price=D("50000"))
+    chosen = select_form(documents_parcel(lines=[phones], goods_value=D("50000"), amount_paid=D("50000")), P)
+    assert chosen.form == "express_D"
+    [finding] = chosen.findings
+    assert finding.code == "category_a_reclassified" and finding.severity == "medium"
+    assert set(finding.fields) == {"goods_value", "lines[1].hs_code"}
+    assert "express_D" in finding.message and "8517130000" in finding.message
+
+
+def test_documents_over_the_ceiling_or_outside_chapter_49_are_goods():
+    over = select_form(documents_parcel(lines=[line(hs_code="4911998000", unit_price=D("51"), total_price=D("51"))],
+                                        goods_value=D("51"), amount_paid=D("51")), P)
+    assert over.form == "express_C" and over.findings[0].fields == ["goods_value"]
+    cheap_goods = select_form(documents_parcel(lines=[line(hs_code="6109100000", unit_price=D("10"),
+                                                           total_price=D("10"))]), P)
+    assert cheap_goods.form == "express_C" and cheap_goods.findings[0].fields == ["lines[1].hs_code"]
+    generous = P.with_overrides(express_a_max_value_cny="100")
+    assert select_form(documents_parcel(lines=[line(hs_code="4911998000", unit_price=D("51"), total_price=D("51"))],
+                                        goods_value=D("51"), amount_paid=D("51")), generous).form == "express_A"
+
+
+@pytest.mark.parametrize("contents", ["gift", "returned_goods"])
 def test_express_b_personal_articles_up_to_1000_inclusive(contents):
     assert express_category(contents_type=contents, value_cny=D("1000.00"), policy=P) == "express_B"
     # Over the B limit a personal article clears as goods.
     assert express_category(contents_type=contents, value_cny=D("1000.01"), policy=P) == "express_C"
 
 
-@pytest.mark.parametrize("contents", ["merchandise", "commercial_sample"])
+@pytest.mark.parametrize("contents", ["merchandise", "commercial_sample", "other"])
 def test_express_goods_are_never_b(contents):
+    # "other" sold by a merchant is goods: category B (personal articles, tax ≤ 50 CNY waived) is gifts and returns.
     assert express_category(contents_type=contents, value_cny=D("10"), policy=P) == "express_C"
 
 

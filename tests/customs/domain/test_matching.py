@@ -129,3 +129,29 @@ def test_normalizers():
 def test_document_deadline_is_exclusive_of_its_last_minute():
     assert not documents_overdue(opened_at=NOW, now=NOW + timedelta(minutes=30), policy=P)
     assert documents_overdue(opened_at=NOW, now=NOW + timedelta(minutes=30, seconds=1), policy=P)
+
+
+def test_identity_required_makes_a_missing_id_a_finding_not_a_pass():
+    """Issue 13 finding 2: the payer's identity check was skipped when either side had no ID."""
+    no_payer_id = payment(payer_id_type=None, payer_id_number=None)
+    assert match(payment=no_payer_id).matched  # not required (e.g. an export): names are compared
+    result = match(payment=no_payer_id, require_identity=True)
+    assert codes(result) == {"payer_id_missing": ["payment.payer_id_number"]}
+    no_buyer_id = parcel(consignee=party(id_type=None, id_number=None))
+    assert codes(match(parcel=no_buyer_id, require_identity=True)) == {"payer_id_missing": ["buyer.id_number"]}
+    assert match(require_identity=True).matched
+
+
+def test_the_orders_payment_claim_must_name_the_providers_document():
+    """The payment in the merchant's order is its claim (CEB311 payTransactionId), compared, never counted."""
+    claimed = parcel(payment=payment(transaction_id="T-1"))
+    assert match(parcel=claimed).matched
+    other = parcel(payment=payment(provider="wechat", transaction_id="T-9"))
+    assert codes(match(parcel=other)) == {"payment_claim_mismatch": ["payment.provider", "payment.transaction_id"]}
+
+
+def test_an_external_logistics_companys_waybill_is_read_from_its_document():
+    body = {"order_id": "ord-1", "merchant_order_no": "SO-1001", "logistics_no": "YT123",
+            "consignee": party().model_dump(mode="json"), "logistics_code": "YTO"}
+    document = WaybillDocument.from_recorded(body)
+    assert document.tracking_number == "YT123" and match(waybill=document).matched

@@ -65,4 +65,4 @@ def test_policy_is_frozen_and_overrides_copy():
     with pytest.raises(TypeError):
         p.rates_to_cny["USD"] = Decimal("1")  # type: ignore[index]
     q = p.with_overrides(random_inspection_rate="0.5")
-    assert q.random_inspection_rate == Decimal("0.5") and p.random_inspection_rate == Decimal("0.02")
+    assert q.random_inspection_rate == Decimal("0.5") and p.random_inspection_rate == Decimal("0")

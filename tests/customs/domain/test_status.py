@@ -1,4 +1,4 @@
-"""Customs statuses, CEB receipt codes (DOMAIN.md §5) and broker transitions."""
+"""Declaration statuses, broker actions, and what the authority's receipts do (DOMAIN.md §5, §11)."""
 
 import pytest
 
@@ -7,62 +7,47 @@ from services.customs.domain.status import (
     ACTIONS,
     STATUSES,
     TRANSITIONS,
-    action_for_decision,
+    after_receipt,
     allowed_actions,
+    broker_actions,
     ceb_code,
     is_final,
+    needs_broker,
     next_status,
-    status_for_ceb_code,
+    status_for_code,
+    supersedes,
 )
-
-
-@pytest.mark.parametrize(
-    ("status", "code"),
-    [("rejected", 100), ("accepted", 120), ("manual_review", 300), ("review_concluded", 399), ("inspection", 500),
-     ("detained", 501), ("released", 800), ("closed", 899), ("cancelled", 899)],
-)
-def test_ceb_codes(status, code):
-    assert ceb_code(status) == code
-
-
-def test_detention_may_carry_a_reason_code_in_501_to_599():
-    assert ceb_code("detained", detention_code=599) == 599
-    for bad in (500, 600):
-        with pytest.raises(UnknownStatus):
-            ceb_code("detained", detention_code=bad)
-    with pytest.raises(UnknownStatus):
-        ceb_code("released", detention_code=501)
-
-
-def test_status_for_ceb_code():
-    assert status_for_ceb_code(800) == "released" and status_for_ceb_code(899) == "closed"
-    assert status_for_ceb_code(501) == status_for_ceb_code(599) == "detained"
-    with pytest.raises(UnknownStatus):
-        status_for_ceb_code(700)
 
 
 def test_every_contract_status_has_a_code_and_a_row():
     assert set(TRANSITIONS) == set(STATUSES)
     assert all(isinstance(ceb_code(s), int) for s in STATUSES)
+    assert ceb_code("filed") == 2 and ceb_code("released") == 800 and ceb_code("held") == 1
+
+
+def test_no_action_releases_goods():
+    """Only the authority's 800 releases: no action of anyone leads to released."""
+    assert all(target != "released" for moves in TRANSITIONS.values() for target in moves.values())
 
 
 @pytest.mark.parametrize(
     ("current", "action", "expected"),
     [
-        ("accepted", "release", "released"),
-        ("accepted", "refer_to_review", "manual_review"),
-        ("accepted", "inspect", "inspection"),
-        ("accepted", "reject", "rejected"),
-        ("accepted", "cancel", "cancelled"),
-        ("manual_review", "release", "released"),
-        ("manual_review", "detain", "detained"),
-        ("manual_review", "cancel", "cancelled"),
-        ("inspection", "record_inspection_result", "review_concluded"),
-        ("inspection", "reject", "rejected"),
-        ("review_concluded", "release", "released"),
-        ("detained", "release", "released"),
-        ("detained", "inspect", "inspection"),
-        ("released", "close", "closed"),
+        ("pending_documents", "file", "filed"),
+        ("pending_documents", "hold", "held"),
+        ("pending_documents", "documents_overdue", "documents_missing"),
+        ("pending_documents", "reject", "rejected"),
+        ("documents_missing", "request_documents", "pending_documents"),
+        ("documents_missing", "reject", "rejected"),
+        ("documents_missing", "cancel", "cancelled"),
+        ("held", "amend", "held"),
+        ("held", "file", "filed"),
+        ("authority_rejected", "amend", "authority_rejected"),
+        ("authority_rejected", "file", "filed"),
+        ("manual_review", "answer", "manual_review"),
+        ("inspection", "record_inspection", "inspection"),
+        ("filed", "request_cancel", "cancel_requested"),
+        ("released", "request_return", "return_requested"),
     ],
 )
 def test_allowed_transitions(current, action, expected):
@@ -72,48 +57,80 @@ def test_allowed_transitions(current, action, expected):
 @pytest.mark.parametrize(
     ("current", "action"),
     [
-        ("inspection", "release"),  # the inspection result is recorded first
-        ("inspection", "cancel"),  # goods under inspection stay with customs
-        ("detained", "cancel"),
-        ("accepted", "record_inspection_result"),
-        ("manual_review", "refer_to_review"),
-        ("accepted", "close"),
-        ("accepted", "teleport"),
+        ("documents_missing", "file"),  # never filed without its documents
+        ("pending_documents", "amend"),
+        ("filed", "file"),
+        ("inspection", "request_cancel"),  # goods under inspection stay with customs
+        ("detained", "request_cancel"),
+        ("released", "reject"),
+        ("rejected", "file"),
+        ("cancelled", "file"),
+        ("returned", "request_return"),
+        ("held", "not_an_action"),
     ],
 )
 def test_forbidden_transitions(current, action):
-    with pytest.raises(TransitionNotAllowed) as caught:
-        next_status(current, action)
-    assert (caught.value.current, caught.value.action, caught.value.code) == (current, action, "transition_not_allowed")
-
-
-@pytest.mark.parametrize("final", ["released", "rejected", "cancelled", "closed"])
-@pytest.mark.parametrize("action", ["release", "reject", "inspect", "detain", "record_inspection_result", "cancel"])
-def test_decisions_are_final_for_broker_actions(final, action):
-    # A redelivered event or a second click must never undo a decision.
-    assert is_final(final)
     with pytest.raises(TransitionNotAllowed):
-        next_status(final, action)
+        next_status(current, action)
 
 
-def test_held_statuses_are_not_final():
-    assert not any(is_final(s) for s in ("accepted", "manual_review", "review_concluded", "inspection", "detained"))
-
-
-def test_allowed_actions_and_unknown_status():
-    assert allowed_actions("released") == {"close"}
-    assert allowed_actions("cancelled") == set()
-    assert allowed_actions("accepted") <= set(ACTIONS)
-    with pytest.raises(UnknownStatus):
-        next_status("lost", "release")
+def test_unknown_status():
     with pytest.raises(UnknownStatus):
         allowed_actions("lost")
-
-
-def test_risk_decisions_map_to_actions():
-    assert [action_for_decision(d) for d in ("release", "manual_review", "inspection", "reject")] == [
-        "release", "refer_to_review", "inspect", "reject"
-    ]
-    assert next_status("accepted", action_for_decision("manual_review")) == "manual_review"
     with pytest.raises(UnknownStatus):
-        action_for_decision("shrug")
+        next_status("lost", "file")
+
+
+def test_final_statuses_allow_no_broker_action():
+    for status in ("rejected", "cancelled", "returned"):
+        assert is_final(status) and allowed_actions(status) == frozenset()
+    assert broker_actions("released", needs_broker=False) == []
+
+
+def test_a_broker_answers_once_then_waits_for_the_authority():
+    assert broker_actions("manual_review", needs_broker=True) == ["answer"]
+    assert broker_actions("manual_review", needs_broker=False) == []
+    assert broker_actions("held", needs_broker=True) == ["amend", "file", "reject", "cancel"]
+    assert needs_broker("held") and needs_broker("documents_missing") and not needs_broker("filed")
+    assert set(ACTIONS) >= {"amend", "file", "answer", "record_inspection"}
+
+
+def test_codes_map_to_statuses():
+    assert status_for_code(120) == "accepted" and status_for_code(800) == "released"
+    assert status_for_code(501) == status_for_code(599) == "detained"
+    assert status_for_code(100) == "authority_rejected" and status_for_code(-3) == "authority_rejected"
+    assert status_for_code(2) is None and status_for_code(3) is None
+
+
+@pytest.mark.parametrize(
+    ("incoming", "current", "moves"),
+    [
+        ((120, "20260301100000000"), None, True),
+        ((120, "20260301100000000"), (120, "20260301100000000"), False),  # the same receipt twice
+        ((2, "20260301095959000"), (120, "20260301100000000"), False),  # late: older than what applied
+        ((300, "20260301100100000"), (120, "20260301100000000"), True),
+        ((500, "20260301100200000"), (300, "20260301100100000"), True),  # review turns into an inspection
+        ((399, "20260301100300000"), (500, "20260301100200000"), True),
+        ((800, "20260301090000000"), (120, "20260301100000000"), True),  # a final wins even when stamped earlier
+        ((120, "20260301110000000"), (800, "20260301100000000"), False),  # nothing intermediate after a final
+        ((100, "20260301110000000"), (800, "20260301100000000"), False),  # a weaker final never replaces release
+        ((800, "20260301110000000"), (100, "20260301100000000"), True),  # released after a rejection: stronger
+        ((899, "20260302000000000"), (800, "20260301100000000"), True),
+    ],
+)
+def test_receipts_move_forward_only(incoming, current, moves):
+    assert supersedes(incoming, current) is moves
+
+
+def test_what_a_receipt_does_by_the_message_it_answers():
+    assert after_receipt("filed", purpose="declaration", code=120) == "accepted"
+    assert after_receipt("accepted", purpose="declaration", code=800) == "released"
+    assert after_receipt("released", purpose="declaration", code=899) == "closed"
+    assert after_receipt("released", purpose="declaration", code=300) is None
+    assert after_receipt("filed", purpose="order", code=100) == "authority_rejected"
+    assert after_receipt("filed", purpose="order", code=120) is None
+    assert after_receipt("cancel_requested", purpose="declaration", code=300) is None  # waiting for the cancel
+    assert after_receipt("cancel_requested", purpose="declaration", code=800) == "released"  # release overtook it
+    assert after_receipt("cancel_requested", purpose="cancel", code=899) == "cancelled"
+    assert after_receipt("return_requested", purpose="return", code=700) == "returned"
+    assert after_receipt("held", purpose="declaration", code=800) is None  # never filed: nothing to release

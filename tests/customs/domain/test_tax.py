@@ -89,7 +89,8 @@ def test_single_indivisible_means_one_line_of_quantity_one():
     ("overrides", "regime", "tax"),
     [
         ({"direction": "export"}, "none", D("0")),
-        ({"channel": "express", "contents_type": "documents"}, "none", D("0")),
+        ({"channel": "express", "contents_type": "documents", "goods_value": D("10"),
+          "lines": [line(hs_code="4911998000", unit_price=D("10"), total_price=D("10"))]}, "none", D("0")),
         # Express B: 300 × 13% = 39 → waived; 400 × 13% = 52 → due.
         ({"channel": "express", "contents_type": "gift", "goods_value": D("300")}, "personal_articles", D("0")),
         ({"channel": "express", "contents_type": "gift", "goods_value": D("400")}, "personal_articles", D("52.00")),

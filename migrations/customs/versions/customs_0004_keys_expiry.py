@@ -1,7 +1,7 @@
 """API keys get an optional end of validity (expires_at): `silkgate keys create --expires-in …`
 
-Revision ID: customs_keys_expiry
-Revises: customs_0001
+Revision ID: customs_0004
+Revises: customs_0003
 Create Date: 2026-12-04 15:00:00.000000
 
 """
@@ -13,8 +13,8 @@ import shared.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'customs_keys_expiry'
-down_revision: Union[str, Sequence[str], None] = 'customs_0001'
+revision: str = 'customs_0004'
+down_revision: Union[str, Sequence[str], None] = 'customs_0003'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

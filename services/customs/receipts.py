@@ -1,0 +1,290 @@
+"""The customs authority's receipts: verified, kept as received, and applied to their declaration.
+
+Every receipt is stored, refused ones too (an auditor asks for the partners' raw messages first). A receipt
+answers one message by its guid: the declaration's filing (CEB621/603, the mail or express filing), its order
+(CEB311/303), a cancellation, a return or a broker's answer. Receipts come late, twice or out of order (DOMAIN.md
+§11): status.supersedes decides whether one moves its filing, so nothing goes backwards and nothing doubles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import structlog
+
+from services.customs.domain.status import (
+    REJECTED,
+    RELEASED,
+    after_receipt,
+    status_for_code,
+    supersedes,
+)
+from services.customs.filing import give_back_quota
+from services.customs.intake import quota_back_on_return
+from services.customs.models import Declaration, Message
+from services.customs.outgoing import FilingRefused, file_follow_up
+from services.customs.repository import DeclarationRepository
+from services.customs.repository_exchange import ExchangeRepository
+from services.customs.schemas import ReceiptAnswer
+from services.customs.service import (
+    AUTHORITY,
+    SYSTEM,
+    CustomsConfig,
+    Emitter,
+    StaleDeclaration,
+    as_findings,
+    outbox_emitter,
+    record_action,
+    status_event,
+    transition,
+)
+from shared.auth import Principal
+from shared.ceb.errors import MessageMalformed, SignatureInvalid
+from shared.ceb.fields import return_time as format_return_time
+from shared.ceb.receipts import Receipt, read_receipt
+from shared.contract.events import DeclarationCancellationRefusedV2
+from shared.errors import InvalidInput, NotFound, ServiceUnavailable
+from shared.runtime import ServiceRuntime
+
+log = structlog.get_logger()
+
+
+# A receipt that keeps failing on concurrent changes of its declaration (a broker acting at the same moment) is
+# redone this many times before the authority is told to send it again later.
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ParsedReceipt:
+    """A verified receipt as the declaration's bookkeeping compares them: returnTime kept as the authority wrote
+    it (YYYYMMDDhhmmssSSS, China time), which orders receipts exactly."""
+
+    message_type: str
+    guid: str
+    return_status: int
+    return_time: str
+    return_info: str
+    pre_no: str | None = None
+    invt_no: str | None = None
+
+    @classmethod
+    def of(cls, receipt: Receipt) -> ParsedReceipt:
+        return cls(receipt.message_type, receipt.guid, receipt.return_status, format_return_time(receipt.return_time),
+                   receipt.return_info, receipt.pre_no, receipt.invt_no)
+
+
+async def receive(runtime: ServiceRuntime, config: CustomsConfig, body: bytes, *,
+                  principal: Principal) -> ReceiptAnswer:
+    """Verify a receipt and apply it; a refused one is kept all the same (the boundary of POST /v1/receipts)."""
+    text = body.decode("utf-8", errors="replace")
+    if config.authority_certificate is None:
+        raise ServiceUnavailable("The customs authority's certificate is not configured: receipts cannot be verified",
+                                 code="authority_certificate_missing")
+    try:
+        parsed = ParsedReceipt.of(read_receipt(body, config.authority_certificate))
+    except SignatureInvalid as exc:
+        await _keep_refused(runtime, config, text, principal, "receipt_signature_invalid", exc.detail)
+        raise InvalidInput(f"The receipt's signature does not verify: {exc.detail}",
+                           code="receipt_signature_invalid", field=exc.field) from None
+    except MessageMalformed as exc:
+        await _keep_refused(runtime, config, text, principal, "receipt_malformed", exc.detail)
+        raise InvalidInput(f"The receipt cannot be read: {exc.detail}", code="receipt_malformed",
+                           field=exc.field) from None
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            async with runtime.db.transaction() as session:
+                done = await apply_receipt(DeclarationRepository(session), config, parsed, body=text,
+                                           key_id=principal.key_id, emit=outbox_emitter(runtime.outbox, session))
+            return ReceiptAnswer(receipt_id=done.receipt_id, outcome=done.outcome,
+                                 declaration_id=done.declaration_id, status=done.status)
+        except StaleDeclaration:
+            log.info("receipt.retried", attempt=attempt, guid=parsed.guid)
+        except UnknownMessage:
+            await _keep_refused(runtime, config, text, principal, "receipt_unknown_message",
+                                f"no message {parsed.guid} was filed", parsed=parsed)
+            raise NotFound(f"The receipt answers message {parsed.guid}, which silkgate never filed",
+                           code="receipt_unknown_message") from None
+    raise ServiceUnavailable("The declaration kept changing while the receipt was applied; send it again",
+                             code="receipt_busy", headers={"Retry-After": "1"})
+
+
+async def _keep_refused(runtime: ServiceRuntime, config: CustomsConfig, text: str, principal: Principal, code: str,
+                        error: str, *, parsed: ParsedReceipt | None = None) -> None:
+    """Evidence first: a receipt refused is stored in its own transaction before the refusal is answered."""
+    row = {"received_at": config.now(), "key_id": principal.key_id, "body": text, "outcome": "refused",
+           "error_code": code, "error": error[:512]}
+    if parsed is not None:
+        row.update(message_type=parsed.message_type, message_guid=parsed.guid, return_status=parsed.return_status,
+                   return_time=parsed.return_time, return_info=parsed.return_info[:1024])
+    async with runtime.db.transaction() as session:
+        await ExchangeRepository(session).add_receipt(row)
+    log.warning("receipt.refused", code=code, error=error[:200])
+
+
+@dataclass(frozen=True)
+class ReceiptOutcome:
+    """What a receipt did: applied (moved the declaration), recorded (kept, nothing to move), duplicate, late,
+    superseded (for a filing replaced by a later one)."""
+
+    receipt_id: int
+    outcome: str
+    declaration_id: str | None
+    status: str | None
+
+
+async def apply_receipt(repo: DeclarationRepository, config: CustomsConfig, receipt: ParsedReceipt, *, body: str,
+                        key_id: str | None, emit: Emitter) -> ReceiptOutcome:
+    """Apply a verified receipt in the caller's transaction (raises StaleDeclaration on a concurrent change:
+    the caller redoes the whole transaction)."""
+    exchange = ExchangeRepository(repo.session)
+    now = config.now()
+    message = await exchange.message(receipt.guid)
+    row = {"received_at": now, "key_id": key_id, "body": body, "message_type": receipt.message_type,
+           "message_guid": receipt.guid, "return_status": receipt.return_status,
+           "return_time": receipt.return_time, "return_info": (receipt.return_info or "")[:1024]}
+    if message is None:
+        raise UnknownMessage(receipt.guid)
+    declaration = await repo.get(message.declaration_id)
+    with structlog.contextvars.bound_contextvars(declaration_id=declaration.id, order_id=declaration.order_id,
+                                                 correlation_id=declaration.correlation_id):
+        outcome = await _apply(repo, exchange, config, declaration, message, receipt, now=now, emit=emit)
+        receipt_id = await exchange.add_receipt({**row, "declaration_id": declaration.id, "outcome": outcome})
+        log.info("declaration.receipt", outcome=outcome, code=receipt.return_status, message_type=message.message_type,
+                 status=declaration.status)
+    return ReceiptOutcome(receipt_id, outcome, declaration.id, declaration.status)
+
+
+class UnknownMessage(Exception):
+    """A receipt for a guid silkgate never filed."""
+
+    def __init__(self, guid: str) -> None:
+        super().__init__(f"no message {guid} was filed")
+        self.guid = guid
+
+
+async def _apply(repo: DeclarationRepository, exchange: ExchangeRepository, config: CustomsConfig,
+                 declaration: Declaration, message: Message, receipt: ParsedReceipt, *, now: datetime,
+                 emit: Emitter) -> str:
+    code, at = receipt.return_status, receipt.return_time
+    if message.purpose == "declaration":
+        if message.guid != declaration.filing_guid:
+            return "superseded"  # an earlier filing's late answer: the declaration was filed again since
+        current = (declaration.last_receipt_code, declaration.last_receipt_time) \
+            if declaration.last_receipt_code is not None else None
+        if not supersedes((code, at), current):
+            return "duplicate" if current == (code, at) else "late"
+        target = after_receipt(declaration.status, purpose="declaration", code=code)
+        values = {"last_receipt_code": code, "last_receipt_time": at}
+        values.update({name: getattr(receipt, name) for name in ("pre_no", "invt_no") if getattr(receipt, name)})
+        if target is None or target == declaration.status and target not in ("manual_review", "inspection",
+                                                                                "detained"):
+            await repo.change(declaration, ceb_code=code if code > 0 else declaration.ceb_code, updated_at=now,
+                              **values)
+            await _file_waiting_cancellation(repo, exchange, config, declaration, now=now)
+            return "recorded"
+        await _move(repo, config, declaration, target, code=code, info=receipt.return_info, now=now, emit=emit,
+                    values=values)
+        return "applied"
+    if await _seen(exchange, declaration.id, receipt):
+        return "duplicate"
+    if message.purpose == "order":
+        if code == REJECTED and after_receipt(declaration.status, purpose="order", code=code):
+            await _move(repo, config, declaration, "authority_rejected", code=code, info=receipt.return_info,
+                        now=now, emit=emit)
+            return "applied"
+        return "recorded"
+    if message.purpose in ("cancel", "return"):
+        target = after_receipt(declaration.status, purpose=message.purpose, code=code)
+        if target is not None:
+            await _move(repo, config, declaration, target, code=code, info=receipt.return_info, now=now, emit=emit)
+            return "applied"
+        if code == REJECTED and declaration.status in ("cancel_requested", "return_requested"):
+            await _refused(repo, declaration, message.purpose, info=receipt.return_info, now=now, emit=emit)
+            return "applied"
+    return "recorded"
+
+
+async def _file_waiting_cancellation(repo: DeclarationRepository, exchange: ExchangeRepository, config: CustomsConfig,
+                                     declaration: Declaration, *, now: datetime) -> None:
+    """A cancellation that came before the authority numbered the list is filed once a receipt brings the numbers."""
+    if declaration.status != "cancel_requested" or not declaration.pre_no:
+        return
+    if any(m.purpose == "cancel" for m in await exchange.messages_of(declaration.id)):
+        return
+    try:
+        await file_follow_up(repo, config, declaration, purpose="cancel", actor=SYSTEM, now=now,
+                             reason="order cancelled by the merchant")
+    except FilingRefused as refused:
+        log.warning("declaration.cancellation_not_filed", reason=refused.finding.message)
+
+
+async def _seen(exchange: ExchangeRepository, declaration_id: str, receipt: ParsedReceipt) -> bool:
+    """The same answer to the same message applied before (cancellations, returns, answers keep no receipt state
+    on the declaration)."""
+    return any(r.message_guid == receipt.guid and r.return_status == receipt.return_status
+               and r.return_time == receipt.return_time and r.outcome in ("applied", "recorded")
+               for r in await exchange.receipts_of(declaration_id))
+
+
+async def _move(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, target: str, *,
+                code: int, info: str | None, now: datetime, emit: Emitter, values: dict | None = None) -> None:
+    """The authority moved the declaration: its status, the side effects of release, cancellation and return,
+    and the event the other services follow."""
+    values = dict(values or {})
+    reason = (info or "").strip() or f"customs authority: {target} (CEB {code})"
+    reason_code = f"ceb_{code}"
+    if target == "released":
+        values["released_at"] = now
+    if target == "cancelled":
+        values.update(await give_back_quota(repo, declaration, now=now))
+    if target == "returned":
+        if quota_back_on_return(declaration, config, now=now):
+            restored = declaration.quota_reserved_fen or 0
+            values.update(await give_back_quota(repo, declaration, now=now))
+            reason_code = "quota_restored" if restored else reason_code
+            reason = f"{reason}; quota restored" if restored else reason
+        else:
+            reason = f"{reason}; returned more than {config.policy.return_quota_days} days after release: " \
+                     "the quota stays used"
+    await transition(repo, declaration, action="receipt", to_status=target, actor=AUTHORITY, now=now, code=code,
+                     reason_code=reason_code, note=reason, values=values)
+    if target == "returned" and reason_code == "quota_restored":
+        # The event reports what came back; the declaration now holds nothing of the quota.
+        declaration_event = status_event(declaration, now=now, actor=AUTHORITY, reason=reason)
+        event = declaration_event.model_copy(update={"quota_restored_cny": _restored_cny(restored)})
+    else:
+        findings = as_findings(await repo.findings(declaration.id)) if target == "authority_rejected" else ()
+        event = status_event(declaration, now=now, actor=AUTHORITY, reason=reason, reason_code=reason_code,
+                             findings=findings)
+    if event is not None:
+        await emit(event, declaration)
+    level = log.warning if target in ("authority_rejected", "detained") else log.info
+    level(f"declaration.{target}", status=target, ceb_code=code)
+
+
+def _restored_cny(fen: int) -> Decimal:
+    return Decimal(fen) / 100
+
+
+async def _refused(repo: DeclarationRepository, declaration: Declaration, purpose: str, *, info: str | None,
+                   now: datetime, emit: Emitter) -> None:
+    """The authority refused a cancellation or a return: the declaration goes back to where its filing stands."""
+    if purpose == "cancel":
+        back = status_for_code(declaration.last_receipt_code or 0) or "filed"
+    else:
+        back = "closed" if declaration.last_receipt_code == 899 else "released"
+    reason = (info or "").strip() or f"the customs authority refused the {purpose}"
+    await transition(repo, declaration, action="receipt", to_status=back, actor=AUTHORITY, now=now,
+                     code=declaration.last_receipt_code or (RELEASED if purpose == "return" else 2),
+                     reason_code=f"{purpose}_refused", note=reason)
+    if purpose == "cancel":
+        await emit(DeclarationCancellationRefusedV2(
+            declaration_id=declaration.id, order_id=declaration.order_id, channel=declaration.channel,
+            status=declaration.status, ceb_code=declaration.ceb_code, occurred_at=now, reason=reason[:512],
+        ), declaration)
+    else:
+        await record_action(repo, declaration, action="return_refused", actor=AUTHORITY, now=now,
+                            reason_code="return_refused", note=reason)
+    log.warning(f"declaration.{purpose}_refused", status=declaration.status)

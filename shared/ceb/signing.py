@@ -1,0 +1,122 @@
+"""Signing and verification: enveloped XML-DSig for XML messages and receipts, a detached signature for JSON.
+
+XML: signxml, enveloped signature over the whole document (reference URI ""), RSA-SHA256, digest SHA-256,
+canonical XML 1.0 (C14N), the signer's certificate in KeyInfo; the ds:Signature is the root's last child.
+Verification checks the signature with the *configured* certificate of the other side (never the one the message
+carries) and returns the element that was actually signed, which is what callers must read (not the raw document).
+
+JSON messages (CUSITM, EXPMANIFEST, REVIEWANSWER, INSPECTIONRECORD) are signed over their exact bytes with the same
+key (RSA PKCS#1 v1.5, SHA-256); the signature travels in the transport envelope's head (`Signature`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from lxml import etree
+from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLSigner, XMLVerifier
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+
+from shared.ceb.errors import SignatureInvalid
+from shared.ceb.fields import DSIG_NS, parse_xml, to_bytes
+
+C14N = CanonicalizationMethod.CANONICAL_XML_1_0
+_EXPECT = SignatureConfiguration(
+    require_x509=True,
+    location="./",  # the signature must be a child of the root: an enveloped signature of the whole document
+    expect_references=1,
+    signature_methods=frozenset({SignatureMethod.RSA_SHA256}),
+    digest_algorithms=frozenset({DigestAlgorithm.SHA256}),
+    default_reference_c14n_method=C14N,
+)
+
+
+@dataclass(frozen=True)
+class SigningIdentity:
+    """A private key and its certificate (both PEM): who signs."""
+
+    key_pem: bytes
+    cert_pem: bytes
+
+    @classmethod
+    def from_files(cls, key_file: str | Path, cert_file: str | Path) -> SigningIdentity:
+        identity = cls(Path(key_file).read_bytes(), Path(cert_file).read_bytes())
+        identity.check()
+        return identity
+
+    def check(self) -> None:
+        """Fail at start-up, not at the first message, when the key and certificate do not belong together."""
+        key = serialization.load_pem_private_key(self.key_pem, password=None)
+        cert = x509.load_pem_x509_certificate(self.cert_pem)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ValueError("the signing key must be an RSA key")
+        if key.public_key().public_numbers() != cert.public_key().public_numbers():
+            raise ValueError("the signing key does not belong to the certificate")
+
+
+def load_certificate(cert_file: str | Path) -> bytes:
+    """A PEM certificate from a file, checked to parse."""
+    pem = Path(cert_file).read_bytes()
+    x509.load_pem_x509_certificate(pem)
+    return pem
+
+
+def sign_xml(root: etree._Element, identity: SigningIdentity) -> bytes:
+    """The document with an enveloped signature appended to its root, as UTF-8 bytes."""
+    signer = XMLSigner(signature_algorithm=SignatureMethod.RSA_SHA256, digest_algorithm=DigestAlgorithm.SHA256,
+                       c14n_algorithm=C14N)
+    signed = signer.sign(root, key=identity.key_pem, cert=identity.cert_pem.decode())
+    return to_bytes(signed)
+
+
+def verify_xml(data: bytes, cert_pem: bytes, *, field: str = "Signature") -> etree._Element:
+    """Check the enveloped signature of `data` against `cert_pem`; return the signed element (the whole document).
+
+    Raises SignatureInvalid: signature_missing when there is none, signature_invalid when it does not verify or
+    was made with another certificate. Malformed XML raises MessageMalformed (from parse_xml).
+    """
+    root = parse_xml(data)
+    signatures = root.findall(f"{{{DSIG_NS}}}Signature")
+    if not signatures:
+        raise SignatureInvalid(field, "the document is not signed", code="signature_missing")
+    if len(signatures) > 1 or root.findall(f".//{{{DSIG_NS}}}Signature") != signatures:
+        raise SignatureInvalid(field, "exactly one enveloped signature, as the root's child, is expected",
+                               code="signature_invalid")
+    try:
+        result = XMLVerifier().verify(data, x509_cert=cert_pem.decode(), expect_config=_EXPECT)
+    except (InvalidSignature, InvalidInput) as exc:
+        raise SignatureInvalid(field, f"the signature does not verify: {exc}", code="signature_invalid") from exc
+    signed = result.signed_xml if not isinstance(result, list) else None
+    if signed is None or etree.QName(signed).localname != etree.QName(root).localname:
+        raise SignatureInvalid(field, "the signature does not cover the whole document", code="signature_invalid")
+    return signed
+
+
+def sign_bytes(data: bytes, identity: SigningIdentity) -> str:
+    """A detached RSA-SHA256 signature of `data`, base64."""
+    key = serialization.load_pem_private_key(identity.key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return base64.b64encode(key.sign(data, padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def verify_bytes(data: bytes, signature: str | None, cert_pem: bytes, *, field: str = "Signature") -> None:
+    """Check a detached signature made by sign_bytes; raises SignatureInvalid."""
+    if not signature:
+        raise SignatureInvalid(field, "the message is not signed", code="signature_missing")
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureInvalid(field, "the signature is not base64", code="signature_invalid") from exc
+    public_key = x509.load_pem_x509_certificate(cert_pem).public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    try:
+        public_key.verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
+    except CryptoInvalidSignature as exc:
+        raise SignatureInvalid(field, "the signature does not verify", code="signature_invalid") from exc

@@ -1,0 +1,136 @@
+"""The customs authority's receipts through POST /v1/receipts: verified, kept, applied once, never backwards."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from services.customs.intake import cancel_order
+from services.customs.models import Receipt
+from services.customs.repository import DeclarationRepository
+from services.customs.repository_exchange import ExchangeRepository
+from services.customs.service import outbox_emitter
+from shared.ceb.signing import SigningIdentity
+from shared.certificates import ensure_pair
+from tests.customs.events import accepted, cancelled, mail, new_order_id
+
+
+async def _receipts(customs, declaration_id):
+    async with customs.runtime.db.reader() as session:
+        return await ExchangeRepository(session).receipts_of(declaration_id)
+
+
+async def _all_receipts(customs):
+    async with customs.runtime.db.reader() as session:
+        return list((await session.execute(select(Receipt).order_by(Receipt.id))).scalars())
+
+
+async def test_the_authority_accepts_then_releases_an_ecommerce_import(customs):
+    declaration = await customs.file(accepted(new_order_id()))
+    assert declaration.status == "filed"
+    declaration = await customs.answer(declaration, 2, 120)
+    assert (declaration.status, declaration.ceb_code) == ("accepted", 120)
+    assert await customs.published(declaration.order_id, "declaration.released") == []
+    declaration = await customs.answer(declaration, 800)
+    assert (declaration.status, declaration.ceb_code) == ("released", 800) and declaration.released_at is not None
+    [released] = await customs.wait_published(declaration.order_id, "declaration.released")
+    assert Decimal(released.data["tax_cny"]) == Decimal("9.10") and released.data["decided_by"] == "customs authority"
+    outcomes = [r.outcome for r in await _receipts(customs, declaration.id)]
+    assert outcomes == ["recorded", "applied", "applied"]
+
+
+async def test_duplicated_reordered_and_late_receipts_move_nothing_back_and_double_nothing(customs):
+    declaration = await customs.file(mail(new_order_id()))
+    [message] = await customs.messages(declaration.id)
+    start = customs.config.now()
+    accepted_ = customs.receipt_xml(message, 120, at=start)
+    released = customs.receipt_xml(message, 800, at=start + timedelta(seconds=2))
+    late_declaring = customs.receipt_xml(message, 2, at=start - timedelta(seconds=1))
+    answers = []
+    for body in (released, accepted_, released, late_declaring, accepted_):  # 800 overtakes 120; repeats; late 2
+        response = await customs.send_receipt(body)
+        assert response.status_code == 200, response.text
+        answers.append(response.json()["outcome"])
+    assert answers == ["applied", "late", "duplicate", "late", "late"]
+    assert (await customs.reload(declaration.id)).status == "released"
+    assert len(await customs.published(declaration.order_id, "declaration.released")) == 1
+    closed = await customs.send_receipt(customs.receipt_xml(message, 899, at=start + timedelta(days=1)))
+    assert closed.json() == {**closed.json(), "outcome": "applied", "status": "closed"}
+
+
+async def test_a_review_becomes_an_inspection_then_the_authority_releases(customs):
+    declaration = await customs.file(mail(new_order_id()))
+    declaration = await customs.answer(declaration, 120, 300)
+    assert declaration.status == "manual_review" and declaration.needs_broker
+    [held] = await customs.wait_published(declaration.order_id, "declaration.held")
+    assert (held.data["status"], held.data["ceb_code"]) == ("manual_review", 300)
+    declaration = await customs.answer(declaration, 500, 399, 800)
+    assert declaration.status == "released"
+
+
+async def test_a_malformed_or_unsigned_or_forged_receipt_is_refused_and_kept(customs, tmp_path):
+    declaration = await customs.file(mail(new_order_id()))
+    [message] = await customs.messages(declaration.id)
+    good = customs.receipt_xml(message, 800)
+    unsigned = good.split(b"<ds:Signature")[0] + good[good.index(b"</ds:Signature>") + len(b"</ds:Signature>"):]
+    forger = ensure_pair(tmp_path, "forger")
+    forged = customs.receipt_xml(message, 800, identity=SigningIdentity.from_files(forger.key_file, forger.cert_file))
+    tampered = good.replace(b"<returnStatus>800</returnStatus>", b"<returnStatus>899</returnStatus>")
+    cases = [(b"<not xml", "receipt_malformed"), (unsigned, "receipt_signature_invalid"),
+             (forged, "receipt_signature_invalid"), (tampered, "receipt_signature_invalid")]
+    for body, code in cases:
+        response = await customs.send_receipt(body)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == code
+    kept = await _all_receipts(customs)
+    assert [(r.outcome, r.error_code) for r in kept] == [("refused", code) for _, code in cases]
+    assert kept[1].body == unsigned.decode()  # as received: the evidence
+    assert (await customs.reload(declaration.id)).status == "filed"  # none of them moved it
+
+
+async def test_receipts_need_the_authoritys_key_and_a_message_silkgate_filed(customs):
+    declaration = await customs.file(mail(new_order_id()))
+    [message] = await customs.messages(declaration.id)
+    body = customs.receipt_xml(message, 800)
+    broker = await customs.key("broker")
+    assert (await customs.send_receipt(body, headers=broker)).json()["code"] == "role_not_allowed"
+    assert (await customs.send_receipt(body, headers={"Authorization": "Bearer nope"})).status_code == 401
+    message.guid = "0" * 8 + message.guid[8:]  # a receipt for a guid nobody filed
+    unknown = await customs.send_receipt(customs.receipt_xml(message, 800))
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "receipt_unknown_message")
+    assert (await customs.reload(declaration.id)).status == "filed"
+
+
+async def test_a_rejection_is_amended_and_filed_again_as_a_change_and_old_receipts_are_superseded(customs):
+    declaration = await customs.file(mail(new_order_id()))
+    [first] = await customs.messages(declaration.id)
+    declaration = await customs.answer(declaration, 100)
+    assert declaration.status == "authority_rejected" and declaration.needs_broker
+    broker = await customs.key("broker")
+    assert (await customs.client.post(f"/v1/declarations/{declaration.id}/claim", headers=broker)).status_code == 200
+    refile = await customs.client.post(f"/v1/declarations/{declaration.id}/file", headers=broker,
+                                       json={"reason_code": "refile_after_rejection", "note": "HS corrected"})
+    assert refile.status_code == 200, refile.text
+    declaration = await customs.reload(declaration.id)
+    second = (await customs.messages(declaration.id))[-1]
+    assert (declaration.status, declaration.filings, second.app_type) == ("filed", 2, 2)
+    stale = await customs.send_receipt(customs.receipt_xml(first, 800))  # for the first filing: too late
+    assert stale.json()["outcome"] == "superseded" and (await customs.reload(declaration.id)).status == "filed"
+    assert (await customs.answer(declaration, 120, 800)).status == "released"
+
+
+async def test_a_cancellation_before_the_authority_numbered_the_list_is_filed_when_the_numbers_come(customs):
+    declaration = await customs.file(accepted(new_order_id()))
+    async with customs.runtime.db.transaction() as session:
+        await cancel_order(DeclarationRepository(session), customs.config, cancelled(declaration.order_id),
+                           emit=outbox_emitter(customs.runtime.outbox, session))
+    declaration = await customs.reload(declaration.id)
+    assert declaration.status == "cancel_requested"
+    assert [m.purpose for m in await customs.messages(declaration.id)] == ["order", "declaration"]  # nothing yet
+    declaration = await customs.answer(declaration, 120)  # brings preNo and invtNo
+    cancel = (await customs.messages(declaration.id))[-1]
+    assert (declaration.status, cancel.message_type, cancel.purpose) == ("cancel_requested", "CEB623", "cancel")
+    assert (await customs.answer(declaration, 899, purpose="cancel")).status == "cancelled"

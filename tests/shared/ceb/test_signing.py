@@ -1,0 +1,113 @@
+"""XML-DSig round trip and tampering; the detached signature of JSON messages; signing identities."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from services.customs.messages import build_message
+from shared.ceb.errors import MessageMalformed, SignatureInvalid
+from shared.ceb.fields import DSIG_NS, to_bytes
+from shared.ceb.signing import SigningIdentity, sign_bytes, sign_xml, verify_bytes, verify_xml
+from shared.certificates import make_pair
+from tests.customs.messages.factories import DECLARANT, facts, identity, mail_facts, other_identity
+
+
+@pytest.fixture(scope="module")
+def filed() -> bytes:
+    return build_message("CEB621", facts(), DECLARANT, identity()).body
+
+
+def test_a_signed_message_verifies_with_the_signers_certificate(filed):
+    signed = verify_xml(filed, identity().cert_pem)
+    assert etree.QName(signed).localname == "CEB621Message"
+    assert signed.find(f"{{{DSIG_NS}}}Signature") is None  # what was signed: the document without its signature
+    signature = etree.fromstring(filed)[-1]
+    assert signature.tag == f"{{{DSIG_NS}}}Signature"  # enveloped, the root's last child
+    assert signature.find(f".//{{{DSIG_NS}}}X509Certificate") is not None  # certificate in KeyInfo
+    methods = {element.get("Algorithm") for element in signature.iter() if element.get("Algorithm")}
+    assert "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256" in methods
+    assert "http://www.w3.org/TR/2001/REC-xml-c14n-20010315" in methods
+
+
+def test_any_changed_byte_of_the_content_fails(filed):
+    changed = filed.replace(b"<qty>2</qty>", b"<qty>3</qty>", 1)
+    assert changed != filed
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(changed, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+
+
+def test_a_changed_byte_of_the_signature_value_fails(filed):
+    start = filed.index(b"<ds:SignatureValue>") + len(b"<ds:SignatureValue>")
+    flipped = filed[:start] + (b"A" if filed[start:start + 1] != b"A" else b"B") + filed[start + 1:]
+    with pytest.raises(SignatureInvalid):
+        verify_xml(flipped, identity().cert_pem)
+
+
+def test_a_signature_by_another_key_fails_even_with_its_certificate_inside(filed):
+    forged = build_message("CEB621", facts(), DECLARANT, other_identity()).body
+    with pytest.raises(SignatureInvalid):
+        verify_xml(forged, identity().cert_pem)  # the configured certificate decides, not the one carried
+
+
+def test_an_unsigned_document_is_refused(filed):
+    root = etree.fromstring(filed)
+    root.remove(root[-1])
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(to_bytes(root), identity().cert_pem)
+    assert caught.value.code == "signature_missing"
+
+
+def test_a_signature_not_enveloping_the_document_is_refused(filed):
+    """A signature moved inside the body (a wrapping trick) is not the root's signature."""
+    root = etree.fromstring(filed)
+    signature = root[-1]
+    root.remove(signature)
+    root[0].append(signature)
+    with pytest.raises(SignatureInvalid):
+        verify_xml(to_bytes(root), identity().cert_pem)
+
+
+def test_malformed_xml_is_refused_as_such():
+    with pytest.raises(MessageMalformed) as caught:
+        verify_xml(b"<CEB621Message><unclosed></CEB621Message>", identity().cert_pem)
+    assert caught.value.code == "xml_malformed"
+
+
+def test_entities_are_not_expanded():
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+            b"<x>&b;</x>")
+    with pytest.raises((MessageMalformed, SignatureInvalid)):
+        verify_xml(bomb, identity().cert_pem)
+
+
+def test_json_messages_are_signed_over_their_exact_bytes():
+    message = build_message("CUSITM", mail_facts(), DECLARANT, identity())
+    verify_bytes(message.body, message.signature, identity().cert_pem)
+    with pytest.raises(SignatureInvalid):
+        verify_bytes(message.body.replace(b"30.00", b"3.00"), message.signature, identity().cert_pem)
+    with pytest.raises(SignatureInvalid):
+        verify_bytes(message.body, message.signature, other_identity().cert_pem)
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_bytes(message.body, None, identity().cert_pem)
+    assert caught.value.code == "signature_missing"
+    with pytest.raises(SignatureInvalid):
+        verify_bytes(message.body, "not base64!", identity().cert_pem)
+
+
+def test_an_identity_whose_key_and_certificate_differ_is_refused_at_load(tmp_path):
+    key, _ = make_pair("a")
+    _, cert = make_pair("b")
+    (tmp_path / "k.pem").write_bytes(key)
+    (tmp_path / "c.pem").write_bytes(cert)
+    with pytest.raises(ValueError, match="does not belong"):
+        SigningIdentity.from_files(tmp_path / "k.pem", tmp_path / "c.pem")
+
+
+def test_sign_and_verify_a_minimal_document():
+    root = etree.Element("{urn:silkgate:customs:1}Probe", nsmap={None: "urn:silkgate:customs:1"})
+    root.text = "x"
+    data = sign_xml(root, identity())
+    assert verify_xml(data, identity().cert_pem).text == "x"
+    assert sign_bytes(b"x", identity()) != sign_bytes(b"y", identity())
