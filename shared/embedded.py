@@ -210,6 +210,7 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
                 raise click.ClickException(f"{service} did not start on port {port}")
         click.echo(f"silkgate: up — orders http://127.0.0.1:{ports['orders']}/docs  "
                    f"customs http://127.0.0.1:{ports['customs']}/docs  postal http://127.0.0.1:{ports['postal']}/docs  "
+                   f"customs authority (sandbox) http://127.0.0.1:{ports['authority']}/docs  "
                    "(Ctrl-C stops everything)")
         if demo:
             supervisor.add("demo", [sys.executable, "-m", "shared.cli", "demo"], oneshot=True)

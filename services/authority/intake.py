@@ -207,7 +207,9 @@ async def _plan_filing(session: Any, settings: AuthoritySettings, filing: Filing
                                 settings, now=now)
     decision = decide(settings, guid=filing.guid, kind=filing.kind, order_no=filing.order_no,
                       hs_codes=filing.hs_codes)
-    pre_no, invt_no = numbers(filing.guid, kind=filing.kind, customs_code=filing.customs_code, at=now)
+    # Customs numbers an accepted inventory list (mail and express items keep their item id and waybill number).
+    pre_no, invt_no = (numbers(filing.guid, kind=filing.kind, customs_code=filing.customs_code, at=now)
+                       if filing.kind.startswith("CEB") else (None, None))
     await _new_case(session, filing, now=now, state=state_after(decision.answer), decision=decision.answer,
                     failed_answer=decision.failed_answer, pre_no=pre_no, invt_no=invt_no)
     steps = [(status, delay, info_for(status, decision)) for status, delay in filing_steps(settings, decision)]

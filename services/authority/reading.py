@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from shared.ceb import codes
 from shared.ceb.errors import MessageMalformed
 from shared.ceb.fields import CEB_NS
 from shared.ceb.json_messages import Cusitm, ExpManifest, InspectionRecord, ReviewAnswer, parse_json_message
 from shared.ceb.receipts import RECEIPT_OF
-from shared.ceb.schema import check_received
+from shared.ceb.schema import check_received, element_path
 from shared.ceb.signing import verify_bytes, verify_xml
 from shared.ceb.transport import Envelope
 
@@ -22,6 +23,10 @@ _RECORDS = {
     "CEB623": ("InvtCancel", None), "CEB605": ("InvtCancel", None), "CEB625": ("InvtRefund", "InvtRefundHead"),
 }
 _GCODES = {"CEB621": "InventoryList", "CEB603": "InventoryList", "CEB625": "InvtRefundList"}
+# The XSD says "three digits"; the code tables say which three digits exist.
+_CODED = {"currency": codes.is_currency_code, "fCurrency": codes.is_currency_code,
+          "iCurrency": codes.is_currency_code, "country": codes.is_country_code, "unit": codes.is_unit_code,
+          "unit1": codes.is_unit_code}
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ def _read_xml(envelope: Envelope, cert_pem: bytes) -> Filing:
         raise MessageMalformed("Message.MessageHead.MessageType", f"the envelope says {envelope.kind}, the "
                                f"message is {name.localname}", code="message_type_mismatch")
     check_received(signed)
+    _check_codes(signed)
     record_name, head_name = _RECORDS[envelope.kind]
     records = signed.findall(f"{{{CEB_NS}}}{record_name}")
     if len(records) != 1:
@@ -76,12 +82,20 @@ def _read_xml(envelope: Envelope, cert_pem: bytes) -> Filing:
         element = head.find(f"{{{CEB_NS}}}{tag}")
         return element.text if element is not None else None
 
-    codes = tuple(element.text or "" for element in record.findall(f"{{{CEB_NS}}}{_GCODES.get(envelope.kind, '-')}"
+    hs_codes = tuple(element.text or "" for element in record.findall(f"{{{CEB_NS}}}{_GCODES.get(envelope.kind, '-')}"
                                                                      f"/{{{CEB_NS}}}gcode"))
     return Filing(kind=envelope.kind, guid=signed.get("guid", ""), app_type=int(value("appType") or 1),
                   cop_no=value("copNo"), order_no=value("orderNo"), customs_code=value("customsCode"),
                   ebp_code=value("ebpCode"), ebc_code=value("ebcCode"), agent_code=value("agentCode"),
-                  pre_no=value("preNo"), invt_no=value("invtNo"), hs_codes=codes)
+                  pre_no=value("preNo"), invt_no=value("invtNo"), hs_codes=hs_codes)
+
+
+def _check_codes(root: etree._Element) -> None:
+    for element in root.iter(f"{{{CEB_NS}}}*"):
+        known = _CODED.get(etree.QName(element).localname)
+        if known is not None and not known(element.text or ""):
+            raise MessageMalformed(element_path(element), f"{element.text!r} is not in the code table",
+                                   code="code_table")
 
 
 def _read_json(envelope: Envelope, cert_pem: bytes) -> Filing:

@@ -36,7 +36,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server interface
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 status = 200
                 if self.path != "/v1/receipts" or self.headers.get("authorization") != f"Bearer {AUTHORITY_KEY}":
@@ -125,7 +125,8 @@ async def test_a_filing_over_http_gets_its_receipts_and_a_killed_sandbox_finishe
             await eventually(lambda: receiver.statuses(filed.guid) == [2, 120, 300, 399, 800], timeout=30)
             again = await gateway.file(filed)  # the restarted sandbox still knows the message
             assert (again.outcome, again.duplicate) == ("accepted", True)
-            metrics = httpx.get(f"{url}/metrics").text
+            async with httpx.AsyncClient() as client:
+                metrics = (await client.get(f"{url}/metrics")).text
             assert "silkgate_authority_receipts_total" in metrics
             await gateway.aclose()
         finally:
@@ -140,6 +141,6 @@ def test_serve_refuses_to_start_without_the_filers_certificate(tmp_path, keys):
         env = environment(tmp_path, keys, receiver, port,
                           SILKGATE_AUTHORITY_DECLARANT_CERT_FILE=str(tmp_path / "missing.crt"))
         result = subprocess.run([sys.executable, "-m", "shared.cli", "serve", "authority"], env=env,
-                                capture_output=True, text=True, timeout=60)
+                                capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0
     assert "SILKGATE_AUTHORITY_DECLARANT_CERT_FILE" in result.stdout + result.stderr

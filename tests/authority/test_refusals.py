@@ -56,6 +56,16 @@ async def test_a_signed_message_breaking_the_xsd_is_refused_naming_the_element(s
         assert answer.problem["field"] == "CEB621Message.Inventory.InventoryList[1].gcode"
 
 
+async def test_codes_outside_the_tables_are_refused(settings_for, receiver, keys):
+    async with running_authority(settings_for(), receiver) as (_client, gateway):
+        root = build_ceb621(facts(), DECLARANT, guid=new_guid())
+        root.find(".//{*}InventoryList/{*}country").text = "998"  # three digits, but no country's
+        filed = replace(message("CEB621", keys), guid=root.get("guid"), body=sign_xml(root, keys.customs_identity))
+        answer = await gateway.file(filed)
+        assert (answer.status_code, answer.problem["code"], answer.problem["field"]) == (
+            422, "code_table", "CEB621Message.Inventory.InventoryList[1].country")
+
+
 async def test_envelopes_that_cannot_be_read_are_refused_with_400_and_kept(settings_for, receiver, keys):
     async with running_authority(settings_for(), receiver) as (client, gateway):
         not_json = await client.post("/v1/messages", content=b"<CEB621Message/>")
@@ -84,7 +94,7 @@ async def test_the_envelope_must_name_the_message_it_carries(settings_for, recei
 
 
 async def test_a_json_message_with_a_bad_signature_or_content_is_refused(settings_for, receiver, keys):
-    async with running_authority(settings_for(), receiver) as (client, gateway):
+    async with running_authority(settings_for(), receiver) as (_client, gateway):
         filed = build_message("CUSITM", mail_facts(), DECLARANT, keys.customs_identity)
         tampered = replace(filed, body=filed.body.replace(b'"30.00"', b'"3.00"'))
         answer = await gateway.file(tampered)

@@ -30,7 +30,7 @@ def test_the_sandbox_authority_gets_one_active_authority_key_in_customs(tmp_path
     second = asyncio.run(rotate_sandbox_authority_key())
 
     async def check() -> None:
-        import services.customs.models as models
+        from services.customs import models
 
         db = Database(url)
         async with db.reader() as session:
