@@ -135,5 +135,9 @@ async def test_health_readiness_and_metrics(settings_for, receiver, keys):
         await gateway.file(message("CEB621", keys))
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         assert (await client.get("/readyz")).json()["status"] == "ready"
+        paths = (await client.get("/openapi.json")).json()["paths"]
+        assert {"/v1/messages", "/v1/messages/{message_id}", "/v1/receipts"} <= set(paths)
+        bad_query = await client.get("/v1/receipts", params={"limit": 0})
+        assert (bad_query.status_code, bad_query.json()["field"]) == (422, "limit")
         metrics = (await client.get("/metrics")).text
         assert 'silkgate_authority_messages_total{kind="CEB621",result="accepted"}' in metrics
