@@ -93,7 +93,7 @@ def load_keys(settings: AuthoritySettings) -> tuple[SigningIdentity, bytes]:
 async def _receipt_poster(db: Database, settings: AuthoritySettings, identity: SigningIdentity,
                           client: httpx.AsyncClient, stop: asyncio.Event) -> None:
     """Post due receipts until stopped; after a round that delivered something, look again at once."""
-    idle = 0.1
+    idle = settings.poll_interval_s
     while not stop.is_set():
         delivered = 0
         try:

@@ -75,7 +75,9 @@ class AuthoritySettings(ServiceSettings):
     seed: int = 0
     rules: list[Rule] = Field(default_factory=list)
 
-    # Posting receipts: one request each, retried with backoff until customs answers 2xx.
+    # Posting receipts: one request each, retried with backoff until customs answers 2xx. The plan is looked at
+    # every poll_interval_s while nothing is due.
+    poll_interval_s: float = Field(default=0.1, gt=0)
     post_batch_size: int = Field(default=100, ge=1)
     post_timeout_s: float = Field(default=5.0, gt=0)
     retry_backoff_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
