@@ -41,3 +41,15 @@ def test_the_sandbox_authority_gets_one_active_authority_key_in_customs(tmp_path
         assert (principal.role, principal.owner) == ("authority", SANDBOX_AUTHORITY_OWNER)
 
     asyncio.run(check())
+
+
+def test_the_certs_command_makes_both_pairs_once(tmp_path):
+    from click.testing import CliRunner
+
+    from shared.cli import main
+
+    first = CliRunner().invoke(main, ["certs", "--dir", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    assert {p.name for p in tmp_path.iterdir()} == {"customs.key", "customs.crt", "authority.key", "authority.crt"}
+    second = CliRunner().invoke(main, ["certs", "--dir", str(tmp_path)])
+    assert second.output == first.output  # kept, same fingerprints
