@@ -110,8 +110,10 @@ class Stack:
                 self.spawn(f"{service}-api-{index}", [service, "--role", "api", "--port", str(port)])
                 self.spawn(f"{service}-worker-{index}", [service, "--role", "worker"])
         self.spawn("carrier", ["carrier"])
+        await self.wait_ready((*SERVICES, "carrier"))
+        # The sandbox authority starts once the rest is up, so it does not slow their start on a busy machine.
         self.spawn("authority", ["authority"])
-        await self.wait_ready()
+        await self.wait_ready(["authority"])
 
     def spawn(self, name: str, args: list[str]) -> None:
         log = (self.log_dir / f"{name}.out").open("ab")
