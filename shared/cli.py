@@ -1,4 +1,4 @@
-"""The `silkgate` command: up, demo, migrate, keys, contract export, trace, logs (and serve, used by up)."""
+"""The `silkgate` command: up, demo, migrate, keys, certs, contract export, trace, logs (and serve, used by up)."""
 
 from __future__ import annotations
 
@@ -124,6 +124,21 @@ def keys_revoke(key_id: str) -> None:
     if not count:
         raise click.ClickException(f"no active key {key_id}")
     click.echo(f"revoked {key_id} in {count} service(s)")
+
+
+@main.command("certs")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("var/certs"), show_default=True,
+              help="Where customs.{key,crt} and authority.{key,crt} are kept.")
+def certs_command(directory: Path) -> None:
+    """Make the self-signed signing identities of customs and the sandbox authority if they are missing (what
+    `silkgate up` does on first start; containers share the directory as a volume)."""
+    from shared.certificates import certificate_fingerprint, ensure_pair
+
+    for name, common_name in (("customs", "silkgate customs (declarant)"),
+                              ("authority", "silkgate sandbox customs authority")):
+        pair = ensure_pair(directory, name, common_name=common_name)
+        fingerprint = certificate_fingerprint(pair.cert_file.read_bytes())
+        click.echo(f"{name}: {pair.key_file} {pair.cert_file} sha256:{fingerprint}")
 
 
 @main.group()

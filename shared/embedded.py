@@ -1,4 +1,5 @@
-"""`silkgate up`: nats-server, migrations, the three services (API and worker processes) and the sandbox carrier."""
+"""`silkgate up`: nats-server, migrations, the three services (API and worker processes), the sandbox carrier and
+the sandbox customs authority."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from pathlib import Path
 
 import click
 
+from shared.exchange import exchange_env, rotate_sandbox_authority_key
 from shared.migrate import upgrade
 from shared.natsauth import NatsCredentialStore, admin_auth, provision_streams, service_environment
 from shared.natsserver import nats_server_binary
 from shared.serve import port_is_free
-from shared.services import SERVICE_NAMES, settings_for
+from shared.services import SANDBOXES, SERVICE_NAMES, settings_for
 
 EMBEDDED_NATS_PORT = int(os.environ.get("SILKGATE_EMBEDDED_NATS_PORT", "4223"))
 SANDBOX_CARRIER_OWNER = os.environ.get("SILKGATE_SANDBOX_CARRIERS", "*")
@@ -107,6 +109,10 @@ class Supervisor:
         env.setdefault("SILKGATE_POSTAL_MAX_DISPATCH_AGE_S", "5")
         env.setdefault("SILKGATE_CARRIER_POSTAL_URL", f"http://127.0.0.1:{postal_port}")
         env.setdefault("SILKGATE_POSTAL_DEFAULT_CARRIER_URL", f"http://127.0.0.1:{carrier_port}/v1/manifests")
+        customs_port, authority_port = settings_for("customs").resolved_port(), settings_for("authority").resolved_port()
+        for name, value in exchange_env(self.data_dir / "certs", customs_url=f"http://127.0.0.1:{customs_port}",
+                                        authority_url=f"http://127.0.0.1:{authority_port}").items():
+            env.setdefault(name, value)
         env.update(extra)
         return env
 
@@ -167,7 +173,7 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
     (data_dir / "log").mkdir(exist_ok=True)
     os.environ["SILKGATE_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("SILKGATE_POSTAL_SANDBOX", "true")  # the embedded mode is the sandbox
-    ports = {name: settings_for(name).resolved_port() for name in (*SERVICE_NAMES, "carrier")}
+    ports = {name: settings_for(name).resolved_port() for name in (*SERVICE_NAMES, *SANDBOXES)}
     taken = [f"{name} {port}" for name, port in [("nats-server", EMBEDDED_NATS_PORT), *ports.items()]
              if not port_is_free("127.0.0.1", port)]
     if taken:
@@ -176,6 +182,7 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
         upgrade(service, settings_for(service).resolved_database_url())
     click.echo(f"silkgate: migrations applied, data in {data_dir}")
     carrier_key = _ensure_sandbox_carrier_key()
+    authority_key = asyncio.run(rotate_sandbox_authority_key())
 
     supervisor = Supervisor(data_dir, raw_logs)
 
@@ -202,12 +209,16 @@ def up(*, data_dir: Path, demo: bool, raw_logs: bool) -> None:
             supervisor.add(f"{service}-worker", [*silkgate, service, "--role", "worker"], env)
         supervisor.add("carrier", [*silkgate, "carrier"], {"SILKGATE_CARRIER_API_KEY": carrier_key,
                                                            "SILKGATE_CARRIER_LOG_FILE": str(data_dir / "log" / "carrier.jsonl")})
+        supervisor.add("authority", [*silkgate, "authority"], {
+            "SILKGATE_AUTHORITY_API_KEY": authority_key,
+            "SILKGATE_AUTHORITY_LOG_FILE": str(data_dir / "log" / "authority.jsonl")})
         for service, port in ports.items():
             supervisor.pump(until=time.monotonic() + 0.01)
             if not wait_for_port(port):
                 raise click.ClickException(f"{service} did not start on port {port}")
         click.echo(f"silkgate: up — orders http://127.0.0.1:{ports['orders']}/docs  "
                    f"customs http://127.0.0.1:{ports['customs']}/docs  postal http://127.0.0.1:{ports['postal']}/docs  "
+                   f"customs authority (sandbox) http://127.0.0.1:{ports['authority']}/docs  "
                    "(Ctrl-C stops everything)")
         click.echo(f"silkgate: brokers' console http://127.0.0.1:{ports['customs']}/console/ (sign in with a broker key)")
         if demo:

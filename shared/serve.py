@@ -13,7 +13,7 @@ import click
 from shared.db import Database
 from shared.logging import cache_loggers
 from shared.secrets import is_production, production_problems
-from shared.services import create_app_for, settings_for
+from shared.services import SANDBOXES, create_app_for, settings_for
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -49,7 +49,7 @@ def serve(service: str, *, role: str = "all", host: str | None = None, port: int
     if port:
         overrides["port"] = port
     settings = settings_for(service, **overrides)
-    if service != "carrier":
+    if service not in SANDBOXES:
         settings.run_api = role in ("api", "all")
         settings.run_workers = role in ("worker", "all")
     if is_production():

@@ -6,9 +6,11 @@ import importlib
 from typing import Any
 
 SERVICE_NAMES = ("orders", "customs", "postal")
-ALL_PROCESSES = (*SERVICE_NAMES, "carrier")
+# The sandboxes: one process each, no broker, their tables made at start-up.
+SANDBOXES = ("carrier", "authority")
+ALL_PROCESSES = (*SERVICE_NAMES, *SANDBOXES)
 _SETTINGS = {"orders": "OrdersSettings", "customs": "CustomsSettings", "postal": "PostalSettings",
-             "carrier": "CarrierSettings"}
+             "carrier": "CarrierSettings", "authority": "AuthoritySettings"}
 
 
 def settings_for(service: str, **overrides: Any) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_PORTS = {"orders": 8001, "customs": 8002, "postal": 8003, "carrier": 8004}
+DEFAULT_PORTS = {"orders": 8001, "customs": 8002, "postal": 8003, "carrier": 8004, "authority": 8005}
 DEFAULT_NATS_URL = "nats://127.0.0.1:4223"
 
 

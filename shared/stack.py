@@ -1,7 +1,7 @@
 """The whole system as real processes, for end-to-end tests and the benchmark.
 
-nats-server, three services (an API and a worker process each, optionally more replicas) and the sandbox carrier,
-driven only over HTTP as merchants, brokers and carriers do. Databases are SQLite files under `root`, or fresh
+nats-server, three services (an API and a worker process each, optionally more replicas), the sandbox carrier and the
+sandbox customs authority, driven only over HTTP as merchants, brokers and carriers do. Databases are SQLite files under `root`, or fresh
 PostgreSQL databases on `postgres_url`. The stack runs its own nats-server on a free port (never 4222), because
 fault tests restart it.
 """
@@ -22,10 +22,16 @@ import httpx
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.exchange import exchange_env, rotate_sandbox_authority_key
 from shared.natsauth import admin_auth, provision_streams
 from shared.natsserver import NatsServer, free_port
 
 SERVICES = ("orders", "customs", "postal")
+SANDBOXES = ("carrier", "authority")
+# The sandbox authority answers within a fraction of a second here (tests and the benchmark); extra_env overrides.
+AUTHORITY_DELAYS = {"SILKGATE_AUTHORITY_DECLARING_DELAY_S": "0.05", "SILKGATE_AUTHORITY_ACCEPTED_DELAY_S": "0.1",
+                    "SILKGATE_AUTHORITY_DECISION_DELAY_S": "0.2", "SILKGATE_AUTHORITY_CONCLUSION_DELAY_S": "0.1",
+                    "SILKGATE_AUTHORITY_RELEASE_DELAY_S": "0.1"}
 
 
 @contextmanager
@@ -49,7 +55,7 @@ class Stack:
         self.postgres_url = postgres_url
         # The services connect with their own NATS users (shared.natsauth); tests and tools use `nats.url` (admin).
         self.nats = NatsServer(auth=True)
-        self.ports = {name: free_port() for name in (*SERVICES, "carrier")}
+        self.ports = {name: free_port() for name in (*SERVICES, *SANDBOXES)}
         self.replica_ports = {name: [free_port() for _ in range(replicas - 1)] for name in SERVICES}
         self.extra_env = extra_env or {}
         self.processes: dict[str, subprocess.Popen] = {}
@@ -80,6 +86,10 @@ class Stack:
         env["SILKGATE_CARRIER_POSTAL_URL"] = self.url("postal")
         env["SILKGATE_CARRIER_LOG_FILE"] = str(self.log_dir / "carrier.jsonl")
         env["SILKGATE_POSTAL_DEFAULT_CARRIER_URL"] = f"{self.url('carrier')}/v1/manifests"
+        env["SILKGATE_AUTHORITY_PORT"] = str(self.ports["authority"])
+        env["SILKGATE_AUTHORITY_LOG_FILE"] = str(self.log_dir / "authority.jsonl")
+        env.update(exchange_env(self.root / "certs", customs_url=self.url("customs"), authority_url=self.url("authority")))
+        env.update(AUTHORITY_DELAYS)
         env.update(self.extra_env)
         self.env = env
         with patched_env(env):
@@ -96,7 +106,9 @@ class Stack:
             _, self.keys["payment"] = await create_key(role="payment", owner="Alipay", name="Alipay")
             _, self.keys["carrier"] = await create_key(role="carrier", owner="*", name="sandbox carrier",
                                                        services=("postal",))
+            self.keys["authority"] = await rotate_sandbox_authority_key()
         self.env["SILKGATE_CARRIER_API_KEY"] = self.keys["carrier"]
+        self.env["SILKGATE_AUTHORITY_API_KEY"] = self.keys["authority"]
         for service in SERVICES:
             self.start_service(service)
             for index, port in enumerate(self.replica_ports[service], start=2):
@@ -104,7 +116,10 @@ class Stack:
                 self.spawn(f"{service}-worker-{index}", [service, "--role", "worker"])
         self.spawn("carrier", ["carrier"])
         try:
-            await self.wait_ready()
+            await self.wait_ready((*SERVICES, "carrier"))
+            # The sandbox authority starts once the rest is up, so it does not slow their start on a busy machine.
+            self.spawn("authority", ["authority"])
+            await self.wait_ready(["authority"])
         except BaseException:
             await self.stop()  # a stack that did not come up (a loaded machine) leaves no process behind
             raise
@@ -138,7 +153,8 @@ class Stack:
         self.nats.process.wait()
         self.nats.start()  # same port, same store: JetStream state survives
 
-    async def wait_ready(self, services: tuple[str, ...] | list[str] = (*SERVICES, "carrier"), timeout: float = 60) -> None:
+    async def wait_ready(self, services: tuple[str, ...] | list[str] = (*SERVICES, *SANDBOXES),
+                         timeout: float = 60) -> None:
         """Every API named (and its replicas' APIs) answers /readyz with 200."""
         deadline = time.monotonic() + timeout
         urls = [(service, self.url(service)) for service in services]

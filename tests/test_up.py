@@ -15,7 +15,7 @@ import httpx
 
 from shared.natsserver import free_port
 
-SERVICES = ("ORDERS", "CUSTOMS", "POSTAL", "CARRIER")
+SERVICES = ("ORDERS", "CUSTOMS", "POSTAL", "CARRIER", "AUTHORITY")
 
 
 def processes_of(data_dir: Path) -> list[int]:

@@ -89,7 +89,7 @@ class Cusitm(_Message):
     total_value: Amount
     total_net_weight_kg: Weight
     gross_weight_kg: Weight
-    postage: Amount = Decimal("0")
+    postage: Amount = Decimal(0)
 
     @model_validator(mode="after")
     def _totals(self) -> Cusitm:

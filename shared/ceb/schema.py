@@ -37,7 +37,7 @@ def schema_errors(root: etree._Element) -> list[tuple[str, str]]:
     copy = etree.fromstring(etree.tostring(root, pretty_print=True))
     schema.validate(copy)
     by_line = {element.sourceline: element for element in copy.iter() if isinstance(element.tag, str)}
-    return [(_path(by_line.get(error.line)), _plain_message(error.message)) for error in schema.error_log]
+    return [(element_path(by_line.get(error.line)), _plain_message(error.message)) for error in schema.error_log]
 
 
 def check_outgoing(root: etree._Element) -> None:
@@ -56,7 +56,7 @@ def check_received(root: etree._Element) -> None:
         raise MessageMalformed(path, message, code="schema_invalid")
 
 
-def _path(element: etree._Element | None) -> str:
+def element_path(element: etree._Element | None) -> str:
     """CEB621Message.Inventory.InventoryList[2].gcode: local names, a 1-based index where a name repeats."""
     if element is None:
         return "message"

@@ -56,7 +56,7 @@ class SigningIdentity:
         key = serialization.load_pem_private_key(self.key_pem, password=None)
         cert = x509.load_pem_x509_certificate(self.cert_pem)
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise ValueError("the signing key must be an RSA key")
+            raise TypeError("the signing key must be an RSA key")
         if key.public_key().public_numbers() != cert.public_key().public_numbers():
             raise ValueError("the signing key does not belong to the certificate")
 

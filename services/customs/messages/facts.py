@@ -117,7 +117,7 @@ class FilingFacts:
     payment: Payment | None = None  # the payment provider's document (the order's own payment is only a claim)
     pay_code: str | None = None  # the payment provider's registration code (payCode)
     pay_name: str | None = None
-    tax_total: Decimal = Decimal("0")
+    tax_total: Decimal = Decimal(0)
     note: str | None = None
     # Cancellation (623/605) and return (625) name the list customs accepted: its numbers from the 120 receipt.
     pre_no: str | None = None

@@ -38,7 +38,7 @@ def other_identity() -> SigningIdentity:
 
 def line(number: int = 1, **overrides: Any) -> OrderLine:
     values: dict[str, Any] = {"line_no": number, "sku": f"APR-{number}", "name": "dried apricots",
-                              "hs_code": "0813100000", "quantity": Decimal("2"), "unit": "KGM",
+                              "hs_code": "0813100000", "quantity": Decimal(2), "unit": "KGM",
                               "unit_price": Decimal("45.50"), "total_price": Decimal("91.00"), "currency": "CNY",
                               "origin_country": "KZ", "net_weight_kg": Decimal("2.000")}
     values.update(overrides)
@@ -47,8 +47,8 @@ def line(number: int = 1, **overrides: Any) -> OrderLine:
 
 def parcel(**overrides: Any) -> Parcel:
     lines = overrides.pop("lines", None) or [line(1), line(2, sku="FIG-2", name="dried figs", hs_code="0804200000",
-                                                          quantity=Decimal("1"), unit_price=Decimal("30.00"),
-                                                          total_price=Decimal("30.00"), net_weight_kg=Decimal("1"))]
+                                                          quantity=Decimal(1), unit_price=Decimal("30.00"),
+                                                          total_price=Decimal("30.00"), net_weight_kg=Decimal(1))]
     goods = sum((item.total_price for item in lines), Decimal(0))
     values: dict[str, Any] = {
         "merchant_order_no": "MO-2026-0001", "channel": "ecommerce", "direction": "import", "trade_mode": "9610",
@@ -81,9 +81,9 @@ def export_facts(**overrides: Any) -> FilingFacts:
     p = parcel(direction="export", sender=MERCHANT_CN, consignee=ABROAD, tax=Decimal(0), discount=Decimal(0),
                amount_paid=Decimal("131.00"), payment=None,
                lines=[line(1, origin_country="CN"), line(2, sku="FIG-2", name="dried figs", hs_code="0804200000",
-                                                         quantity=Decimal("1"), unit_price=Decimal("30.00"),
+                                                         quantity=Decimal(1), unit_price=Decimal("30.00"),
                                                          total_price=Decimal("30.00"), origin_country="CN",
-                                                         net_weight_kg=Decimal("1"))])
+                                                         net_weight_kg=Decimal(1))])
     return facts(p, tax_total=Decimal(0), payment=None, pay_code=None, pay_name=None, **overrides)
 
 

@@ -151,7 +151,7 @@ def refused(build, f) -> MessageRuleViolation:
 
 
 def test_amount_paid_must_be_goods_plus_freight_plus_tax_minus_discount():
-    error = refused(build_ceb311, facts(tax_total=Decimal("0")))  # the buyer paid 11.01 tax the order omits
+    error = refused(build_ceb311, facts(tax_total=Decimal(0)))  # the buyer paid 11.01 tax the order omits
     assert (error.field, error.code) == ("OrderHead.acturalPaid", "arithmetic")
     assert "137.01" in error.detail
 

@@ -36,7 +36,7 @@ def test_times_are_written_in_china_time():
 def test_amounts_are_plain_decimals_of_at_most_five_places():
     assert [amount_text(Decimal(v), "x") for v in ("30.00", "0", "0.50", "1E+2", "12.34500")] == [
         "30", "0", "0.5", "100", "12.345"]
-    for bad in (Decimal("-1"), Decimal("1.000001"), Decimal("1" * 20), Decimal("NaN")):
+    for bad in (Decimal(-1), Decimal("1.000001"), Decimal("1" * 20), Decimal("NaN")):
         with pytest.raises(MessageRuleViolation):
             amount_text(bad, "x")
 

@@ -1,0 +1,84 @@
+"""Posting receipts to customs: each one signed, one request each, in order per filing, retried until 2xx.
+
+The plan is in the database, so a restarted sandbox resumes where it stopped. A receipt's bytes are made and kept
+at its first attempt, so a retry (or a repeat after a lost answer) is byte for byte the same receipt, which customs
+recognises by its guid.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import structlog
+from prometheus_client import Counter
+
+from services.authority import repository
+from services.authority.settings import AuthoritySettings
+from shared.ceb.receipts import Receipt, build_receipt
+from shared.ceb.signing import SigningIdentity, sign_xml
+from shared.db import Database, utcnow
+
+log = structlog.get_logger()
+RECEIPTS = Counter("silkgate_authority_receipts_total", "Receipt posts to customs by the sandbox authority",
+                   ["status", "result"])
+
+
+def receipt_of(row: Any, *, now: Any) -> Receipt:
+    """The receipt a planned row stands for; customs' numbers appear once the filing is accepted (120)."""
+    numbered = row.return_status != 2
+    return Receipt(
+        message_type=row.receipt_type, receipt_guid=row.receipt_guid, guid=row.case_guid,
+        return_status=row.return_status, return_time=now, return_info=row.return_info, cop_no=row.cop_no,
+        order_no=row.order_no, pre_no=row.pre_no if numbered else None, invt_no=row.invt_no if numbered else None,
+        answered_type=row.answered_type, customs_code=row.customs_code, ebp_code=row.ebp_code,
+        ebc_code=row.ebc_code, agent_code=row.agent_code,
+    )
+
+
+async def post_due_receipts(db: Database, settings: AuthoritySettings, identity: SigningIdentity,
+                            client: httpx.AsyncClient) -> int:
+    """Post the receipts that are due (the first waiting one of each filing); returns how many customs took."""
+    now = utcnow()
+    async with db.reader() as session:
+        due = await repository.due_receipts(session, now=now, limit=settings.post_batch_size)
+    if not due:
+        return 0
+    bodies: dict[int, bytes] = {}
+    async with db.transaction() as session:
+        for row in due:
+            body = row.body or sign_xml(build_receipt(receipt_of(row, now=now)), identity)
+            if row.body is None:
+                await repository.set_body(session, row.id, body)
+            bodies[row.id] = body
+    delivered = 0
+    for row in due:
+        error = await _post(client, settings, bodies[row.id])
+        async with db.transaction() as session:
+            if error is None:
+                await repository.mark_delivered(session, row.id, now=utcnow())
+                delivered += 1
+            else:
+                delay = settings.retry_backoff_s[min(row.attempts, len(settings.retry_backoff_s) - 1)]
+                await repository.postpone(session, row.id, until=utcnow() + timedelta(seconds=delay), error=error)
+        RECEIPTS.labels(str(row.return_status), "delivered" if error is None else "failed").inc()
+        ids = {"guid": row.case_guid, "cop_no": row.cop_no, "receipt_type": row.receipt_type,
+               "status": row.return_status}
+        if error is None:
+            log.info("authority.receipt_posted", **ids)
+        else:
+            log.warning("authority.receipt_post_failed", **ids, attempts=row.attempts + 1, error=error[:300])
+    return delivered
+
+
+async def _post(client: httpx.AsyncClient, settings: AuthoritySettings, body: bytes) -> str | None:
+    """None when customs took the receipt (2xx), else what went wrong."""
+    try:
+        response = await client.post("/v1/receipts", content=body, headers={
+            "Content-Type": "application/xml", "Authorization": f"Bearer {settings.api_key}"})
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if 200 <= response.status_code < 300:
+        return None
+    return f"customs answered {response.status_code}: {response.text[:300]}"
