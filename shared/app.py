@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.dlq_api import dead_letter_router
 from shared.errors import PayloadTooLarge, install_error_handlers, problem_response
 from shared.logging import configure_logging
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
@@ -42,6 +43,7 @@ def build_app(runtime: ServiceRuntime, *, title: str, description: str, routers:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, service=settings.service)
     app.include_router(health_router())
+    app.include_router(dead_letter_router(settings.service))
     for router in routers:
         app.include_router(router)
     return app

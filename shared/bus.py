@@ -1,4 +1,9 @@
-"""NATS JetStream connection: connect (waiting while the server is down), streams, publishing."""
+"""NATS JetStream connection: connect (waiting while the server is down), streams, publishing.
+
+`url` may name one server or a cluster: a comma-separated list (`nats://n1:4222,nats://n2:4222,nats://n3:4222`).
+The client connects to any of them, learns the others from the cluster, and reconnects to a live one when its
+server goes away. Streams get `replicas` copies (0: 3 when the cluster has at least three nodes, else 1).
+"""
 
 from __future__ import annotations
 
@@ -19,10 +24,14 @@ log = structlog.get_logger()
 class Bus:
     """One NATS connection per process; JetStream for durable publish and pull consumers."""
 
-    def __init__(self, url: str, *, duplicate_window_s: float = 600.0, connect_timeout_s: float = 2.0) -> None:
+    def __init__(self, url: str, *, duplicate_window_s: float = 600.0, connect_timeout_s: float = 2.0,
+                 replicas: int = 0) -> None:
         self.url = url
+        self.servers = server_urls(url)
         self.duplicate_window_s = duplicate_window_s
         self.connect_timeout_s = connect_timeout_s
+        self.replicas = replicas  # 0: decided from the cluster's size when connected
+        self.stream_replicas = 1
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self._ready = asyncio.Event()
@@ -40,7 +49,7 @@ class Bus:
         while True:
             try:
                 self.nc = await nats.connect(
-                    self.url,
+                    servers=self.servers,
                     connect_timeout=self.connect_timeout_s,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
@@ -63,7 +72,7 @@ class Bus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._ready.set()
-        log.info("bus.connected", url=self.url)
+        log.info("bus.connected", url=self.url, server=self._server(), stream_replicas=self.stream_replicas)
 
     async def _discard_connection(self) -> None:
         nc, self.nc, self.js = self.nc, None, None
@@ -73,9 +82,15 @@ class Bus:
             except Exception:  # noqa: BLE001 - it is being thrown away
                 pass
 
+    def cluster_size(self) -> int:
+        """Servers known in the cluster: the ones configured plus the ones the cluster announced."""
+        assert self.nc is not None
+        return max(len(self.servers), len({server.netloc for server in self.nc.servers}))
+
     async def ensure_streams(self) -> None:
         """Create or update every service stream and the dead-letter stream (idempotent)."""
         assert self.js is not None
+        self.stream_replicas = self.replicas or stream_replicas_for(self.cluster_size())
         configs = [
             StreamConfig(
                 name=stream_name(service),
@@ -85,6 +100,7 @@ class Bus:
                 discard=DiscardPolicy.OLD,
                 max_age=7 * 24 * 3600,
                 duplicate_window=self.duplicate_window_s,
+                num_replicas=self.stream_replicas,
             )
             for service in SERVICES
         ]
@@ -96,6 +112,7 @@ class Bus:
                 storage=StorageType.FILE,
                 max_age=30 * 24 * 3600,
                 duplicate_window=self.duplicate_window_s,
+                num_replicas=self.stream_replicas,
             )
         )
         for config in configs:
@@ -128,4 +145,21 @@ class Bus:
         log.warning("bus.disconnected", url=self.url)
 
     async def _on_reconnected(self) -> None:
-        log.info("bus.reconnected", url=self.url)
+        log.info("bus.reconnected", url=self.url, server=self._server())
+
+    def _server(self) -> str:
+        connected = self.nc.connected_url if self.nc is not None else None
+        return connected.netloc if connected is not None else ""
+
+
+def server_urls(url: str) -> list[str]:
+    """`SILKGATE_NATS_URL` as a list of servers: one URL, or several separated by commas."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError("SILKGATE_NATS_URL names no server")
+    return servers
+
+
+def stream_replicas_for(cluster_size: int) -> int:
+    """Three copies when the cluster can hold them (one node may be lost), else one (a single server)."""
+    return 3 if cluster_size >= 3 else 1

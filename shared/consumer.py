@@ -21,6 +21,7 @@ from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.contract.subjects import dead_letter_subject, stream_name
 from shared.db import Database
+from shared.dlq import REPLAY_HEADER
 from shared.inbox import Inbox
 from shared.logging import message_context
 from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
@@ -161,6 +162,9 @@ class DurableConsumer:
     async def handle_batch(self, msgs: list[Any]) -> None:
         """Handle a batch in one transaction; ack only after commit."""
         started = time.perf_counter()
+        msgs = await self._skip_replays_for_others(msgs)
+        if not msgs:
+            return
         parsed = [_parse(msg) for msg in msgs]
         # Handle one parcel's events together and parcels in a fixed order, so concurrent batches (another stream's
         # consumer, a replica) lock rows in the same order and do not deadlock; a stable sort keeps each parcel's
@@ -197,6 +201,17 @@ class DurableConsumer:
         BATCH_SECONDS.labels(self.service).observe(elapsed)
         log.debug("consumer.batch_handled", consumer=self.name, stream=self.stream, size=len(msgs),
                   duration_ms=round(elapsed * 1000, 1))
+
+    async def _skip_replays_for_others(self, msgs: list[Any]) -> list[Any]:
+        """A dead letter replayed by an operator (shared.dlq) is meant for one consumer: the others ack it unseen."""
+        mine = []
+        for msg in msgs:
+            target = (msg.headers or {}).get(REPLAY_HEADER)
+            if target is not None and target != self.name:
+                await _quietly(msg.ack())
+            else:
+                mine.append(msg)
+        return mine
 
     async def _handle_all_at_once(self, readable: list[tuple[Any, Envelope, Event]]) -> _Outcome:
         """The common case: every message succeeds. One inbox look-up and one inbox insert for the whole batch,

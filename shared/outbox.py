@@ -94,8 +94,9 @@ class Relay:
     """
 
     def __init__(self, db: Database, bus: Bus, table: Table, *, service: str, batch_size: int = 500,
-                 idle_interval_s: float = 0.05, retention_s: float = 86400.0) -> None:
+                 idle_interval_s: float = 0.05, retention_s: float = 86400.0, publish_timeout_s: float = 10.0) -> None:
         self.db, self.bus, self.table, self.service = db, bus, table, service
+        self.publish_timeout_s = publish_timeout_s
         self.batch_size = batch_size
         self.idle_interval_s = idle_interval_s
         self.retention_s = retention_s
@@ -166,18 +167,28 @@ class Relay:
         ).order_by(self.table.c.id).limit(self.batch_size)
 
     async def _publish(self, rows) -> list[int]:
-        """Publish rows concurrently and wait for every ack; only acked rows count as sent."""
+        """Publish rows concurrently and wait for every ack; only acked rows count as sent.
+
+        An ack can be lost for good: a cluster node dies with our publish in flight, or the connection moves to
+        another node. nats-py's futures have no deadline of their own, so the wait is bounded here and the
+        unanswered ones are cancelled (which also frees their place in the client's in-flight limit); their rows
+        stay unsent and go again next round, where the broker's duplicate window drops any that did arrive.
+        """
         js = self.bus.js
         assert js is not None
         futures = [
-            await js.publish_async(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id})
+            await js.publish_async(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id},
+                                   wait_stall=self.publish_timeout_s)
             for row in rows
         ]
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        _done, unanswered = await asyncio.wait(futures, timeout=self.publish_timeout_s)
+        for future in unanswered:
+            future.cancel()
         sent: list[int] = []
-        for row, result in zip(rows, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("outbox.publish_failed", event_id=row.event_id, error=str(result) or type(result).__name__)
+        for row, future in zip(rows, futures, strict=True):
+            error = "no ack in time" if future.cancelled() else future.exception()
+            if error is not None:
+                log.warning("outbox.publish_failed", event_id=row.event_id, error=str(error) or type(error).__name__)
                 break  # keep order: later rows wait for the next round
             sent.append(row.id)
         return sent

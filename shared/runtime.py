@@ -14,6 +14,7 @@ from shared.bus import Bus
 from shared.consumer import ConsumerSettings, DurableConsumer, Handler, Prefetcher, build_consumers
 from shared.contract.events import Event
 from shared.db import Database
+from shared.dlq import DeadLetterMonitor
 from shared.inbox import Inbox
 from shared.outbox import Outbox, Relay
 from shared.settings import ServiceSettings
@@ -49,7 +50,8 @@ class ServiceRuntime:
         self.service = self.settings.service
         self.db: Database | None = None
         self.bus = Bus(self.settings.nats_url, duplicate_window_s=self.settings.duplicate_window_s,
-                       connect_timeout_s=self.settings.nats_connect_timeout_s)
+                       connect_timeout_s=self.settings.nats_connect_timeout_s,
+                       replicas=self.settings.nats_stream_replicas)
         self.outbox = Outbox(self.tables.outbox)
         self.inbox = Inbox(self.tables.inbox)
         self.api_keys = ApiKeyRepository(self.tables.api_keys)
@@ -87,6 +89,8 @@ class ServiceRuntime:
                 self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"{self.service}-{consumer.stream}"))
             for worker in self.workers:
                 self._tasks.append(asyncio.create_task(worker(self, self._stop), name=f"{self.service}-worker"))
+            monitor = DeadLetterMonitor(self.service, self.bus, interval_s=self.settings.dead_letter_check_interval_s)
+            self._tasks.append(asyncio.create_task(monitor.run(self._stop), name=f"{self.service}-dead-letters"))
         log.info("service.started", run_api=self.settings.run_api, run_workers=self.settings.run_workers,
                  database=self.db.engine.url.get_backend_name())
 

@@ -3,7 +3,7 @@
 nats-server, three services (an API and a worker process each, optionally more replicas) and the sandbox carrier,
 driven only over HTTP as merchants, brokers and carriers do. Databases are SQLite files under `root`, or fresh
 PostgreSQL databases on `postgres_url`. The stack runs its own nats-server on a free port (never 4222), because
-fault tests restart it.
+fault tests restart it. Pass `nats=NatsCluster()` (shared.natscluster) to run on a three-node JetStream cluster.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import make_url, text
@@ -43,10 +44,10 @@ def patched_env(values: dict[str, str]):
 
 class Stack:
     def __init__(self, root: Path, *, postgres_url: str = "", extra_env: dict[str, str] | None = None,
-                 replicas: int = 1) -> None:
+                 replicas: int = 1, nats: Any = None) -> None:
         self.root = root
         self.postgres_url = postgres_url
-        self.nats = NatsServer()
+        self.nats = nats if nats is not None else NatsServer()  # anything with url, start() and cleanup()
         self.ports = {name: free_port() for name in (*SERVICES, "carrier")}
         self.replica_ports = {name: [free_port() for _ in range(replicas - 1)] for name in SERVICES}
         self.extra_env = extra_env or {}
