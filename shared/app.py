@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import tracing
 from shared.dlq_api import dead_letter_router
 from shared.errors import PayloadTooLarge, install_error_handlers, problem_response
 from shared.logging import configure_logging
@@ -46,6 +47,8 @@ def build_app(runtime: ServiceRuntime, *, title: str, description: str, routers:
     app.include_router(dead_letter_router(settings.service))
     for router in routers:
         app.include_router(router)
+    tracing.setup(settings.service)
+    tracing.instrument_app(app, settings.service)
     return app
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.batch import BatchScope, close_scope, open_scope
 from shared.bus import Bus
 from shared.contract.envelope import Envelope
@@ -221,17 +222,19 @@ class DurableConsumer:
             await lock_parcels(session, [envelope.subject for _, envelope, _ in readable])
             seen = await self.inbox.seen_many(session, self.name, [envelope.id for _, envelope, _ in readable])
             fresh: dict[str, MessageContext] = {}
-            for _msg, envelope, event in readable:
+            fresh_msgs: list[Any] = []
+            for msg, envelope, event in readable:
                 if envelope.id in seen or envelope.id in fresh:
                     log.info("consumer.duplicate_skipped", consumer=self.name, event_id=envelope.id)
                     CONSUMED.labels(self.service, envelope.type, "duplicate").inc()
                 else:
                     fresh[envelope.id] = MessageContext(session, envelope, event, self.outbox)
+                    fresh_msgs.append(msg)
             contexts = list(fresh.values())
             scope = open_scope(session, [ctx.envelope.subject for ctx in contexts])
             await self._prefetch(session, scope, contexts)
-            for ctx in contexts:
-                with _bound(ctx.envelope):
+            for ctx, msg in zip(contexts, fresh_msgs, strict=True):
+                with _bound(ctx.envelope), tracing.handling(self.service, msg, ctx.envelope):
                     await self.handlers[ctx.envelope.type](ctx)
                 CONSUMED.labels(self.service, ctx.envelope.type, "ok").inc()
             await close_scope(session)
@@ -269,7 +272,8 @@ class DurableConsumer:
                 async with session.begin_nested():
                     # The inbox row goes first: a replica racing on the same event blocks here, then fails.
                     await self.inbox.record(session, self.name, envelope)
-                    await self.handlers[envelope.type](MessageContext(session, envelope, event, self.outbox))
+                    with tracing.handling(self.service, msg, envelope):
+                        await self.handlers[envelope.type](MessageContext(session, envelope, event, self.outbox))
             except Exception as exc:  # noqa: BLE001 - one failing message must not sink the batch
                 if isinstance(exc, IntegrityError) and await self.inbox.seen(session, self.name, envelope.id):
                     log.info("consumer.duplicate_skipped", consumer=self.name, reason="handled by a replica")

@@ -17,7 +17,9 @@ from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.db import Database, UTCDateTime, bucketed, utcnow
+from shared import tracing
 from shared.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
+from shared.tracing import current_traceparent
 
 log = structlog.get_logger()
 
@@ -34,6 +36,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("payload", Text, nullable=False),
         Column("created_at", UTCDateTime(), nullable=False),
         Column("sent_at", UTCDateTime(), nullable=True),
+        # W3C traceparent of the span that wrote the event (shared.tracing; null when tracing is off).
+        Column("trace_context", String(64), nullable=True),
     )
     # Only unsent rows are indexed, so the relay's scan stays small however much history is kept.
     Index("ix_outbox_unsent", table.c.id, sqlite_where=table.c.sent_at.is_(None), postgresql_where=table.c.sent_at.is_(None))
@@ -64,6 +68,7 @@ class Outbox:
         if not envelopes:
             return
         now = utcnow()
+        trace_context = current_traceparent()
         # Inside a consumer batch the rows are held and written with the batch's other outbox rows (shared.batch).
         await insert_rows(session, self.table, [
             {
@@ -73,6 +78,7 @@ class Outbox:
                 "correlation_id": env.correlation_id,
                 "payload": env.model_dump_json(),
                 "created_at": now,
+                "trace_context": trace_context,
             }
             for env in envelopes
         ])
@@ -162,7 +168,8 @@ class Relay:
         return len(sent_ids)
 
     def _unsent(self):
-        return select(self.table.c.id, self.table.c.event_id, self.table.c.subject, self.table.c.payload).where(
+        return select(self.table.c.id, self.table.c.event_id, self.table.c.subject, self.table.c.payload,
+                      self.table.c.trace_context).where(
             self.table.c.sent_at.is_(None)
         ).order_by(self.table.c.id).limit(self.batch_size)
 
@@ -176,11 +183,12 @@ class Relay:
         """
         js = self.bus.js
         assert js is not None
-        futures = [
-            await js.publish_async(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id},
-                                   wait_stall=self.publish_timeout_s)
-            for row in rows
-        ]
+        futures = []
+        for row in rows:
+            headers = {"Nats-Msg-Id": row.event_id}
+            with tracing.publishing(self.service, row.subject, row.event_id, row.trace_context, headers):
+                futures.append(await js.publish_async(row.subject, row.payload.encode(), headers=headers,
+                                                      wait_stall=self.publish_timeout_s))
         _done, unanswered = await asyncio.wait(futures, timeout=self.publish_timeout_s)
         for future in unanswered:
             future.cancel()

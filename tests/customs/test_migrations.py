@@ -15,7 +15,7 @@ from tests.support import POSTGRES_URL
 
 
 async def _check(url: str) -> None:
-    await assert_schema_at(url, "customs", metadata, "customs_0001")
+    await assert_schema_at(url, "customs", metadata, "customs_outbox_trace")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
