@@ -35,6 +35,7 @@ class Bus:
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self._ready = asyncio.Event()
+        self._closing = False  # our own close: its disconnect is no news
 
     @property
     def connected(self) -> bool:
@@ -45,6 +46,7 @@ class Bus:
 
     async def connect(self, *, retry: bool = True) -> None:
         """Connect, retrying with backoff while the server is unreachable (a service may start before NATS)."""
+        self._closing = False
         delay = 0.2
         while True:
             try:
@@ -127,6 +129,7 @@ class Bus:
                     await self.js.update_stream(config)
 
     async def close(self) -> None:
+        self._closing = True
         if self.nc is not None:
             # Workers are stopped by now; flush pending acks and close (drain would wait on idle pull requests).
             try:
@@ -142,7 +145,8 @@ class Bus:
         log.warning("bus.error", error=str(exc) or type(exc).__name__)
 
     async def _on_disconnected(self) -> None:
-        log.warning("bus.disconnected", url=self.url)
+        if not self._closing:
+            log.warning("bus.disconnected", url=self.url)
 
     async def _on_reconnected(self) -> None:
         log.info("bus.reconnected", url=self.url, server=self._server())

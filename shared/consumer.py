@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -25,7 +26,7 @@ from shared.db import Database
 from shared.dlq import REPLAY_HEADER
 from shared.inbox import Inbox
 from shared.logging import message_context
-from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
+from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
 from shared.outbox import Outbox
 
 log = structlog.get_logger()
@@ -200,6 +201,7 @@ class DurableConsumer:
             await _quietly(msg.nak(delay=delay))
         elapsed = time.perf_counter() - started
         BATCH_SECONDS.labels(self.service).observe(elapsed)
+        _observe_ages(self.service, [envelope for _, envelope, _, _ in parsed if envelope is not None])
         log.debug("consumer.batch_handled", consumer=self.name, stream=self.stream, size=len(msgs),
                   duration_ms=round(elapsed * 1000, 1))
 
@@ -367,6 +369,13 @@ def take_queued_messages_at_once(pull_subscription: Any) -> None:
         return msg
 
     sub.next_msg = next_msg
+
+
+def _observe_ages(service: str, envelopes: list[Envelope]) -> None:
+    """How long each handled event waited since it was written (one histogram child per event type)."""
+    now = datetime.now(UTC)
+    for envelope in envelopes:
+        EVENT_AGE.labels(service, envelope.type).observe(max(0.0, (now - envelope.time).total_seconds()))
 
 
 def _parse(msg: Any) -> tuple[Any, Envelope | None, Event | None, str | None]:

@@ -16,7 +16,6 @@ stream's size (DeadLetterMonitor).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -175,10 +174,11 @@ class DeadLetters:
 
 
 class DeadLetterMonitor:
-    """Keeps `silkgate_dead_letters{service}` current and warns when a service's dead letters grow."""
+    """Keeps `silkgate_dead_letters{service}` current and warns when a service's dead letters grow (checked by
+    the worker's broker watch, shared.runtime)."""
 
-    def __init__(self, service: str, bus: Any, *, interval_s: float = 30.0) -> None:
-        self.service, self.bus, self.interval_s = service, bus, interval_s
+    def __init__(self, service: str, bus: Any) -> None:
+        self.service, self.bus = service, bus
         self.last: int | None = None
 
     async def check(self) -> int:
@@ -192,17 +192,3 @@ class DeadLetterMonitor:
                         hint=f"silkgate dlq list --service {self.service}")
         self.last = count
         return count
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.bus.wait_ready()
-                await self.check()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a broker hiccup: look again next time
-                log.debug("dlq.check_failed", error=str(exc) or type(exc).__name__)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.interval_s)
-            except TimeoutError:
-                pass

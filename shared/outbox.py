@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.db import Database, UTCDateTime, bucketed, utcnow
 from shared import tracing
-from shared.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PUBLISHED
 from shared.tracing import current_traceparent
 
 log = structlog.get_logger()
@@ -164,6 +165,9 @@ class Relay:
                 sent_ids = await self._publish(rows)
                 await self._mark_sent(session, sent_ids)
         OUTBOX_PUBLISHED.labels(self.service).inc(len(sent_ids))
+        sent = set(sent_ids)
+        for event_type, count in Counter(row.subject for row in rows if row.id in sent).items():
+            EVENTS_PUBLISHED.labels(self.service, event_type).inc(count)
         log.debug("outbox.published", service=self.service, count=len(sent_ids))
         return len(sent_ids)
 

@@ -89,10 +89,28 @@ class ServiceRuntime:
                 self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"{self.service}-{consumer.stream}"))
             for worker in self.workers:
                 self._tasks.append(asyncio.create_task(worker(self, self._stop), name=f"{self.service}-worker"))
-            monitor = DeadLetterMonitor(self.service, self.bus, interval_s=self.settings.dead_letter_check_interval_s)
-            self._tasks.append(asyncio.create_task(monitor.run(self._stop), name=f"{self.service}-dead-letters"))
+            self._tasks.append(asyncio.create_task(self._watch_broker(), name=f"{self.service}-broker-watch"))
         log.info("service.started", run_api=self.settings.run_api, run_workers=self.settings.run_workers,
                  database=self.db.engine.url.get_backend_name())
+
+    async def _watch_broker(self) -> None:
+        """Every broker_watch_interval_s: the consumers' pending counts (silkgate_consumer_pending) and this
+        service's dead letters (silkgate_dead_letters, a warning when they grow)."""
+        dead_letters = DeadLetterMonitor(self.service, self.bus)
+        while not self._stop.is_set():
+            try:
+                await self.bus.wait_ready()
+                for consumer in self.consumers:
+                    await consumer.pending()
+                await dead_letters.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broker hiccup: look again next time
+                log.debug("broker_watch.failed", error=str(exc) or type(exc).__name__)
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.settings.broker_watch_interval_s)
+            except TimeoutError:
+                pass
 
     async def _connect_bus(self) -> None:
         await self.bus.connect(retry=True)

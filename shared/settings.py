@@ -63,8 +63,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 5
     consumer_backoff_s: list[float] = [0.5, 2.0, 5.0, 15.0, 30.0]
     duplicate_window_s: float = 600.0
-    # How often the worker counts this service's dead letters (silkgate_dead_letters; a warning when they grow).
-    dead_letter_check_interval_s: float = 30.0
+    # How often the worker reads its consumers' pending counts and its dead letters from the broker (metrics
+    # silkgate_consumer_pending and silkgate_dead_letters; a warning in the log when the dead letters grow).
+    broker_watch_interval_s: float = 10.0
 
     # How long a SQLite writer waits for another process's write lock before the request fails with 503.
     sqlite_busy_timeout_ms: int = 30000

@@ -17,6 +17,7 @@ from shared.cli import main
 from shared.contract.events import WaybillIssued
 from shared.contract.subjects import DEAD_LETTER_STREAM, dead_letter_subject
 from shared.dlq import DEAD_LETTERS, DeadLetterMonitor, DeadLetters
+from shared.metrics import CONSUMER_LAG
 from tests.orders import events
 from tests.orders.domain.factories import mail_parcel
 from tests.orders.events import TRACKING_NUMBER, publish
@@ -28,7 +29,7 @@ FAILURE = "RuntimeError: tracking table locked by a migration"
 @pytest.fixture
 async def failing_orders(start_orders):
     """Orders whose waybill.issued handler fails while `broken` is set; two tries, then the dead-letter stream."""
-    orders = await start_orders(consumer_max_attempts=2, consumer_backoff_s=[0.1], dead_letter_check_interval_s=3600)
+    orders = await start_orders(consumer_max_attempts=2, consumer_backoff_s=[0.1], broker_watch_interval_s=3600)
     broken = asyncio.Event()
     broken.set()
     consumer = next(c for c in orders.runtime.consumers if WaybillIssued.event_type() in c.handlers)
@@ -209,3 +210,13 @@ async def _order_if(orders, order_id, predicate):
 async def _acked(js, stream, consumer):
     info = await js.consumer_info(stream, consumer)
     return info if info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq > 0 else None
+
+
+async def test_the_workers_broker_watch_keeps_the_gauges_current(start_orders):
+    orders = await start_orders(consumer_max_attempts=1, broker_watch_interval_s=0.1)
+    await orders.runtime.bus.wait_ready()
+    await orders.runtime.bus.js.publish(WaybillIssued.event_type(), b"not json", headers={"Nats-Msg-Id": "poison-w"})
+    await eventually(lambda: DEAD_LETTERS.labels("orders")._value.get() == 1, timeout=30)
+    streams = {sample.labels["stream"] for metric in CONSUMER_LAG.collect() for sample in metric.samples
+               if sample.labels["service"] == "orders"}
+    assert streams == {"SILKGATE_CUSTOMS", "SILKGATE_POSTAL"}
