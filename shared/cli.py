@@ -161,13 +161,13 @@ def _piped() -> bool:
 @click.option("--log-dir", type=click.Path(path_type=Path), default=Path("var/log"), show_default=True)
 @click.option("--from-start", is_flag=True, help="Print what is already there, then follow.")
 def logs_command(log_dir: Path, from_start: bool) -> None:
-    """Follow the three services' logs merged in time order."""
-    from shared.trace import follow
+    """Follow the services' logs merged in time order, one readable line per thing that happened."""
+    from shared.console import follow_logs
 
     if not log_dir.exists():
         raise click.ClickException(f"{log_dir} does not exist — start the system with `silkgate up`")
     try:
-        follow(log_dir, sys.stdout, from_start=from_start)
+        follow_logs(log_dir, sys.stdout, from_start=from_start)
     except KeyboardInterrupt:
         pass
 
