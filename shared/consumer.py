@@ -306,6 +306,8 @@ class DurableConsumer:
             "Silkgate-Original-Stream": self.stream,
             "Silkgate-Deliveries": str(meta.num_delivered),
         }
+        if msg.headers and tracing.TRACEPARENT in msg.headers:  # a replay continues the parcel's trace
+            headers[tracing.TRACEPARENT] = msg.headers[tracing.TRACEPARENT]
         await js.publish(dead_letter_subject(self.name, msg.subject), msg.data, headers=headers)
         await _quietly(msg.ack())
         DEAD_LETTERED.labels(self.service).inc()
@@ -371,11 +373,18 @@ def take_queued_messages_at_once(pull_subscription: Any) -> None:
     sub.next_msg = next_msg
 
 
+_AGE_BY_TYPE: dict[tuple[str, str], Any] = {}
+
+
 def _observe_ages(service: str, envelopes: list[Envelope]) -> None:
-    """How long each handled event waited since it was written (one histogram child per event type)."""
+    """How long each handled event waited since it was written (one histogram child per event type, kept)."""
     now = datetime.now(UTC)
     for envelope in envelopes:
-        EVENT_AGE.labels(service, envelope.type).observe(max(0.0, (now - envelope.time).total_seconds()))
+        key = (service, envelope.type)
+        histogram = _AGE_BY_TYPE.get(key)
+        if histogram is None:
+            histogram = _AGE_BY_TYPE[key] = EVENT_AGE.labels(service, envelope.type)
+        histogram.observe(max(0.0, (now - envelope.time).total_seconds()))
 
 
 def _parse(msg: Any) -> tuple[Any, Envelope | None, Event | None, str | None]:

@@ -126,3 +126,45 @@ async def _first(js, stream):
         return await js.get_msg(stream, seq=1)
     except Exception:  # noqa: BLE001 - not there yet
         return None
+
+
+async def test_a_dead_letter_keeps_its_trace_context_and_its_replay_continues_the_trace(exporter, start_orders):
+    from shared.contract.envelope import Envelope
+    from shared.contract.events import WaybillIssued
+    from shared.dlq import DeadLetters
+    from tests.orders import events
+
+    orders = await start_orders(consumer_max_attempts=1)
+    consumer = next(c for c in orders.runtime.consumers if WaybillIssued.event_type() in c.handlers)
+    handle = consumer.handlers[WaybillIssued.event_type()]
+    broken = [True]
+
+    async def maybe_failing(ctx):
+        if broken[0]:
+            raise RuntimeError("not yet")
+        await handle(ctx)
+
+    consumer.handlers[WaybillIssued.event_type()] = maybe_failing
+    order_id = (await orders.create_order(mail_parcel()))["id"]
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    envelope = Envelope.wrap(events.waybill_issued(order_id), subject=order_id, correlation_id="c")
+    await orders.runtime.bus.js.publish(envelope.type, envelope.to_bytes(),
+                                        headers={"Nats-Msg-Id": envelope.id, "traceparent": traceparent})
+    letters = DeadLetters(orders.runtime.bus.js)
+    (letter,) = await eventually(lambda: letters.list(service="orders"), timeout=30)
+    assert letter.detail()["headers"]["traceparent"] == traceparent
+    broken[0] = False
+    await letters.replay(letter.id)
+
+    def replayed():
+        return [s for s in exporter.get_finished_spans() if s.name == f"process {envelope.type}"
+                and s.attributes.get("messaging.message.id") == envelope.id]
+
+    async def handled_after_replay():
+        order = await orders.get_order(order_id)
+        return order["tracking_number"] is not None
+
+    await eventually(handled_after_replay, timeout=30)
+    spans = replayed()
+    assert len(spans) >= 2  # the failed attempt and the replay
+    assert {format(s.context.trace_id, "032x") for s in spans} == {"0af7651916cd43dd8448eb211c80319c"}
