@@ -38,7 +38,9 @@ def build_app(runtime: ServiceRuntime, *, title: str, description: str, routers:
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    tracing.setup(settings.service)
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  telemetry=tracing.fastapi_telemetry(settings.service))
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -47,8 +49,6 @@ def build_app(runtime: ServiceRuntime, *, title: str, description: str, routers:
     app.include_router(dead_letter_router(settings.service))
     for router in routers:
         app.include_router(router)
-    tracing.setup(settings.service)
-    tracing.instrument_app(app, settings.service)
     return app
 
 

@@ -1,6 +1,6 @@
 """OpenTelemetry traces: one parcel's journey as one trace across the three services. Off unless configured.
 
-Spans: each HTTP request (FastAPI instrumentation), each outbox event published by the relay (PRODUCER), and each
+Spans: each HTTP request (FastAPI's own telemetry), each outbox event published by the relay (PRODUCER), and each
 event a consumer handles (CONSUMER). The trace context crosses the broker as a W3C `traceparent` NATS message
 header. An event written inside a request or a handler keeps that span's context in its outbox row
 (`outbox.trace_context`), so the relay, possibly much later and in another process, publishes it as a child of the
@@ -19,19 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Tracer
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
 TRACEPARENT = "traceparent"
-_PROPAGATOR = TraceContextTextMapPropagator()
 _NOTHING = nullcontext()  # reusable: what a hook returns when tracing is off
 
 
 class _State:
     enabled = False
     provider: Any = None
+    propagator: Any = None  # W3C trace context, loaded with the provider (OpenTelemetry is imported only when on)
 
 
 STATE = _State()
@@ -71,6 +66,9 @@ def setup(service: str, *, role: str = "") -> bool:
 
 def use_provider(provider: Any) -> None:
     """Trace with `provider` from now on (setup() above; tests pass one with an in-memory exporter)."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    STATE.propagator = TraceContextTextMapPropagator()
     STATE.provider = provider
     STATE.enabled = True
 
@@ -87,22 +85,21 @@ def shutdown() -> None:
         STATE.provider.shutdown()
 
 
-def tracer(service: str) -> Tracer:
-    return STATE.provider.get_tracer(f"silkgate.{service}") if STATE.provider else trace.get_tracer("silkgate")
+def tracer(service: str) -> Any:
+    return STATE.provider.get_tracer(f"silkgate.{service}")
 
 
-def instrument_app(app: Any, service: str) -> None:
-    """HTTP server spans for a service's FastAPI app (only when tracing is on: the middleware costs per request)."""
+def fastapi_telemetry(service: str) -> dict[str, Any]:
+    """`FastAPI(telemetry=…)`: FastAPI's own OpenTelemetry support makes the HTTP server spans, with our provider
+    when tracing is on; off, it is told so, and skips its per-request checks."""
     if not STATE.enabled:
-        return
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        return {"tracing": False, "metrics": False, "logs": False}
 
-    def tag(span: Any, _scope: dict) -> None:
-        if span is not None and span.is_recording():
-            span.set_attribute("silkgate.service", service)
+    def not_probes(scope: Any) -> bool:
+        return scope.get("path") in ("/healthz", "/readyz", "/metrics")
 
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=STATE.provider, server_request_hook=tag,
-                                       excluded_urls="healthz,readyz,metrics")
+    return {"tracer_provider": STATE.provider, "metrics": False, "logs": False, "operation_spans": False,
+            "exclude": not_probes}
 
 
 def current_traceparent() -> str | None:
@@ -110,12 +107,15 @@ def current_traceparent() -> str | None:
     if not STATE.enabled:
         return None
     carrier: dict[str, str] = {}
-    _PROPAGATOR.inject(carrier)
+    STATE.propagator.inject(carrier)
     return carrier.get(TRACEPARENT)
 
 
 def _parent(traceparent: str | None) -> Any:
-    return _PROPAGATOR.extract({TRACEPARENT: traceparent}) if traceparent else otel_context.Context()
+    """The context to start a span in: the remote parent's, or a fresh one (a new trace)."""
+    from opentelemetry.context import Context
+
+    return STATE.propagator.extract({TRACEPARENT: traceparent}) if traceparent else Context()
 
 
 @contextmanager
@@ -125,12 +125,14 @@ def publishing(service: str, event_type: str, event_id: str, traceparent: str | 
     if not STATE.enabled:
         yield
         return
+    from opentelemetry.trace import SpanKind
+
     with tracer(service).start_as_current_span(
         f"publish {event_type}", context=_parent(traceparent), kind=SpanKind.PRODUCER,
         attributes={"silkgate.service": service, "messaging.system": "nats", "messaging.destination.name": event_type,
                     "messaging.message.id": event_id},
     ):
-        _PROPAGATOR.inject(headers)
+        STATE.propagator.inject(headers)
         yield
 
 
@@ -138,6 +140,8 @@ def handling(service: str, msg: Any, envelope: Any) -> Any:
     """A CONSUMER span for one event, child of the publisher's span from the `traceparent` header."""
     if not STATE.enabled:
         return _NOTHING
+    from opentelemetry.trace import SpanKind
+
     headers = getattr(msg, "headers", None) or {}
     return tracer(service).start_as_current_span(
         f"process {envelope.type}", context=_parent(headers.get(TRACEPARENT)), kind=SpanKind.CONSUMER,
