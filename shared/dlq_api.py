@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
+from nats.errors import Error as NatsError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.auth import Principal, require_roles
@@ -15,7 +16,9 @@ from shared.dlq import DeadLetterNotFound, DeadLetters
 from shared.errors import NotFound, ServiceUnavailable
 
 OpsKey = Annotated[Principal, Depends(require_roles("ops"))]
-DeadLetterId = Annotated[int, Field(ge=1, description="The dead letter's sequence number in the SILKGATE_DLQ stream")]
+MAX_SEQUENCE = 2**63 - 1  # JetStream sequences are unsigned 64-bit; anything past this is no dead letter
+DeadLetterId = Annotated[int, Field(ge=1, le=MAX_SEQUENCE,
+                                    description="The dead letter's sequence number in the SILKGATE_DLQ stream")]
 
 
 class DeadLetterSummary(BaseModel):
@@ -111,14 +114,18 @@ def _responses(ok: tuple[str, dict[str, Any]], *, not_found: bool = True) -> dic
             for status, description, example in entries}
 
 
+def _broker_unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("The broker is not reachable; try again shortly", code="broker_unavailable",
+                              headers={"Retry-After": "5"})
+
+
 def dead_letter_router(service: str) -> APIRouter:
     router = APIRouter(prefix="/v1/ops/dead-letters", tags=["operations"])
 
     def letters(request: Request) -> DeadLetters:
         js = request.app.state.runtime.bus.js
         if js is None or not request.app.state.runtime.bus.connected:
-            raise ServiceUnavailable("The broker is not reachable; try again shortly", code="broker_unavailable",
-                                     headers={"Retry-After": "5"})
+            raise _broker_unavailable()
         return DeadLetters(js)
 
     async def one(request: Request, dead_letter_id: int, action: str) -> Any:
@@ -127,17 +134,23 @@ def dead_letter_router(service: str) -> APIRouter:
         except DeadLetterNotFound as exc:
             raise NotFound(f"No dead letter {dead_letter_id} for {service}", code="dead_letter_not_found",
                            field="dead_letter_id") from exc
+        except NatsError as exc:
+            raise _broker_unavailable() from exc
 
     @router.get("", summary="This service's dead letters, oldest first (ops)", response_model=DeadLetterPage,
                 responses=_responses(("A page of dead letters", {"data": [_SUMMARY_EXAMPLE], "total": 3,
                                                                  "next_after": 42}), not_found=False))
     async def list_dead_letters(request: Request, _principal: OpsKey,
                                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                                after: Annotated[int, Query(ge=0)] = 0) -> dict:
+                                after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE - 1)] = 0) -> dict:
         store = letters(request)
-        found = await store.list(service=service, limit=limit + 1, after=after)
+        try:
+            found = await store.list(service=service, limit=limit + 1, after=after)
+            total = await store.count(service)
+        except NatsError as exc:
+            raise _broker_unavailable() from exc
         page = found[:limit]
-        return {"data": [letter.summary() for letter in page], "total": await store.count(service),
+        return {"data": [letter.summary() for letter in page], "total": total,
                 "next_after": page[-1].id if len(found) > limit else None}
 
     @router.get("/{dead_letter_id}", summary="One dead letter with its original event (ops)",
@@ -161,7 +174,10 @@ def dead_letter_router(service: str) -> APIRouter:
                               "all": {"summary": "Every dead letter of this service", "value": {"all": True}}})],
                                   ) -> dict:
         if body.all:
-            replayed = await letters(request).replay_all(service=service)
+            try:
+                replayed = await letters(request).replay_all(service=service)
+            except NatsError as exc:
+                raise _broker_unavailable() from exc
         else:
             replayed = [await one(request, dead_letter_id, "replay") for dead_letter_id in body.ids]
         return {"replayed": [letter.summary() for letter in replayed]}

@@ -162,8 +162,10 @@ async def test_the_ops_api_lists_shows_replays_and_drops_this_services_dead_lett
     assert (detail["reason"], detail["attempts"], detail["order_id"]) == (FAILURE, 2, order_id)
     assert detail["event"]["id"] == envelope.id
 
-    missing = await client.get("/v1/ops/dead-letters/999999", headers=ops)
-    assert missing.status_code == 404 and missing.json()["code"] == "dead_letter_not_found"
+    for absent in (999999, 2**63 - 1):
+        missing = await client.get(f"/v1/ops/dead-letters/{absent}", headers=ops)
+        assert missing.status_code == 404 and missing.json()["code"] == "dead_letter_not_found"
+    assert (await client.get(f"/v1/ops/dead-letters/{2**64}", headers=ops)).status_code == 422
     bad = await client.get("/v1/ops/dead-letters/zero", headers=ops)
     assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
     neither = await client.post("/v1/ops/dead-letters/replay", headers=ops, json={})
