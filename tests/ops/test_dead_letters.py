@@ -182,6 +182,7 @@ async def test_the_ops_api_lists_shows_replays_and_drops_this_services_dead_lett
 
 
 async def test_another_services_dead_letter_is_not_found_on_this_service(orders):
+    await orders.runtime.bus.wait_ready()  # the streams exist once the bus is ready
     js = orders.runtime.bus.js
     ack = await js.publish(dead_letter_subject("customs", "silkgate.orders.order.accepted.v1"), b"{}",
                            headers={"Silkgate-Consumer": "customs", "Nats-Msg-Id": "customs-parked"})
@@ -194,6 +195,7 @@ async def test_another_services_dead_letter_is_not_found_on_this_service(orders)
 
 async def test_the_monitor_counts_dead_letters_and_warns_when_they_grow(failing_orders):
     orders = failing_orders
+    await orders.runtime.bus.wait_ready()
     monitor = DeadLetterMonitor("orders", orders.runtime.bus)
     with structlog.testing.capture_logs() as logs:
         assert await monitor.check() == 0

@@ -148,6 +148,7 @@ async def test_a_dead_letter_keeps_its_trace_context_and_its_replay_continues_th
     order_id = (await orders.create_order(mail_parcel()))["id"]
     traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     envelope = Envelope.wrap(events.waybill_issued(order_id), subject=order_id, correlation_id="c")
+    await orders.runtime.bus.wait_ready()
     await orders.runtime.bus.js.publish(envelope.type, envelope.to_bytes(),
                                         headers={"Nats-Msg-Id": envelope.id, "traceparent": traceparent})
     letters = DeadLetters(orders.runtime.bus.js)
