@@ -99,7 +99,13 @@ class Stack:
                 self.spawn(f"{service}-api-{index}", [service, "--role", "api", "--port", str(port)])
                 self.spawn(f"{service}-worker-{index}", [service, "--role", "worker"])
         self.spawn("carrier", ["carrier"])
-        await self.wait_ready()
+        try:
+            await self.wait_ready()
+        except BaseException:
+            # Callers stop the stack only once it started; a stack that never got ready must not leave its
+            # processes running (a loaded CI machine collected dozens of them).
+            await self.stop()
+            raise
 
     def spawn(self, name: str, args: list[str]) -> None:
         log = (self.log_dir / f"{name}.out").open("ab")
