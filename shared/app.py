@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.apidocs import install_offline_docs
 from shared.auth import ApiKeyGate
+from shared import tracing
+from shared.dlq_api import dead_letter_router
 from shared.errors import PayloadTooLarge, install_error_handlers, problem_response
 from shared.logging import configure_logging
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
@@ -38,8 +40,9 @@ def build_app(runtime: ServiceRuntime, *, title: str, description: str, routers:
         finally:
             await runtime.stop()
 
+    tracing.setup(settings.service)
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan, docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, telemetry=tracing.fastapi_telemetry(settings.service))
     app.state.runtime = runtime
     install_offline_docs(app)  # /docs with Swagger UI's assets from the package: works without internet
     install_error_handlers(app)
@@ -48,6 +51,7 @@ def build_app(runtime: ServiceRuntime, *, title: str, description: str, routers:
     app.add_middleware(ApiKeyGate)
     app.add_middleware(RequestContext, service=settings.service)
     app.include_router(health_router())
+    app.include_router(dead_letter_router(settings.service))
     for router in routers:
         app.include_router(router)
     return app

@@ -1,4 +1,9 @@
-"""NATS JetStream connection: connect (waiting while the server is down), streams, publishing."""
+"""NATS JetStream connection: connect (waiting while the server is down), streams, publishing.
+
+`url` may name one server or a cluster: a comma-separated list (`nats://n1:4222,nats://n2:4222,nats://n3:4222`).
+The client connects to any of them, learns the others from the cluster, and reconnects to a live one when its
+server goes away. Streams get `replicas` copies (0: 3 when the cluster has at least three nodes, else 1).
+"""
 
 from __future__ import annotations
 
@@ -19,9 +24,11 @@ log = structlog.get_logger()
 
 
 def redacted(url: str) -> str:
-    """The URL without user and password, for log lines."""
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}" if sep else url
+    """The URL (or comma-separated URLs) without user and password, for log lines."""
+    def one(part: str) -> str:
+        scheme, sep, rest = part.strip().partition("://")
+        return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}" if sep else part.strip()
+    return ",".join(one(part) for part in url.split(","))
 
 
 class Bus:
@@ -29,17 +36,21 @@ class Bus:
 
     def __init__(self, url: str, *, duplicate_window_s: float = 600.0, connect_timeout_s: float = 2.0,
                  connect_options: dict[str, Any] | None = None,
-                 managed_services: tuple[str, ...] = SERVICES) -> None:
+                 managed_services: tuple[str, ...] = SERVICES, replicas: int = 0) -> None:
         self.url = url
+        self.servers = server_urls(url)
         # Credentials and TLS (shared.natsauth.NatsClientAuth.connect_options); none against an open server.
         self.connect_options = connect_options or {}
         # The service streams this process creates and updates (with its own NATS user: its own stream only).
         self.managed_services = managed_services
         self.duplicate_window_s = duplicate_window_s
         self.connect_timeout_s = connect_timeout_s
+        self.replicas = replicas  # 0: decided from the cluster's size when connected
+        self.stream_replicas = 1
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self._ready = asyncio.Event()
+        self._closing = False  # our own close: its disconnect is no news
 
     @property
     def connected(self) -> bool:
@@ -50,11 +61,12 @@ class Bus:
 
     async def connect(self, *, retry: bool = True) -> None:
         """Connect, retrying with backoff while the server is unreachable (a service may start before NATS)."""
+        self._closing = False
         delay = 0.2
         while True:
             try:
                 self.nc = await nats.connect(
-                    self.url,
+                    servers=self.servers,
                     connect_timeout=self.connect_timeout_s,
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.5,
@@ -78,7 +90,7 @@ class Bus:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._ready.set()
-        log.info("bus.connected", url=redacted(self.url))
+        log.info("bus.connected", url=redacted(self.url), server=self._server(), stream_replicas=self.stream_replicas)
 
     async def _discard_connection(self) -> None:
         nc, self.nc, self.js = self.nc, None, None
@@ -88,9 +100,15 @@ class Bus:
             except Exception:  # noqa: BLE001 - it is being thrown away
                 pass
 
+    def cluster_size(self) -> int:
+        """Servers known in the cluster: the ones configured plus the ones the cluster announced."""
+        assert self.nc is not None
+        return max(len(self.servers), len({server.netloc for server in self.nc.servers}))
+
     async def ensure_streams(self) -> None:
         """Create or update every service stream and the dead-letter stream (idempotent)."""
         assert self.js is not None
+        self.stream_replicas = self.replicas or stream_replicas_for(self.cluster_size())
         configs = [
             StreamConfig(
                 name=stream_name(service),
@@ -100,6 +118,7 @@ class Bus:
                 discard=DiscardPolicy.OLD,
                 max_age=7 * 24 * 3600,
                 duplicate_window=self.duplicate_window_s,
+                num_replicas=self.stream_replicas,
             )
             for service in self.managed_services
         ]
@@ -111,6 +130,7 @@ class Bus:
                 storage=StorageType.FILE,
                 max_age=30 * 24 * 3600,
                 duplicate_window=self.duplicate_window_s,
+                num_replicas=self.stream_replicas,
             )
         )
         for config in configs:
@@ -125,6 +145,7 @@ class Bus:
                     await self.js.update_stream(config)
 
     async def close(self) -> None:
+        self._closing = True
         if self.nc is not None:
             # Workers are stopped by now; flush pending acks and close (drain would wait on idle pull requests).
             try:
@@ -140,7 +161,25 @@ class Bus:
         log.warning("bus.error", error=safe_error(exc))
 
     async def _on_disconnected(self) -> None:
-        log.warning("bus.disconnected", url=redacted(self.url))
+        if not self._closing:
+            log.warning("bus.disconnected", url=redacted(self.url))
 
     async def _on_reconnected(self) -> None:
-        log.info("bus.reconnected", url=redacted(self.url))
+        log.info("bus.reconnected", url=redacted(self.url), server=self._server())
+
+    def _server(self) -> str:
+        connected = self.nc.connected_url if self.nc is not None else None
+        return connected.netloc if connected is not None else ""
+
+
+def server_urls(url: str) -> list[str]:
+    """`SILKGATE_NATS_URL` as a list of servers: one URL, or several separated by commas."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError("SILKGATE_NATS_URL names no server")
+    return servers
+
+
+def stream_replicas_for(cluster_size: int) -> int:
+    """Three copies when the cluster can hold them (one node may be lost), else one (a single server)."""
+    return 3 if cluster_size >= 3 else 1

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -15,15 +16,17 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.batch import BatchScope, close_scope, open_scope
 from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import EVENTS_BY_TYPE, Event
 from shared.contract.subjects import dead_letter_subject, stream_name
 from shared.db import Database
+from shared.dlq import REPLAY_HEADER
 from shared.inbox import Inbox
 from shared.logging import message_context, safe_error
-from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
+from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
 from shared.outbox import Outbox
 
 log = structlog.get_logger()
@@ -161,6 +164,9 @@ class DurableConsumer:
     async def handle_batch(self, msgs: list[Any]) -> None:
         """Handle a batch in one transaction; ack only after commit."""
         started = time.perf_counter()
+        msgs = await self._skip_replays_for_others(msgs)
+        if not msgs:
+            return
         parsed = [_parse(msg) for msg in msgs]
         # Handle one parcel's events together and parcels in a fixed order, so concurrent batches (another stream's
         # consumer, a replica) lock rows in the same order and do not deadlock; a stable sort keeps each parcel's
@@ -194,8 +200,20 @@ class DurableConsumer:
             await _quietly(msg.nak(delay=delay))
         elapsed = time.perf_counter() - started
         BATCH_SECONDS.labels(self.service).observe(elapsed)
+        _observe_ages(self.service, [envelope for _, envelope, _, _ in parsed if envelope is not None])
         log.debug("consumer.batch_handled", consumer=self.name, stream=self.stream, size=len(msgs),
                   duration_ms=round(elapsed * 1000, 1))
+
+    async def _skip_replays_for_others(self, msgs: list[Any]) -> list[Any]:
+        """A dead letter replayed by an operator (shared.dlq) is meant for one consumer: the others ack it unseen."""
+        mine = []
+        for msg in msgs:
+            target = (msg.headers or {}).get(REPLAY_HEADER)
+            if target is not None and target != self.name:
+                await _quietly(msg.ack())
+            else:
+                mine.append(msg)
+        return mine
 
     async def _handle_all_at_once(self, readable: list[tuple[Any, Envelope, Event]]) -> _Outcome:
         """The common case: every message succeeds. One inbox look-up and one inbox insert for the whole batch,
@@ -205,17 +223,19 @@ class DurableConsumer:
             await lock_parcels(session, [envelope.subject for _, envelope, _ in readable])
             seen = await self.inbox.seen_many(session, self.name, [envelope.id for _, envelope, _ in readable])
             fresh: dict[str, MessageContext] = {}
-            for _msg, envelope, event in readable:
+            fresh_msgs: list[Any] = []
+            for msg, envelope, event in readable:
                 if envelope.id in seen or envelope.id in fresh:
                     log.info("consumer.duplicate_skipped", consumer=self.name, event_id=envelope.id)
                     CONSUMED.labels(self.service, envelope.type, "duplicate").inc()
                 else:
                     fresh[envelope.id] = MessageContext(session, envelope, event, self.outbox)
+                    fresh_msgs.append(msg)
             contexts = list(fresh.values())
             scope = open_scope(session, [ctx.envelope.subject for ctx in contexts])
             await self._prefetch(session, scope, contexts)
-            for ctx in contexts:
-                with _bound(ctx.envelope):
+            for ctx, msg in zip(contexts, fresh_msgs, strict=True):
+                with _bound(ctx.envelope), tracing.handling(self.service, msg, ctx.envelope):
                     await self.handlers[ctx.envelope.type](ctx)
                 CONSUMED.labels(self.service, ctx.envelope.type, "ok").inc()
             await close_scope(session)
@@ -253,7 +273,8 @@ class DurableConsumer:
                 async with session.begin_nested():
                     # The inbox row goes first: a replica racing on the same event blocks here, then fails.
                     await self.inbox.record(session, self.name, envelope)
-                    await self.handlers[envelope.type](MessageContext(session, envelope, event, self.outbox))
+                    with tracing.handling(self.service, msg, envelope):
+                        await self.handlers[envelope.type](MessageContext(session, envelope, event, self.outbox))
             except Exception as exc:  # noqa: BLE001 - one failing message must not sink the batch
                 if isinstance(exc, IntegrityError) and await self.inbox.seen(session, self.name, envelope.id):
                     log.info("consumer.duplicate_skipped", consumer=self.name, reason="handled by a replica")
@@ -284,6 +305,8 @@ class DurableConsumer:
             "Silkgate-Original-Stream": self.stream,
             "Silkgate-Deliveries": str(meta.num_delivered),
         }
+        if msg.headers and tracing.TRACEPARENT in msg.headers:  # a replay continues the parcel's trace
+            headers[tracing.TRACEPARENT] = msg.headers[tracing.TRACEPARENT]
         await js.publish(dead_letter_subject(self.name, msg.subject), msg.data, headers=headers)
         await _quietly(msg.ack())
         DEAD_LETTERED.labels(self.service).inc()
@@ -347,6 +370,20 @@ def take_queued_messages_at_once(pull_subscription: Any) -> None:
         return msg
 
     sub.next_msg = next_msg
+
+
+_AGE_BY_TYPE: dict[tuple[str, str], Any] = {}
+
+
+def _observe_ages(service: str, envelopes: list[Envelope]) -> None:
+    """How long each handled event waited since it was written (one histogram child per event type, kept)."""
+    now = datetime.now(UTC)
+    for envelope in envelopes:
+        key = (service, envelope.type)
+        histogram = _AGE_BY_TYPE.get(key)
+        if histogram is None:
+            histogram = _AGE_BY_TYPE[key] = EVENT_AGE.labels(service, envelope.type)
+        histogram.observe(max(0.0, (now - envelope.time).total_seconds()))
 
 
 def _parse(msg: Any) -> tuple[Any, Envelope | None, Event | None, str | None]:

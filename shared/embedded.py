@@ -13,10 +13,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from shared.console import ConsoleFormatter
 from shared.exchange import exchange_env, rotate_sandbox_authority_key
 from shared.migrate import upgrade
 from shared.natsauth import NatsCredentialStore, admin_auth, provision_streams, service_environment
@@ -38,6 +40,13 @@ def _set_parent_death_signal() -> None:
         pass
 
 
+# A crashed child is started again after 0.5 s, 1 s, 2 s … (at most 10 s); more than MAX_CRASHES crashes of one
+# child within CRASH_WINDOW_S seconds means something is wrong that a restart will not fix: `up` stops.
+RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0)
+MAX_CRASHES = 5
+CRASH_WINDOW_S = 60.0
+
+
 @dataclass
 class Child:
     name: str
@@ -46,12 +55,25 @@ class Child:
     oneshot: bool = False  # a task that ends by itself (the demo), not a service
     process: subprocess.Popen | None = None
     buffer: bytes = field(default=b"")
+    crashes: list[float] = field(default_factory=list)  # monotonic times of recent crashes
+    restart_at: float | None = None  # when a crashed child is due to start again
 
     def start(self) -> None:
+        self.buffer = b""
+        self.restart_at = None
         self.process = subprocess.Popen(
             self.args, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             preexec_fn=_set_parent_death_signal, start_new_session=True,
         )
+
+    def crashed(self, now: float) -> float | None:
+        """Record a crash; the delay before the next start, or None when it crashed too often to go on."""
+        self.crashes = [at for at in self.crashes if now - at < CRASH_WINDOW_S] + [now]
+        if len(self.crashes) > MAX_CRASHES:
+            return None
+        delay = RESTART_BACKOFF_S[min(len(self.crashes) - 1, len(RESTART_BACKOFF_S) - 1)]
+        self.restart_at = now + delay
+        return delay
 
 
 def wait_for_port(port: int, timeout: float = 20.0) -> bool:
@@ -65,35 +87,19 @@ def wait_for_port(port: int, timeout: float = 20.0) -> bool:
     return False
 
 
-def render(name: str, line: bytes, raw: bool) -> str | None:
-    """A JSON log line as one readable line for a person watching `silkgate up` (raw JSON with --json)."""
-    text = line.decode(errors="replace").rstrip()
-    if raw:
-        return text
-    try:
-        entry = json.loads(text)
-    except ValueError:
-        return f"{name:<15} {text}"
-    if entry.get("event") == "http.request" and int(entry.get("status", 0)) < 400:
-        return None  # every request is in var/log/<service>.jsonl; the console shows what happened to parcels
-    stamp = str(entry.pop("timestamp", ""))[11:23]
-    event = entry.pop("event", "")
-    level = entry.pop("level", "info")
-    entry.pop("service", None)
-    keys = ("order_id", "declaration_id", "tracking_number", "status", "reason", "error", "correlation_id")
-    details = " ".join(f"{k}={entry[k]}" for k in keys if k in entry)
-    marker = "" if level == "info" else f"[{level}] "
-    return f"{stamp} {name:<15} {marker}{event} {details}".rstrip()
-
-
 class Supervisor:
-    """Starts the children, relays their output, and stops them all on Ctrl-C or SIGTERM."""
+    """Starts the children, relays their output as readable lines, restarts a crashed one with backoff, and stops
+    them all on Ctrl-C or SIGTERM: the services first, nats-server last."""
 
     def __init__(self, data_dir: Path, raw_logs: bool) -> None:
         self.data_dir = data_dir
         self.raw_logs = raw_logs
         self.children: list[Child] = []
         self.stopping = False
+        self.console = ConsoleFormatter(quiet_requests=True)
+        self.selector = selectors.DefaultSelector()
+        (data_dir / "log").mkdir(parents=True, exist_ok=True)
+        self.log_path = data_dir / "log" / "supervisor.jsonl"
 
     def env(self, extra: dict[str, str]) -> dict[str, str]:
         env = dict(os.environ)
@@ -118,52 +124,119 @@ class Supervisor:
 
     def add(self, name: str, args: list[str], extra_env: dict[str, str] | None = None, oneshot: bool = False) -> Child:
         child = Child(name, args, self.env(extra_env or {}), oneshot=oneshot)
-        child.start()
+        self._start(child)
         self.children.append(child)
         return child
 
+    def _start(self, child: Child) -> None:
+        child.start()
+        assert child.process is not None and child.process.stdout is not None
+        os.set_blocking(child.process.stdout.fileno(), False)
+        self.selector.register(child.process.stdout, selectors.EVENT_READ, child)
+
+    def say(self, event: str, level: str = "info", **fields: object) -> None:
+        """A supervisor line: on the console and in var/log/supervisor.jsonl (so `silkgate logs` shows it too)."""
+        entry = {"event": event, "level": level, "service": "supervisor",
+                 "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"), **fields}
+        with self.log_path.open("a", encoding="utf-8") as log_file:
+            log_file.write(json.dumps(entry) + "\n")
+        text = json.dumps(entry) if self.raw_logs else self.console.line(entry, "supervisor")
+        if text is not None:
+            click.echo(text)
+
+    def show(self, child: Child, line: bytes) -> None:
+        text = line.decode(errors="replace")
+        shown = text.rstrip() if self.raw_logs else self.console.raw_line(text, child.name)
+        if shown:
+            click.echo(shown)
+
     def pump(self, until: float | None = None) -> None:
-        """Print children's output until `until` (monotonic) or until one of them dies unexpectedly."""
-        selector = selectors.DefaultSelector()
-        for child in self.children:
-            if child.process and child.process.stdout:
-                os.set_blocking(child.process.stdout.fileno(), False)
-                selector.register(child.process.stdout, selectors.EVENT_READ, child)
+        """Print children's output until `until` (monotonic) or until stopped; restart children that crash."""
         while not self.stopping and (until is None or time.monotonic() < until):
-            for key, _ in selector.select(timeout=0.2):
+            for key, _ in self.selector.select(timeout=0.2):
                 child: Child = key.data
                 chunk = key.fileobj.read()
                 if not chunk:
-                    selector.unregister(key.fileobj)
+                    self.selector.unregister(key.fileobj)
                     continue
                 child.buffer += chunk
                 *lines, child.buffer = child.buffer.split(b"\n")
                 for line in lines:
-                    text = render(child.name, line, self.raw_logs) if line.strip() else None
-                    if text is not None:
-                        click.echo(text)
-            for child in self.children:
-                if child.process and child.process.poll() is not None and not self.stopping:
-                    if child.oneshot and child.process.returncode == 0:
-                        continue
-                    raise click.ClickException(f"{child.name} exited with code {child.process.returncode}")
-        selector.close()
+                    if line.strip():
+                        self.show(child, line)
+            self.watch()
+
+    def watch(self) -> None:
+        """Notice children that ended, and start again the ones whose backoff is over."""
+        now = time.monotonic()
+        for child in self.children:
+            if self.stopping or child.process is None:
+                continue
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self._start(child)
+                    self.say("supervisor.restarted", child=child.name, pid=child.process.pid,
+                             crashes=len(child.crashes))
+                continue
+            code = child.process.poll()
+            if code is None or (child.oneshot and code == 0):
+                continue
+            self._forget_output(child)
+            if child.oneshot:
+                self.say("supervisor.task_failed", level="warning", child=child.name, exit_code=code)
+                child.process = None
+                continue
+            delay = child.crashed(now)
+            if delay is None:
+                self.say("supervisor.giving_up", level="error", child=child.name, exit_code=code,
+                         reason=f"{len(child.crashes)} crashes within {CRASH_WINDOW_S:.0f} s")
+                raise click.ClickException(f"{child.name} crashed {len(child.crashes)} times within "
+                                           f"{CRASH_WINDOW_S:.0f} s (last exit code {code}); stopping — "
+                                           f"see {self.data_dir / 'log'}")
+            self.say("supervisor.child_exited", level="warning", child=child.name, exit_code=code,
+                     reason=f"restarting in {delay:g} s (crash {len(child.crashes)} of {MAX_CRASHES} "
+                            f"allowed within {CRASH_WINDOW_S:.0f} s)")
+
+    def _forget_output(self, child: Child) -> None:
+        """Print what the ended child left in its pipe, and stop watching the pipe."""
+        stdout = child.process.stdout if child.process else None
+        if stdout is None:
+            return
+        try:
+            rest = child.buffer + (stdout.read() or b"")
+        except (OSError, ValueError):
+            rest = child.buffer
+        for line in rest.split(b"\n"):
+            if line.strip():
+                self.show(child, line)
+        child.buffer = b""
+        try:
+            self.selector.unregister(stdout)
+        except (KeyError, ValueError):
+            pass
+        stdout.close()
 
     def stop(self) -> None:
+        """The services (and the demo) first, so they flush acks and close their broker connections cleanly; then
+        nats-server. Each stage waits up to 10 s before killing what is left."""
         self.stopping = True
-        # Services first, nats-server last, so they can flush acks and close cleanly.
-        for child in sorted(self.children, key=lambda c: c.name == "nats-server"):
-            if child.process and child.process.poll() is None:
-                child.process.terminate()
-        deadline = time.monotonic() + 10
-        for child in self.children:
-            if child.process is None:
-                continue
-            try:
-                child.process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
+        services = [c for c in self.children if c.name != "nats-server"]
+        nats = [c for c in self.children if c.name == "nats-server"]
+        for stage in (services, nats):
+            for child in stage:
+                if child.process and child.process.poll() is None:
+                    child.process.terminate()
+            deadline = time.monotonic() + 10
+            for child in stage:
+                if child.process is None:
+                    continue
+                try:
+                    child.process.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.process.kill()
+                    child.process.wait()
+                self._forget_output(child)
+        self.selector.close()
         click.echo("silkgate: stopped")
 
 

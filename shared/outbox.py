@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.db import Database, UTCDateTime, bucketed, utcnow
+from shared import tracing
 from shared.logging import safe_error
-from shared.metrics import OUTBOX_LAG, OUTBOX_PUBLISHED
+from shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PUBLISHED
+from shared.tracing import current_traceparent
 
 log = structlog.get_logger()
 
@@ -35,6 +38,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("payload", Text, nullable=False),
         Column("created_at", UTCDateTime(), nullable=False),
         Column("sent_at", UTCDateTime(), nullable=True),
+        # W3C traceparent of the span that wrote the event (shared.tracing; null when tracing is off).
+        Column("trace_context", String(64), nullable=True),
     )
     # Only unsent rows are indexed, so the relay's scan stays small however much history is kept.
     Index("ix_outbox_unsent", table.c.id, sqlite_where=table.c.sent_at.is_(None), postgresql_where=table.c.sent_at.is_(None))
@@ -65,6 +70,7 @@ class Outbox:
         if not envelopes:
             return
         now = utcnow()
+        trace_context = current_traceparent()
         # Inside a consumer batch the rows are held and written with the batch's other outbox rows (shared.batch).
         await insert_rows(session, self.table, [
             {
@@ -74,6 +80,7 @@ class Outbox:
                 "correlation_id": env.correlation_id,
                 "payload": env.model_dump_json(),
                 "created_at": now,
+                "trace_context": trace_context,
             }
             for env in envelopes
         ])
@@ -95,8 +102,9 @@ class Relay:
     """
 
     def __init__(self, db: Database, bus: Bus, table: Table, *, service: str, batch_size: int = 500,
-                 idle_interval_s: float = 0.05, retention_s: float = 86400.0) -> None:
+                 idle_interval_s: float = 0.05, retention_s: float = 86400.0, publish_timeout_s: float = 10.0) -> None:
         self.db, self.bus, self.table, self.service = db, bus, table, service
+        self.publish_timeout_s = publish_timeout_s
         self.batch_size = batch_size
         self.idle_interval_s = idle_interval_s
         self.retention_s = retention_s
@@ -158,27 +166,48 @@ class Relay:
                 sent_ids = await self._publish(rows)
                 await self._mark_sent(session, sent_ids)
         OUTBOX_PUBLISHED.labels(self.service).inc(len(sent_ids))
+        sent = set(sent_ids)
+        for event_type, count in Counter(row.subject for row in rows if row.id in sent).items():
+            EVENTS_PUBLISHED.labels(self.service, event_type).inc(count)
         log.debug("outbox.published", service=self.service, count=len(sent_ids))
         return len(sent_ids)
 
     def _unsent(self):
-        return select(self.table.c.id, self.table.c.event_id, self.table.c.subject, self.table.c.payload).where(
+        return select(self.table.c.id, self.table.c.event_id, self.table.c.subject, self.table.c.payload,
+                      self.table.c.trace_context).where(
             self.table.c.sent_at.is_(None)
         ).order_by(self.table.c.id).limit(self.batch_size)
 
     async def _publish(self, rows) -> list[int]:
-        """Publish rows concurrently and wait for every ack; only acked rows count as sent."""
+        """Publish rows concurrently and wait for every ack; only acked rows count as sent.
+
+        An ack can be lost for good: a cluster node dies with our publish in flight, or the connection moves to
+        another node. nats-py's futures have no deadline of their own, so the wait is bounded here and the
+        unanswered ones are cancelled (which also frees their place in the client's in-flight limit); their rows
+        stay unsent and go again next round, where the broker's duplicate window drops any that did arrive.
+        """
         js = self.bus.js
         assert js is not None
-        futures = [
-            await js.publish_async(row.subject, row.payload.encode(), headers={"Nats-Msg-Id": row.event_id})
-            for row in rows
-        ]
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        futures = []
+        traced = tracing.enabled()
+        for row in rows:
+            headers = {"Nats-Msg-Id": row.event_id}
+            if traced:  # a PRODUCER span per event, its context in the headers
+                with tracing.publishing(self.service, row.subject, row.event_id, row.trace_context, headers):
+                    futures.append(await js.publish_async(row.subject, row.payload.encode(), headers=headers,
+                                                          wait_stall=self.publish_timeout_s))
+            else:
+                futures.append(await js.publish_async(row.subject, row.payload.encode(), headers=headers,
+                                                      wait_stall=self.publish_timeout_s))
+        _done, unanswered = await asyncio.wait(futures, timeout=self.publish_timeout_s)
+        for future in unanswered:
+            future.cancel()
         sent: list[int] = []
-        for row, result in zip(rows, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("outbox.publish_failed", event_id=row.event_id, error=safe_error(result))
+        for row, future in zip(rows, futures, strict=True):
+            error = "no ack in time" if future.cancelled() else future.exception()
+            if error is not None:
+                log.warning("outbox.publish_failed", event_id=row.event_id,
+                            error=error if isinstance(error, str) else safe_error(error))
                 break  # keep order: later rows wait for the next round
             sent.append(row.id)
         return sent

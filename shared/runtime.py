@@ -14,6 +14,7 @@ from shared.bus import Bus
 from shared.consumer import ConsumerSettings, DurableConsumer, Handler, Prefetcher, build_consumers
 from shared.contract.events import Event
 from shared.db import Database
+from shared.dlq import DeadLetterMonitor
 from shared.inbox import Inbox
 from shared.logging import safe_error
 from shared.outbox import Outbox, Relay
@@ -64,7 +65,8 @@ class ServiceRuntime:
         self.service = self.settings.service
         self.db: Database | None = None
         self.bus = Bus(self.settings.nats_url, duplicate_window_s=self.settings.duplicate_window_s,
-                       connect_timeout_s=self.settings.nats_connect_timeout_s, **bus_credentials(self.settings))
+                       connect_timeout_s=self.settings.nats_connect_timeout_s,
+                       replicas=self.settings.nats_stream_replicas, **bus_credentials(self.settings))
         self.outbox = Outbox(self.tables.outbox)
         self.inbox = Inbox(self.tables.inbox)
         self.api_keys = ApiKeyRepository(self.tables.api_keys)
@@ -104,8 +106,28 @@ class ServiceRuntime:
                 self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"{self.service}-{consumer.stream}"))
             for worker in self.workers:
                 self._tasks.append(asyncio.create_task(worker(self, self._stop), name=f"{self.service}-worker"))
+            self._tasks.append(asyncio.create_task(self._watch_broker(), name=f"{self.service}-broker-watch"))
         log.info("service.started", run_api=self.settings.run_api, run_workers=self.settings.run_workers,
                  database=self.db.engine.url.get_backend_name())
+
+    async def _watch_broker(self) -> None:
+        """Every broker_watch_interval_s: the consumers' pending counts (silkgate_consumer_pending) and this
+        service's dead letters (silkgate_dead_letters, a warning when they grow)."""
+        dead_letters = DeadLetterMonitor(self.service, self.bus)
+        while not self._stop.is_set():
+            try:
+                await self.bus.wait_ready()
+                for consumer in self.consumers:
+                    await consumer.pending()
+                await dead_letters.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a broker hiccup: look again next time
+                log.debug("broker_watch.failed", error=str(exc) or type(exc).__name__)
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.settings.broker_watch_interval_s)
+            except TimeoutError:
+                pass
 
     async def _connect_bus(self) -> None:
         await self.bus.connect(retry=True)

@@ -46,6 +46,12 @@ class ServiceSettings(BaseSettings):
     nats_tls_cert_file: str | None = None
     nats_tls_key_file: str | None = None
     nats_tls_hostname: str | None = None
+    # Copies of each stream in a NATS cluster (SILKGATE_NATS_STREAM_REPLICAS, shared): 0 decides from the cluster's
+    # size when connecting (3 with three or more nodes, 1 on a single server).
+    nats_stream_replicas: int = Field(
+        default=0, ge=0, le=5,
+        validation_alias=AliasChoices("nats_stream_replicas", "SILKGATE_NATS_STREAM_REPLICAS"),
+    )
     log_level: str = "INFO"
     log_file: str | None = None  # JSON lines also appended here (embedded mode: var/log/<service>.jsonl)
 
@@ -71,6 +77,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 5
     consumer_backoff_s: list[float] = [0.5, 2.0, 5.0, 15.0, 30.0]
     duplicate_window_s: float = 600.0
+    # How often the worker reads its consumers' pending counts and its dead letters from the broker (metrics
+    # silkgate_consumer_pending and silkgate_dead_letters; a warning in the log when the dead letters grow).
+    broker_watch_interval_s: float = 10.0
 
     # How long a SQLite writer waits for another process's write lock before the request fails with 503.
     sqlite_busy_timeout_ms: int = 30000

@@ -3,7 +3,7 @@
 nats-server, three services (an API and a worker process each, optionally more replicas), the sandbox carrier and the
 sandbox customs authority, driven only over HTTP as merchants, brokers and carriers do. Databases are SQLite files under `root`, or fresh
 PostgreSQL databases on `postgres_url`. The stack runs its own nats-server on a free port (never 4222), because
-fault tests restart it.
+fault tests restart it. Pass `nats=NatsCluster()` (shared.natscluster) to run on a three-node JetStream cluster.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import make_url, text
@@ -50,11 +51,12 @@ def patched_env(values: dict[str, str]):
 
 class Stack:
     def __init__(self, root: Path, *, postgres_url: str = "", extra_env: dict[str, str] | None = None,
-                 replicas: int = 1) -> None:
+                 replicas: int = 1, nats: Any = None) -> None:
         self.root = root
         self.postgres_url = postgres_url
         # The services connect with their own NATS users (shared.natsauth); tests and tools use `nats.url` (admin).
-        self.nats = NatsServer(auth=True)
+        # A cluster (shared.natscluster) may be given instead: anything with url, start() and cleanup().
+        self.nats = nats if nats is not None else NatsServer(auth=True)
         self.ports = {name: free_port() for name in (*SERVICES, *SANDBOXES)}
         self.replica_ports = {name: [free_port() for _ in range(replicas - 1)] for name in SERVICES}
         self.extra_env = extra_env or {}
@@ -71,11 +73,17 @@ class Stack:
     async def start(self) -> None:
         self.nats.start()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {"SILKGATE_DATA_DIR": str(self.root), "SILKGATE_NATS_URL": self.nats.address, "PYTHONUNBUFFERED": "1"}
-        await provision_streams(self.nats.address, admin_auth(self.nats.credentials))
+        # A server with NATS users (shared.natsauth): streams made by the admin, each service with its own user; a
+        # cluster here runs without users (the cluster test is about failover, the auth tests are elsewhere).
+        credentials = getattr(self.nats, "credentials", None)
+        address = getattr(self.nats, "address", None) or self.nats.url
+        env = {"SILKGATE_DATA_DIR": str(self.root), "SILKGATE_NATS_URL": address, "PYTHONUNBUFFERED": "1"}
+        if credentials is not None:
+            await provision_streams(address, admin_auth(credentials))
         for service in SERVICES:
             up = service.upper()
-            env.update(self.nats.service_environment(service))
+            if credentials is not None:
+                env.update(self.nats.service_environment(service))
             env[f"SILKGATE_{up}_DATABASE_URL"] = await self._database_url(service)
             env[f"SILKGATE_{up}_PORT"] = str(self.ports[service])
             env[f"SILKGATE_{up}_MIGRATE_ON_START"] = "false"
@@ -121,7 +129,9 @@ class Stack:
             self.spawn("authority", ["authority"])
             await self.wait_ready(["authority"])
         except BaseException:
-            await self.stop()  # a stack that did not come up (a loaded machine) leaves no process behind
+            # Callers stop the stack only once it started; a stack that never got ready must not leave its
+            # processes running (a loaded CI machine collected dozens of them).
+            await self.stop()
             raise
 
     def spawn(self, name: str, args: list[str]) -> None:

@@ -15,7 +15,7 @@ from tests.support import POSTGRES_URL
 
 
 async def _check(url: str) -> None:
-    await assert_schema_at(url, "customs", metadata, "customs_0004")
+    await assert_schema_at(url, "customs", metadata, "customs_0005")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:

@@ -1,4 +1,5 @@
-"""The database briefly unavailable: requests get 503 problem+json with Retry-After, and nothing is half-written.
+"""The database briefly unavailable: requests get 503 problem+json with Retry-After, and nothing is half-written;
+a worker whose database fails over in the middle of a batch redoes the batch and loses nothing.
 
 PostgreSQL: the service reaches the database through a TCP proxy that the test cuts and restores.
 SQLite: another process holds the file's write lock past the service's busy timeout (a backup, a stuck writer).
@@ -10,14 +11,19 @@ import asyncio
 import sqlite3
 import threading
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from services.orders.app import create_app
-from services.orders.models import Order, metadata
+from services.orders.models import Order, OrderEvent, metadata
 from services.orders.settings import OrdersSettings
+from shared.contract.events import WaybillIssued
+from shared.contract.subjects import DEAD_LETTER_STREAM
 from tests.e2e.journey import order
-from tests.support import create_api_key, running_service
+from tests.orders.events import publish, waybill_issued
+from tests.support import POSTGRES_URL, create_api_key, eventually, running_service
 
 
 class CuttableProxy:
@@ -117,3 +123,56 @@ async def test_database_briefly_unavailable_gives_503_and_writes_nothing(databas
         assert await count_orders(app) == 1
     if proxy:
         await proxy.close()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="a database failover is a PostgreSQL server's (SILKGATE_TEST_POSTGRES_URL)")
+async def test_a_database_failover_mid_batch_redoes_the_batch_and_loses_nothing(database_provider, nats_url):
+    """What a PostgreSQL failover looks like to a worker: every connection drops at once (here: in the middle of a
+    consumer batch's transaction) and new ones are refused until the standby takes over. The batch's transaction
+    is lost whole, its messages come again, and each event takes effect once."""
+    url = make_url(await database_provider.url_for("orders", metadata))
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
+    via_proxy = url.set(host="127.0.0.1", port=await proxy.start()).render_as_string(hide_password=False)
+    settings = OrdersSettings(database_url=via_proxy, nats_url=nats_url, migrate_on_start=False,
+                              consumer_fetch_timeout_s=0.2, consumer_backoff_s=[0.3, 0.5], consumer_batch_size=50,
+                              database_pool_size=3)
+    async with running_service(create_app, settings) as (app, client):
+        key = await create_api_key(app, role="merchant", owner="M001")
+        headers = {"Authorization": f"Bearer {key}"}
+        order_ids = []
+        for n in range(40):
+            body = order("mail")
+            response = await client.post("/v1/orders", json=body, headers={**headers, "Idempotency-Key": f"fo-{n}"})
+            assert response.status_code == 201, response.text
+            order_ids.append(response.json()["id"])
+
+        consumer = next(c for c in app.state.runtime.consumers if WaybillIssued.event_type() in c.handlers)
+        handle = consumer.handlers[WaybillIssued.event_type()]
+        calls = []
+
+        async def failing_over(ctx):
+            calls.append(ctx.envelope.id)
+            if len(calls) == 20:  # the middle of a batch: the primary goes away
+                proxy.sever()
+                asyncio.get_running_loop().call_later(1.5, proxy.restore)
+            await handle(ctx)
+
+        consumer.handlers[WaybillIssued.event_type()] = failing_over
+        for n, order_id in enumerate(order_ids):
+            await publish(app.state.runtime, waybill_issued(order_id, tracking_number=f"CP{n:09d}CN"))
+
+        async def all_tracked():
+            try:
+                async with app.state.runtime.db.reader() as session:
+                    rows = (await session.execute(select(OrderEvent.order_id, func.count()).where(
+                        OrderEvent.event_type == WaybillIssued.event_type()).group_by(OrderEvent.order_id))).all()
+            except (DBAPIError, OSError):
+                return None  # we read through the same failing-over connection pool
+            return rows if len(rows) == len(order_ids) else None
+
+        rows = await eventually(all_tracked, timeout=60)
+        assert {count for _, count in rows} == {1}, "each event took effect once"
+        assert len(calls) > len(order_ids), "the batch cut by the failover was handled again"
+        info = await app.state.runtime.bus.js.stream_info(DEAD_LETTER_STREAM)
+        assert info.state.messages == 0
+    await proxy.close()

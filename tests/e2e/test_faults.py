@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.bus import server_urls
 from shared.contract.subjects import DEAD_LETTER_STREAM
 from shared.stack import Stack
 from tests.e2e.conftest import FAST
@@ -128,7 +129,7 @@ async def test_kills_and_a_nats_restart_lose_nothing_and_duplicate_nothing(tmp_p
 
 
 async def assert_stream_counts(stack: Stack, orders: int, expected_dead: int) -> None:
-    nc = await nats.connect(stack.nats.url)
+    nc = await nats.connect(servers=server_urls(stack.nats.url))  # one server, or a cluster's list
     try:
         js = nc.jetstream()
         for subject in ("silkgate.postal.waybill.issued.v1", "silkgate.customs.declaration.released.v1",

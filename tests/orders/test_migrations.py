@@ -15,7 +15,7 @@ from tests.support import POSTGRES_URL
 
 
 async def _check(url: str) -> None:
-    await assert_schema_at(url, "orders", metadata, "orders_0005")
+    await assert_schema_at(url, "orders", metadata, "orders_0006")
 
 
 def test_upgrade_on_a_fresh_sqlite_file(tmp_path):

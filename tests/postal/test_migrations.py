@@ -20,7 +20,7 @@ OPEN_BAG = ("INSERT INTO receptacles (id, carrier, channel, origin_office, desti
 
 
 async def _check(url: str) -> None:
-    await assert_schema_at(url, "postal", metadata, "postal_keys_expiry")
+    await assert_schema_at(url, "postal", metadata, "postal_0003")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:

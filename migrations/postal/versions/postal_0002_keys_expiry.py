@@ -1,6 +1,6 @@
 """API keys get an optional end of validity (expires_at): `silkgate keys create --expires-in …`
 
-Revision ID: postal_keys_expiry
+Revision ID: postal_0002
 Revises: postal_0001
 Create Date: 2026-12-04 15:00:00.000000
 
@@ -13,7 +13,7 @@ import shared.db
 
 
 # revision identifiers, used by Alembic.
-revision: str = 'postal_keys_expiry'
+revision: str = 'postal_0002'
 down_revision: Union[str, Sequence[str], None] = 'postal_0001'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None

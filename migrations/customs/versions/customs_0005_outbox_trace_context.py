@@ -1,0 +1,30 @@
+"""outbox: the W3C traceparent of the span that wrote each event (OpenTelemetry, shared/tracing.py)
+
+Revision ID: customs_0005
+Revises: customs_0004
+Create Date: 2026-12-04 15:00:00.000000
+
+"""
+from typing import Sequence, Union
+
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision: str = 'customs_0005'
+down_revision: Union[str, Sequence[str], None] = 'customs_0004'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    """Upgrade schema."""
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('trace_context', sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    """Downgrade schema."""
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('trace_context')
