@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import nats
 import pytest
 import structlog
 from click.testing import CliRunner
