@@ -21,6 +21,7 @@ from services.customs.domain.status import (
     status_for_code,
     supersedes,
 )
+from services.customs.domain.tax import tax_figures
 from services.customs.filing import give_back_quota
 from services.customs.intake import quota_back_on_return
 from services.customs.models import Declaration, Message
@@ -44,7 +45,7 @@ from shared.auth import Principal
 from shared.ceb.errors import MessageMalformed, SignatureInvalid
 from shared.ceb.fields import return_time as format_return_time
 from shared.ceb.receipts import Receipt, read_receipt
-from shared.contract.events import DeclarationCancellationRefusedV2
+from shared.contract.events import DeclarationCancellationRefusedV2, TaxBill
 from shared.errors import InvalidInput, NotFound, ServiceUnavailable
 from shared.runtime import ServiceRuntime
 
@@ -257,11 +258,24 @@ async def _move(repo: DeclarationRepository, config: CustomsConfig, declaration:
     else:
         findings = as_findings(await repo.findings(declaration.id)) if target == "authority_rejected" else ()
         event = status_event(declaration, now=now, actor=AUTHORITY, reason=reason, reason_code=reason_code,
-                             findings=findings)
+                             findings=findings, tax_bill=tax_bill_of(declaration, config, now=now)
+                             if target == "released" else None)
     if event is not None:
         await emit(event, declaration)
     level = log.warning if target in ("authority_rejected", "detained") else log.info
     level(f"declaration.{target}", status=target, ceb_code=code)
+
+
+def tax_bill_of(declaration: Declaration, config: CustomsConfig, *, now: datetime) -> TaxBill | None:
+    """The electronic tax bill's figures (CEB816) of a released e-commerce import: what the buyer owes, split."""
+    if declaration.channel != "ecommerce" or declaration.direction != "import" or declaration.tax_cny is None:
+        return None
+    value = declaration.taxable_value_cny or Decimal(0)
+    figures = tax_figures(regime=declaration.tax_regime or "", taxable_value_cny=value, tax_cny=declaration.tax_cny,
+                          policy=config.policy)
+    return TaxBill(invt_no=declaration.invt_no, taxable_value_cny=value, customs_duty_cny=figures.customs_duty_cny,
+                   vat_cny=figures.vat_cny, consumption_tax_cny=figures.consumption_tax_cny,
+                   total_cny=figures.total_cny, issued_at=now)
 
 
 def _restored_cny(fen: int) -> Decimal:

@@ -37,6 +37,7 @@ from shared.contract.events import (
     DeclarationReturned,
     Event,
     Finding,
+    TaxBill,
 )
 from shared.contract.parcel import OrderLine, Parcel
 from shared.db import utcnow
@@ -292,7 +293,8 @@ def as_findings(records: Sequence[FindingRecord]) -> list[Finding]:
 
 
 def status_event(declaration: Declaration, *, now: datetime, actor: Actor, reason: str = "",
-                 reason_code: str | None = None, findings: Sequence[Finding] = ()) -> Event | None:
+                 reason_code: str | None = None, findings: Sequence[Finding] = (),
+                 tax_bill: TaxBill | None = None) -> Event | None:
     """The event a declaration's (new) status publishes, or None when the other services follow nothing there
     (the authority's acknowledgements 2/120, requests sent on, a closed filing)."""
     status = declaration.status
@@ -301,7 +303,7 @@ def status_event(declaration: Declaration, *, now: datetime, actor: Actor, reaso
     decided_by = "auto" if actor is SYSTEM else actor.name
     if status == "released":
         return DeclarationReleased(**common, form=declaration.form or "", value_cny=declaration.value_cny or 0,
-                                   tax_cny=declaration.tax_cny or 0, decided_by=decided_by)
+                                   tax_cny=declaration.tax_cny or 0, decided_by=decided_by, tax_bill=tax_bill)
     if status == "rejected":
         return DeclarationRejected(**common, reason=reason[:512] or (reason_code or "rejected"),
                                    reason_code=reason_code or "rejected", findings=list(findings),

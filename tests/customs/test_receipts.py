@@ -37,6 +37,10 @@ async def test_the_authority_accepts_then_releases_an_ecommerce_import(customs):
     assert (declaration.status, declaration.ceb_code) == ("released", 800) and declaration.released_at is not None
     [released] = await customs.wait_published(declaration.order_id, "declaration.released")
     assert Decimal(released.data["tax_cny"]) == Decimal("9.10") and released.data["decided_by"] == "customs authority"
+    bill = released.data["tax_bill"]  # the CEB816 figures the merchant's order shows
+    assert (Decimal(bill["taxable_value_cny"]), Decimal(bill["vat_cny"]), Decimal(bill["total_cny"])) == \
+        (Decimal("100.00"), Decimal("9.10"), Decimal("9.10"))
+    assert bill["invt_no"] == declaration.invt_no
     outcomes = [r.outcome for r in await _receipts(customs, declaration.id)]
     assert outcomes == ["recorded", "applied", "applied"]
 

@@ -130,3 +130,36 @@ def declaration_tax(
     value = round_cents(cny_exact(parcel.goods_value, parcel.currency, policy))
     tax = waive_small_tax(personal_articles_tax(value, policy=policy), form=form, policy=policy)
     return TaxAssessment("personal_articles", value, tax)
+
+
+@dataclass(frozen=True)
+class TaxFigures:
+    """A tax bill's figures (CEB816): duty, VAT and consumption tax, adding up to the tax assessed."""
+
+    customs_duty_cny: Decimal
+    vat_cny: Decimal
+    consumption_tax_cny: Decimal
+
+    @property
+    def total_cny(self) -> Decimal:
+        return self.customs_duty_cny + self.vat_cny + self.consumption_tax_cny
+
+
+def tax_figures(*, regime: str, taxable_value_cny: Decimal, tax_cny: Decimal, policy: CustomsPolicy) -> TaxFigures:
+    """Split the tax assessed on an e-commerce import into the tax bill's three figures (DOMAIN.md §7).
+
+    B2C composite: no duty; consumption tax on the tax-inclusive base and VAT, both at 70%. General trade: duty,
+    then consumption tax and VAT on the duty-paid value. Each figure is rounded to the cent and VAT takes the
+    rounding, so the three add up to the tax the declaration carries.
+    """
+    value, ct = taxable_value_cny, policy.consumption_tax_rate
+    if regime == "b2c_composite":
+        factor = policy.composite_tax_factor
+        duty = ZERO
+        consumption = round_cents(value / (1 - ct) * ct * factor)
+    elif regime == "general_trade":
+        duty = round_cents(value * policy.general_duty_rate)
+        consumption = round_cents((value + duty) / (1 - ct) * ct)
+    else:
+        return TaxFigures(ZERO, tax_cny, ZERO)
+    return TaxFigures(duty, tax_cny - duty - consumption, consumption)

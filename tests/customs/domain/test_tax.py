@@ -15,6 +15,7 @@ from services.customs.domain.tax import (
     is_single_indivisible,
     taxable_value,
     taxable_value_cny,
+    tax_figures,
     waive_small_tax,
 )
 from tests.customs.domain.factories import line, parcel
@@ -103,3 +104,14 @@ def test_declaration_tax_by_channel_and_form(overrides, regime, tax):
     p = parcel(**{"amount_paid": D("0"), **overrides})
     result = declaration_tax(p, form=select_form(p, P).form, policy=P)
     assert (result.regime, result.tax_cny) == (regime, tax)
+
+
+def test_a_tax_bill_splits_the_tax_into_duty_vat_and_consumption_tax():
+    b2c = tax_figures(regime="b2c_composite", taxable_value_cny=D("100"), tax_cny=D("9.10"), policy=P)
+    assert (b2c.customs_duty_cny, b2c.vat_cny, b2c.consumption_tax_cny, b2c.total_cny) == (0, D("9.10"), 0, D("9.10"))
+    cosmetics = P.with_overrides(consumption_tax_rate="0.15")
+    tax = b2c_composite_tax(D("1000"), policy=cosmetics)
+    split = tax_figures(regime="b2c_composite", taxable_value_cny=D("1000"), tax_cny=tax, policy=cosmetics)
+    assert split.consumption_tax_cny == D("123.53") and split.total_cny == tax  # 1000 / 0.85 × 15% × 70%
+    general = tax_figures(regime="general_trade", taxable_value_cny=D("6000"), tax_cny=D("745.80"), policy=P)
+    assert general.customs_duty_cny == D("600.00") and general.total_cny == D("745.80")
