@@ -22,8 +22,16 @@ from shared.ceb.receipts import Receipt, read_receipt
 from shared.ceb.signing import SigningIdentity
 from shared.certificates import ensure_pair
 from tests.customs.messages.factories import AT, DECLARANT, facts
+from tests.support import eventually as _eventually
 
 AUTHORITY_KEY = "sg_authority_test"
+# Receipts follow each other within a fraction of a second here; on a machine shared by many busy processes that
+# can stretch a lot, so a wait fails only after this long (a liveness bound, not a speed assertion).
+PATIENCE_S = 90.0
+
+
+async def eventually(check: Any, *, timeout: float = PATIENCE_S) -> Any:
+    return await _eventually(check, timeout=timeout)
 
 
 class Keys:
@@ -131,5 +139,5 @@ def with_facts(message_kind: str, keys: Keys, f) -> OutgoingMessage:
     return build_message(message_kind, f, DECLARANT, keys.customs_identity)
 
 
-__all__ = ["AUTHORITY_KEY", "CustomsReceiver", "Keys", "authority_settings", "facts", "inspection_record",
-           "message", "replace", "review_answer", "running_authority", "with_facts"]
+__all__ = ["AUTHORITY_KEY", "CustomsReceiver", "Keys", "authority_settings", "eventually", "facts",
+           "inspection_record", "message", "replace", "review_answer", "running_authority", "with_facts"]

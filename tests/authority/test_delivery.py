@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.authority.support import message, running_authority
-from tests.support import eventually
+from tests.authority.support import eventually, message, running_authority
 
 
 async def test_receipts_wait_while_customs_is_down_and_arrive_in_order(settings_for, receiver, keys):

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from services.customs.messages import FilingLine
 from tests.authority.support import (
+    eventually,
     facts,
     inspection_record,
     message,
@@ -15,7 +16,6 @@ from tests.authority.support import (
     with_facts,
 )
 from tests.customs.messages.factories import DECLARANT, export_facts, express_facts, line, mail_facts
-from tests.support import eventually
 
 
 async def test_an_import_filing_gets_2_120_800_for_its_list_and_2_120_for_its_order(settings_for, receiver, keys):

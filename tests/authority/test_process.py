@@ -20,9 +20,8 @@ from services.customs.gateway import HttpAuthorityAdapter
 from shared.ceb.errors import ExchangeError
 from shared.ceb.receipts import Receipt, read_receipt
 from shared.natsserver import free_port
-from tests.authority.support import AUTHORITY_KEY, Keys, message, review_answer
+from tests.authority.support import AUTHORITY_KEY, PATIENCE_S, Keys, eventually, message, review_answer
 from tests.customs.messages.factories import DECLARANT
-from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -111,18 +110,18 @@ async def test_a_filing_over_http_gets_its_receipts_and_a_killed_sandbox_finishe
             SILKGATE_AUTHORITY_RELEASE_DELAY_S="3")
         process = start(env, tmp_path / "authority.out")
         try:
-            await eventually(lambda: ready(url), timeout=60)
-            gateway = HttpAuthorityAdapter(url, sender_id=DECLARANT.dxp_id)
+            await eventually(lambda: ready(url), timeout=PATIENCE_S)
+            gateway = HttpAuthorityAdapter(url, sender_id=DECLARANT.dxp_id, timeout_s=PATIENCE_S)
             filed = message("CEB621", keys)
             assert (await gateway.file(filed)).outcome == "accepted"
-            await eventually(lambda: receiver.statuses(filed.guid) == [2, 120, 300], timeout=30)
+            await eventually(lambda: receiver.statuses(filed.guid) == [2, 120, 300], timeout=PATIENCE_S)
             assert (await gateway.file(review_answer(keys, filed))).outcome == "accepted"
-            await eventually(lambda: 399 in receiver.statuses(filed.guid), timeout=30)
+            await eventually(lambda: 399 in receiver.statuses(filed.guid), timeout=PATIENCE_S)
             process.send_signal(signal.SIGKILL)  # the release is planned 3 s later: kill the sandbox before
             process.wait(10)
             process = start(env, tmp_path / "authority.out")
-            await eventually(lambda: ready(url), timeout=60)
-            await eventually(lambda: receiver.statuses(filed.guid) == [2, 120, 300, 399, 800], timeout=30)
+            await eventually(lambda: ready(url), timeout=PATIENCE_S)
+            await eventually(lambda: receiver.statuses(filed.guid) == [2, 120, 300, 399, 800], timeout=PATIENCE_S)
             again = await gateway.file(filed)  # the restarted sandbox still knows the message
             assert (again.outcome, again.duplicate) == ("accepted", True)
             async with httpx.AsyncClient() as client:
@@ -141,6 +140,6 @@ def test_serve_refuses_to_start_without_the_filers_certificate(tmp_path, keys):
         env = environment(tmp_path, keys, receiver, port,
                           SILKGATE_AUTHORITY_DECLARANT_CERT_FILE=str(tmp_path / "missing.crt"))
         result = subprocess.run([sys.executable, "-m", "shared.cli", "serve", "authority"], env=env,
-                                capture_output=True, text=True, timeout=60, check=False)
+                                capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode != 0
     assert "SILKGATE_AUTHORITY_DECLARANT_CERT_FILE" in result.stdout + result.stderr

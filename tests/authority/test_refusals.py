@@ -12,9 +12,8 @@ from services.customs.messages import build_message
 from services.customs.messages.ecommerce_import import build_ceb621
 from shared.ceb.fields import new_guid, to_bytes
 from shared.ceb.signing import sign_bytes, sign_xml
-from tests.authority.support import message, review_answer, running_authority
+from tests.authority.support import eventually, message, review_answer, running_authority
 from tests.customs.messages.factories import DECLARANT, facts, mail_facts, other_identity
-from tests.support import eventually
 
 
 async def refused_messages(client) -> list[dict]:
