@@ -16,7 +16,7 @@ from services.customs.repository import DeclarationRepository, DocumentBody, Ord
 from services.customs.repository_draft import DraftRepository
 from services.customs.service import SYSTEM, audit_entry, outbox_emitter
 from shared.consumer import lock_parcels
-from shared.contract.events import DeclarationFiled, OrderAccepted, PaymentRecorded
+from shared.contract.events import DeclarationFiledV2, OrderAccepted, PaymentRecorded
 from tests.customs.domain.factories import line
 from tests.customs.events import accepted, mail, new_order_id, paid, waybill_for
 
@@ -216,7 +216,7 @@ async def test_a_new_declaration_is_written_with_one_insert_per_table(customs):
         ("open", None, "pending_documents"), ("file", "pending_documents", "filed")]
     await customs.wait_published(order_id, "declaration.filed")
     published = await customs.published(order_id)
-    assert [e.type for e in published] == [DeclarationFiled.event_type()]
+    assert [e.type for e in published] == [DeclarationFiledV2.event_type()]
     assert {e.correlation_id for e in published} == {f"corr-{order_id}"}
 
 
