@@ -1,4 +1,4 @@
-"""The `silkgate` command: up, demo, migrate, keys, contract export, trace, logs (and serve, used by up)."""
+"""The `silkgate` command: up, demo, migrate, keys, partners, contract export, trace, logs (and serve, used by up)."""
 
 from __future__ import annotations
 
@@ -81,15 +81,21 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--merchant", default=None, help="Merchant code (role merchant).")
-@click.option("--owner", default=None, help="Owner: carrier code(s), broker id, payment provider, ops team.")
+@click.option("--owner", default=None,
+              help="Owner: carrier code(s), broker id, ops team; for payment and logistics keys a registered "
+                   "partner's code (silkgate partners add).")
 @click.option("--name", required=True, help="Who or what the key is for.")
 def keys_create(role: str, merchant: str | None, owner: str | None, name: str) -> None:
+    from shared.errors import SilkgateError
     from shared.keys import create_key
 
     owner = merchant if role == "merchant" else owner
     if not owner:
         raise click.UsageError("--merchant is required for role merchant" if role == "merchant" else "--owner is required")
-    key_id, key = asyncio.run(create_key(role=role, owner=owner, name=name))
+    try:
+        key_id, key = asyncio.run(create_key(role=role, owner=owner, name=name))
+    except SilkgateError as error:
+        raise click.ClickException(f"{error.detail} ({error.code})") from None
     click.echo(f"key id: {key_id}\nrole:   {role}\nowner:  {owner}\nkey:    {key}\n(store it now: it is not shown again)")
 
 
@@ -112,6 +118,89 @@ def keys_revoke(key_id: str) -> None:
     if not count:
         raise click.ClickException(f"no active key {key_id}")
     click.echo(f"revoked {key_id} in {count} service(s)")
+
+
+@main.group()
+def partners() -> None:
+    """Payment providers and external logistics companies, and the merchants each serves.
+
+    A partner's keys (silkgate keys create --role payment|logistics --owner CODE) send its documents — payments,
+    waybills — for the orders of the merchants bound to it, and nothing else.
+    """
+
+
+def _partners_call(call):
+    from shared.errors import SilkgateError
+
+    try:
+        return asyncio.run(call)
+    except SilkgateError as error:
+        raise click.ClickException(f"{error.detail} ({error.code})") from None
+
+
+@partners.command("add")
+@click.argument("code")
+@click.option("--kind", type=click.Choice(["payment", "logistics"]), required=True)
+@click.option("--name", required=True, help="The company's name (a payment's `provider` may name it).")
+@click.option("--uscc", default=None, help="Its Unified Social Credit Code (GB 32100), checked.")
+def partners_add(code: str, kind: str, name: str, uscc: str | None) -> None:
+    """Register partner CODE (upper-case letters, digits, '-' and '_')."""
+    from services.orders import partners_cli
+
+    partner = _partners_call(partners_cli.add(code=code, kind=kind, name=name, uscc=uscc))
+    click.echo(f"added {partner['kind']} partner {partner['code']} ({partner['name']}); bind it to its merchants "
+               f"with `silkgate partners bind {partner['code']} MERCHANT`")
+
+
+@partners.command("list")
+@click.option("--kind", type=click.Choice(["payment", "logistics"]), default=None)
+@click.option("--merchant", default=None, help="Only the partners serving this merchant.")
+def partners_list(kind: str | None, merchant: str | None) -> None:
+    from services.orders import partners_cli
+
+    for partner in _partners_call(partners_cli.listing(kind=kind, merchant=merchant)):
+        click.echo(partners_cli.line(partner))
+
+
+@partners.command("bind")
+@click.argument("code")
+@click.argument("merchant")
+def partners_bind(code: str, merchant: str) -> None:
+    """Let partner CODE send documents for MERCHANT's orders."""
+    from services.orders import partners_cli
+
+    new = _partners_call(partners_cli.bind(code=code, merchant=merchant))
+    click.echo(f"{code} serves {merchant}" + ("" if new else " (already)"))
+
+
+@partners.command("unbind")
+@click.argument("code")
+@click.argument("merchant")
+def partners_unbind(code: str, merchant: str) -> None:
+    """Stop partner CODE acting for MERCHANT's orders, at once."""
+    from services.orders import partners_cli
+
+    _partners_call(partners_cli.unbind(code=code, merchant=merchant))
+    click.echo(f"{code} no longer serves {merchant}")
+
+
+@partners.command("deactivate")
+@click.argument("code")
+def partners_deactivate(code: str) -> None:
+    """Stop every key of partner CODE acting for anyone, at once (bindings are kept)."""
+    from services.orders import partners_cli
+
+    _partners_call(partners_cli.set_active(code=code, active=False))
+    click.echo(f"{code} deactivated")
+
+
+@partners.command("activate")
+@click.argument("code")
+def partners_activate(code: str) -> None:
+    from services.orders import partners_cli
+
+    _partners_call(partners_cli.set_active(code=code, active=True))
+    click.echo(f"{code} activated")
 
 
 @main.group()

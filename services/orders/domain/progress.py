@@ -4,7 +4,7 @@ Declaration events arrive late, twice or out of order like every other event, so
 forward along the declaration's life (DOMAIN.md §5 receipt codes):
 
     accepted (120) → manual_review (300) / inspection (500) / detained (5xx) / review_concluded (399)
-                   → released (800) or rejected (100) → cancelled → closed (899)
+                   → released (800) or rejected (100) → cancelled or returned (700) → closed (899)
 
 Within the held family the latest arrival wins (manual review may turn into an inspection and back); released
 and rejected never replace each other; a late `declaration.filed` never hides a release.
@@ -20,7 +20,9 @@ from shared.contract.events import (
     DeclarationCancelled,
     DeclarationHeld,
     DeclarationRejected,
+    DeclarationReturned,
     OrderCancelled,
+    OrderReturnRequested,
     WaybillVoided,
 )
 
@@ -33,11 +35,15 @@ CUSTOMS_RANK = {
     "released": 2,
     "rejected": 2,
     "cancelled": 3,
+    "returned": 3,
     "closed": 4,
 }
 HELD_RANK = 1
 # Statuses that are explained by a reason; any other status clears it.
-EXPLAINED_STATUSES = frozenset({"on_hold", "rejected", "cancelled"})
+EXPLAINED_STATUSES = frozenset({"on_hold", "rejected", "cancelled", "return_requested", "returned"})
+# Events whose reason explains the status they move the order to.
+_EXPLAINING_EVENTS = {OrderReturnRequested.event_type(): "return_requested",
+                      DeclarationReturned.event_type(): "returned"}
 _CANCELLING_EVENTS = frozenset(
     {OrderCancelled.event_type(), WaybillVoided.event_type(), DeclarationCancelled.event_type()}
 )
@@ -92,6 +98,7 @@ def status_reason_after(
     - a cancellation refused by customs (the order was cancelled after release) shows customs' reason, so the
       merchant sees why customs keeps the release on record while the order stays cancelled;
     - a cancellation (the merchant's, a voided waybill, a cancelled declaration) that took effect shows its reason;
+    - a requested return shows the merchant's reason, an approved one customs' (if it gave one);
     - any other status change clears the reason; events that change nothing leave it as it was.
     """
     reason = reason or None
@@ -103,6 +110,8 @@ def status_reason_after(
     if event_type == DeclarationCancellationRefused.event_type():
         return reason if new_status == "cancelled" else current_reason
     if event_type in _CANCELLING_EVENTS and changed and new_status == "cancelled":
+        return reason
+    if changed and _EXPLAINING_EVENTS.get(event_type) == new_status:
         return reason
     if changed and new_status not in EXPLAINED_STATUSES:
         return None

@@ -201,6 +201,24 @@ def ecommerce_parcel(**overrides: Any) -> dict[str, Any]:
     return _with(base, overrides)
 
 
+def ecommerce_export_parcel(**overrides: Any) -> dict[str, Any]:
+    """A 9610 B2C export (CEB603) from Kashgar to Almaty: 10-digit HS codes, no buyer ID needed abroad."""
+    base = {
+        "merchant_order_no": "ECOM-EXP-2026-0001",
+        "channel": "ecommerce",
+        "direction": "export",
+        "trade_mode": "9610",
+        "sender": _KASHGAR_MERCHANT,
+        "consignee": party(),
+        "lines": [order_line(hs_code="6205200010")],
+        "currency": "CNY",
+        "goods_value": "91.00",
+        "freight": "10.00",
+        "amount_paid": "101.00",
+    }
+    return _with(base, overrides)
+
+
 def _with(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """A deep copy of base with the top-level overrides applied (so callers may mutate the result freely)."""
     return copy.deepcopy({**base, **overrides})
