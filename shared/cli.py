@@ -130,10 +130,14 @@ def partners() -> None:
 
 
 def _partners_call(call):
+    """Run a registry use case; its log lines (an audit trail) go to stderr, the answer to stdout."""
+    import contextlib
+
     from shared.errors import SilkgateError
 
     try:
-        return asyncio.run(call)
+        with contextlib.redirect_stdout(sys.stderr):
+            return asyncio.run(call)
     except SilkgateError as error:
         raise click.ClickException(f"{error.detail} ({error.code})") from None
 
