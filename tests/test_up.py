@@ -82,7 +82,7 @@ def test_up_runs_the_demo_stops_cleanly_and_keeps_its_data(tmp_path):
         read_until(second, "silkgate: up", timeout=60)
         orders = httpx.get(f"http://127.0.0.1:{env['SILKGATE_ORDERS_PORT']}/v1/orders",
                            headers={"Authorization": f"Bearer {keys['merchant']}"}, params={"limit": 100}).json()
-        assert len(orders["data"]) == 5, "the demo's orders survive a restart"
+        assert len(orders["data"]) == 6, "the demo's orders survive a restart"
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0

@@ -19,7 +19,7 @@ PAYMENT = {
     "transaction_id": "2026030122001400009999",
     "amount": "208.51",
     "currency": "CNY",
-    "paid_at": "2026-03-01T10:15:00+08:00",
+    "paid_at": "2025-03-01T10:15:00+08:00",
 }
 RECEIPT_FIELDS = {"id", "order_id", "provider", "transaction_id", "amount", "currency", "status", "recorded_at"}
 # What a payment answer must never carry: the order's and the payer's personal data.

@@ -195,7 +195,7 @@ def ecommerce_parcel(**overrides: Any) -> dict[str, Any]:
             "transaction_id": "2026030122001400001234567890",
             "amount": "208.51",
             "currency": "CNY",
-            "paid_at": "2026-03-01T10:15:00+08:00",
+            "paid_at": "2025-03-01T10:15:00+08:00",
         },
     }
     return _with(base, overrides)
