@@ -229,17 +229,20 @@ async def cancel_order(
                                                "status_reason": "buyer returned it: wrong size"}),
         *_COMMON_ERRORS,
         (404, "No such order (or another merchant's)", examples.NOT_FOUND_PROBLEM),
-        (409, "Not returnable: before the handoff (cancel instead), not an e-commerce import, or asked before "
-              "(`return_already_requested`)",
+        (409, ("Not returnable: before the handoff (cancel instead), not an e-commerce import, or asked before "
+               "(`return_already_requested`)"),
          examples.problem(409, "return_not_allowed", "Conflict",
                           "The order is released: a return is possible once the parcel is handed off. Cancel it "
                           "instead: it has not left yet.",
                           instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/return"))),
 )
-async def request_return(request: Request, order_id: OrderId, principal: MerchantKey,
-                         body: Annotated[ReturnRequest, Body(openapi_examples={"size": {
-                             "summary": "The buyer sent it back", "value": {"reason": "buyer returned it: wrong size"}}})],
-                         ) -> JSONResponse:
+async def request_return(
+    request: Request,
+    order_id: OrderId,
+    principal: MerchantKey,
+    body: Annotated[ReturnRequest, Body(openapi_examples={"size": {
+        "summary": "The buyer sent it back", "value": {"reason": "buyer returned it: wrong size"}}})],
+) -> JSONResponse:
     """Once the parcel is out of your hands (handed off, in transit, delivered, or brought back by the carrier),
     ask customs to take it back: publishes `order.return_requested`, customs files the return (CEB625), and the
     order shows `return_requested`, then `returned` when customs approves it. Within 30 days of release the buyer's

@@ -56,8 +56,8 @@ _NOT_YOURS = ("No such order — or one of a merchant this key's partner is not 
         *_errors("payment", _PAYMENT_PATH),
         (404, _NOT_YOURS, examples.problem(404, "order_not_found", "Not found",
                                            "No order ord_3f9c2a7be1d04c6a8e5f0b12", instance=_PAYMENT_PATH)),
-        (409, "The order has another payment (`payment_already_recorded`), or is cancelled or rejected "
-              "(`order_not_payable`)",
+        (409, ("The order has another payment (`payment_already_recorded`), or is cancelled or rejected "
+               "(`order_not_payable`)"),
          examples.problem(409, "payment_already_recorded", "Conflict",
                           "Order ord_3f9c2a7be1d04c6a8e5f0b12 already has a payment", instance=_PAYMENT_PATH)),
         (422, "The payment is malformed: paid_at outside the sane window, another provider named, a bad payer ID…",
@@ -133,8 +133,8 @@ async def record_payments_batch(
         (404, _NOT_YOURS + ", or an order that does not name this company as its `logistics_company`",
          examples.problem(404, "order_not_found", "Not found", "No order ord_3f9c2a7be1d04c6a8e5f0b12",
                           instance=_WAYBILL_PATH)),
-        (409, "The order has another waybill (`waybill_already_recorded`), the number is another parcel's "
-              "(`logistics_no_taken`), or the order is cancelled or rejected (`order_not_shippable`)",
+        (409, ("The order has another waybill (`waybill_already_recorded`), the number is another parcel's "
+               "(`logistics_no_taken`), or the order is cancelled or rejected (`order_not_shippable`)"),
          examples.problem(409, "logistics_no_taken", "Conflict", "Logistics number YT7890123456789 is another "
                           "parcel's", field="logistics_no", instance=_WAYBILL_PATH)),
         (422, "The waybill is malformed",

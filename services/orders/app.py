@@ -57,9 +57,11 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
                              workers=[purge_idempotency_keys_worker, webhook_sender_worker,
                                       report_stuck_orders_worker],
                              migrate=migrate if settings.migrate_on_start else None)
-    app = build_app(runtime, title="silkgate orders", description=DESCRIPTION, routers=[router, documents_router, partners_router, webhooks_router])
+    app = build_app(runtime, title="silkgate orders", description=DESCRIPTION,
+                    routers=[router, documents_router, partners_router, webhooks_router])
     # The kit's limit (max_body_bytes) is sized for a batch; everything else gets the single-order limit.
-    app.add_middleware(SingleOrderBodyLimit, max_bytes=settings.max_order_body_bytes, exempt_paths={BATCH_PATH, PAYMENT_BATCH_PATH})
+    app.add_middleware(SingleOrderBodyLimit, max_bytes=settings.max_order_body_bytes,
+                       exempt_paths={BATCH_PATH, PAYMENT_BATCH_PATH})
     _run_backlog_monitor(app, runtime, settings)
     return app
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders import repository
 from services.orders.domain.status import can_cancel
-from services.orders.service import record_on_loaded_order, order_detail, visible_order
+from services.orders.service import order_detail, record_on_loaded_order, visible_order
 from shared.auth import Principal
 from shared.contract.events import OrderReturnRequested
 from shared.errors import Conflict

@@ -18,12 +18,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders import parties_repository as repository
+from services.orders import repository as orders_repository
 from services.orders.domain.documents import PartnerView
-from services.orders.domain.validation import Violation, id_violations
 from services.orders.domain.reference import COUNTRY_CODES
+from services.orders.domain.validation import Violation, id_violations
 from services.orders.models import Order, WaybillRecord
 from services.orders.recording import timeline_entry
-from services.orders import repository as orders_repository
 from services.orders.schemas import WaybillIn, WaybillReceipt
 from shared.contract.events import WaybillRecorded
 from shared.contract.parcel import Parcel

@@ -79,7 +79,7 @@ async def pay_for(stack: Stack, bodies: list[dict], *, key: str = "payment") -> 
         cursor = None
         while True:
             params = {"channel": "ecommerce", "limit": 100, **({"starting_after": cursor} if cursor else {})}
-            page = (await _retrying(lambda: client.get("/v1/orders", params=params))).json()
+            page = (await _retrying(lambda params=params: client.get("/v1/orders", params=params))).json()
             ids |= {o["merchant_order_no"]: o["id"] for o in page["data"] if o["merchant_order_no"] in claims}
             if not page["has_more"]:
                 break

@@ -10,7 +10,6 @@ import pytest
 from shared.contract.events import OrderCancelled
 from tests.orders.domain.factories import express_parcel, mail_parcel
 
-
 # ── GET /v1/orders/{id} and tenancy ───────────────────────────────────────────
 
 

@@ -72,7 +72,8 @@ def test_payment_claims_copied_by_intake_before_partners_are_cleared_and_recorde
                     "INSERT INTO orders (id, merchant_code, merchant_order_no, channel, direction, status, parcel, "
                     "payment, correlation_id, created_at, updated_at, status_changed_at) VALUES (:id, 'M', :id, "
                     "'ecommerce', 'import', 'accepted', '{}', :payment, 'c', '2026-01-01 00:00:00.000000', "
-                    "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')"), {"id": order_id, "payment": payment})
+                    "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')"),
+                    {"id": order_id, "payment": payment})
             await conn.execute(text(
                 "INSERT INTO order_events (order_id, event_id, event_type, title, occurred_at, recorded_at, data) "
                 "VALUES ('ord_paid', 'evt_1', 'silkgate.orders.payment.recorded.v1', 'Payment', "

@@ -269,7 +269,8 @@ async def test_a_batch_from_an_unbound_provider_finds_no_order(orders):
 async def test_a_batch_is_bounded_and_needs_a_payment_key(orders):
     too_many = {"payments": [{"order_id": "x", "payment": PAYMENT}] * 1001}
     response = await orders.client.post("/v1/payments/batch", json=too_many, headers=orders.payment)
-    assert (response.status_code, response.json()["field"], response.json()["code"]) == (422, "payments", "too_many_items")
+    assert (response.status_code, response.json()["field"], response.json()["code"]) == (
+        422, "payments", "too_many_items")
     response = await orders.client.post("/v1/payments/batch", json={"payments": []}, headers=orders.merchant)
     assert response.status_code == 403
 

@@ -91,10 +91,10 @@ def _keep_only_recorded_payments() -> None:
                         sa.column('amount', sa.Numeric(14, 2)), sa.column('document', sa.JSON),
                         sa.column('recorded_at', shared.db.UTCDateTime(timezone=True)))
     bind = op.get_bind()
-    recorded = (sa.select(orders.c.id, orders.c.payment, sa.func.min(events.c.recorded_at))
-                .join(events, events.c.order_id == orders.c.id)
-                .where(events.c.event_type == PAYMENT_RECORDED, orders.c.payment.is_not(None))
-                .group_by(orders.c.id, orders.c.payment))
+    first = (sa.select(events.c.order_id, sa.func.min(events.c.recorded_at).label('recorded_at'))
+             .where(events.c.event_type == PAYMENT_RECORDED).group_by(events.c.order_id).subquery())
+    recorded = (sa.select(orders.c.id, orders.c.payment, first.c.recorded_at)
+                .join(first, first.c.order_id == orders.c.id).where(orders.c.payment.is_not(None)))
     rows = [
         {'id': f'pay_{uuid.uuid4().hex[:24]}', 'order_id': order_id,
          'provider_code': str(document['provider']).upper()[:16], 'transaction_id': document['transaction_id'],

@@ -31,8 +31,8 @@ What each event does (anything not listed leaves the status alone):
 - declaration.returned   → returned (customs approved the return, CEB625 → 700).
 
 Terminal statuses (rejected, cancelled, delivered, returned) stay, with one decided exception: `return_requested`
-and `returned` may follow `delivered`. A carrier reporting a return after a delivery scan (refused at the door, or a return to
-sender completed) is the later physical fact, and the merchant must act on it (refund, CEB625 return);
+and `returned` may follow `delivered`. A carrier reporting a return after a delivery scan (refused at the door, or
+a return to sender completed) is the later physical fact, and the merchant must act on it (refund, CEB625 return);
 a late `delivered` never moves a returned order back. Physical events after a cancellation (a handoff that
 won the race with the cancel) leave the order cancelled; the timeline still shows them.
 """

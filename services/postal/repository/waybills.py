@@ -164,7 +164,8 @@ async def take_pending(session: AsyncSession, order_id: str) -> dict[str, dict[s
 
 _TAKE_PENDING_KIND = (
     delete(pending_events)
-    .where(pending_events.c.order_id == bindparam("pending_order_id"), pending_events.c.kind == bindparam("pending_kind"))
+    .where(pending_events.c.order_id == bindparam("pending_order_id"),
+           pending_events.c.kind == bindparam("pending_kind"))
     .returning(pending_events.c.payload)
 )
 
