@@ -1,4 +1,5 @@
-"""Order bodies for the benchmark: all three channels, distinct buyers, a share meant to be held by customs."""
+"""Order bodies for the benchmark: all three channels, distinct buyers, a share meant to be held by customs; and the
+payment provider's payments of the e-commerce ones, sent as a real provider does (its own key, in batches)."""
 
 from __future__ import annotations
 
@@ -53,3 +54,11 @@ def order_body(n: int, run: str, *, held: bool) -> dict:
 
 def is_held(n: int, share: float, seed: int = 7) -> bool:
     return random.Random(seed * 1_000_003 + n).random() < share
+
+
+def payment_items(bodies: list[dict], results: list[dict]) -> list[dict]:
+    """The payment provider's batch items for the e-commerce orders of an accepted batch (`results` as
+    POST /v1/orders/batch answers, in the order of `bodies`): each order's claim is what the provider reports."""
+    return [{"order_id": result["order"]["id"], "payment": body["payment"]}
+            for body, result in zip(bodies, results, strict=True)
+            if result.get("status") == 201 and body.get("payment") is not None]

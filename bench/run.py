@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from bench.observer import Observer, raw_insert_rate, raw_publish_rate
-from bench.orders import is_held, order_body
+from bench.orders import is_held, order_body, payment_items
 from shared.stack import Stack
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,6 +48,7 @@ class Load:
         self.throttled = 0
         self.errors: dict[str, int] = {}
         self.accept_times: list[float] = []
+        self.payments = 0  # recorded by the payment provider (its own key, POST /v1/payments/batch)
 
     def take(self, count: int) -> list[int]:
         numbers = list(range(self.next_n, self.next_n + count))
@@ -66,6 +67,8 @@ class Load:
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
                 continue
             self._count(response.status_code, 1)
+            if response.status_code == 201 and body.get("payment") is not None:
+                await self.pay(client, [{"order_id": response.json()["id"], "payment": body["payment"]}])
             return
 
     async def send_batch(self, client: httpx.AsyncClient, numbers: list[int]) -> None:
@@ -81,9 +84,24 @@ class Load:
             if response.status_code >= 300:
                 self._count(response.status_code, len(numbers))
                 return
-            for result in response.json().get("results", []):
+            results = response.json().get("results", [])
+            for result in results:
                 self._count(result.get("status", 0), 1)
+            await self.pay(client, payment_items(orders, results))
             return
+
+    async def pay(self, client: httpx.AsyncClient, items: list[dict]) -> None:
+        """The payment provider sends the payments of the e-commerce orders just accepted, in one batch: customs
+        waits for the provider's payment document, never takes the order's own claim for it."""
+        if not items:
+            return
+        headers = {"Authorization": f"Bearer {self.stack.keys['payment']}"}
+        response = await client.post("/v1/payments/batch", json={"payments": items}, headers=headers, timeout=60)
+        if response.status_code != 200:
+            key = f"payments {response.status_code}"
+            self.errors[key] = self.errors.get(key, 0) + 1
+            return
+        self.payments += sum(1 for r in response.json()["results"] if r["status"] in (200, 201))
 
     def _count(self, status: int, count: int) -> None:
         if status == 201:
@@ -293,6 +311,7 @@ def report(args, load: Load, observer: Observer, limits: dict, started: float, e
         "limits": limits,
         "offered_orders": load.next_n,
         "accepted_orders": load.accepted,
+        "payments_recorded": load.payments,
         "throttled_responses_429": load.throttled,
         "errors": load.errors,
         "intake_orders_per_s": round(rate_in_window(load.accept_times, *window), 1),

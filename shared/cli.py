@@ -1,4 +1,5 @@
-"""The `silkgate` command: up, demo, migrate, keys, certs, contract export, trace, logs, dlq (and serve, used by up)."""
+"""The `silkgate` command: up, demo, migrate, keys, partners, certs, contract export, trace, logs, dlq (and serve,
+used by up)."""
 
 from __future__ import annotations
 
@@ -81,10 +82,13 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--merchant", default=None, help="Merchant code (role merchant).")
-@click.option("--owner", default=None, help="Owner: carrier code(s), broker id, payment provider, ops team.")
+@click.option("--owner", default=None,
+              help="Owner: carrier code(s), broker id, ops team; for payment and logistics keys a registered "
+                   "partner's code (silkgate partners add).")
 @click.option("--name", required=True, help="Who or what the key is for.")
 @click.option("--expires-in", default=None, help="The key stops working after this long: 90d, 12h, 30m, 2w.")
 def keys_create(role: str, merchant: str | None, owner: str | None, name: str, expires_in: str | None) -> None:
+    from shared.errors import SilkgateError
     from shared.keys import KeyRefused, create_key, parse_duration
 
     owner = merchant if role == "merchant" else owner
@@ -98,6 +102,8 @@ def keys_create(role: str, merchant: str | None, owner: str | None, name: str, e
         key_id, key = asyncio.run(create_key(role=role, owner=owner, name=name, expires_in=lifetime))
     except KeyRefused as exc:
         raise click.ClickException(str(exc)) from None
+    except SilkgateError as error:
+        raise click.ClickException(f"{error.detail} ({error.code})") from None
     expiry = f"\nexpires in {expires_in}" if expires_in else ""
     click.echo(f"key id: {key_id}\nrole:   {role}\nowner:  {owner}\nkey:    {key}{expiry}\n"
                "(store it now: it is not shown again)")
@@ -183,6 +189,93 @@ def webhooks_reencrypt() -> None:
             await db.dispose()
 
     click.echo(f"re-encrypted the secrets of {asyncio.run(run())} endpoint(s) under the first key")
+
+
+@main.group()
+def partners() -> None:
+    """Payment providers and external logistics companies, and the merchants each serves.
+
+    A partner's keys (silkgate keys create --role payment|logistics --owner CODE) send its documents — payments,
+    waybills — for the orders of the merchants bound to it, and nothing else.
+    """
+
+
+def _partners_call(call):
+    """Run a registry use case; its log lines (an audit trail) go to stderr, the answer to stdout."""
+    import contextlib
+
+    from shared.errors import SilkgateError
+
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return asyncio.run(call)
+    except SilkgateError as error:
+        raise click.ClickException(f"{error.detail} ({error.code})") from None
+
+
+@partners.command("add")
+@click.argument("code")
+@click.option("--kind", type=click.Choice(["payment", "logistics"]), required=True)
+@click.option("--name", required=True, help="The company's name (a payment's `provider` may name it).")
+@click.option("--uscc", default=None, help="Its Unified Social Credit Code (GB 32100), checked.")
+def partners_add(code: str, kind: str, name: str, uscc: str | None) -> None:
+    """Register partner CODE (upper-case letters, digits, '-' and '_')."""
+    from services.orders import partners_cli
+
+    partner = _partners_call(partners_cli.add(code=code, kind=kind, name=name, uscc=uscc))
+    click.echo(f"added {partner['kind']} partner {partner['code']} ({partner['name']}); bind it to its merchants "
+               f"with `silkgate partners bind {partner['code']} MERCHANT`")
+
+
+@partners.command("list")
+@click.option("--kind", type=click.Choice(["payment", "logistics"]), default=None)
+@click.option("--merchant", default=None, help="Only the partners serving this merchant.")
+def partners_list(kind: str | None, merchant: str | None) -> None:
+    from services.orders import partners_cli
+
+    for partner in _partners_call(partners_cli.listing(kind=kind, merchant=merchant)):
+        click.echo(partners_cli.line(partner))
+
+
+@partners.command("bind")
+@click.argument("code")
+@click.argument("merchant")
+def partners_bind(code: str, merchant: str) -> None:
+    """Let partner CODE send documents for MERCHANT's orders."""
+    from services.orders import partners_cli
+
+    new = _partners_call(partners_cli.bind(code=code, merchant=merchant))
+    click.echo(f"{code} serves {merchant}" + ("" if new else " (already)"))
+
+
+@partners.command("unbind")
+@click.argument("code")
+@click.argument("merchant")
+def partners_unbind(code: str, merchant: str) -> None:
+    """Stop partner CODE acting for MERCHANT's orders, at once."""
+    from services.orders import partners_cli
+
+    _partners_call(partners_cli.unbind(code=code, merchant=merchant))
+    click.echo(f"{code} no longer serves {merchant}")
+
+
+@partners.command("deactivate")
+@click.argument("code")
+def partners_deactivate(code: str) -> None:
+    """Stop every key of partner CODE acting for anyone, at once (bindings are kept)."""
+    from services.orders import partners_cli
+
+    _partners_call(partners_cli.set_active(code=code, active=False))
+    click.echo(f"{code} deactivated")
+
+
+@partners.command("activate")
+@click.argument("code")
+def partners_activate(code: str) -> None:
+    from services.orders import partners_cli
+
+    _partners_call(partners_cli.set_active(code=code, active=True))
+    click.echo(f"{code} activated")
 
 
 @main.group()

@@ -1,4 +1,10 @@
-"""`silkgate demo`: keys for a demo merchant and broker, sample parcels of every channel, followed to the end."""
+"""`silkgate demo`: keys for a demo merchant and broker, sample parcels of every channel, followed to the end.
+
+The e-commerce parcels clear on three documents from three parties, as on a real platform: the merchant sends the
+order, a sandbox payment provider (SANDBOXPAY, registered and bound to the demo merchant over the ops API, with a
+key of its own) sends each payment, and postal issues the waybill — or, for the parcel the sandbox logistics
+company (SANDBOXLOG) carries, that company posts its own waybill and postal adopts its number.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,10 @@ from shared.settings import data_dir
 
 FINAL = {"delivered", "rejected", "cancelled", "returned"}
 RESIDENT_ID = "11010519491231002X"  # GB 11643 test vector (valid check character)
+MERCHANT = "DEMO"
+# The demo's other two parties: (code, kind, name).
+PAYMENT_PROVIDER = ("SANDBOXPAY", "payment", "Sandbox Pay")
+LOGISTICS_COMPANY = ("SANDBOXLOG", "logistics", "Sandbox Logistics")
 
 
 def _party(name: str, phone: str, address: str, country: str, **extra) -> dict:
@@ -45,6 +55,13 @@ def sample_orders(run: str) -> list[tuple[str, dict]]:
                      id_type="resident_id", id_number=RESIDENT_ID)
     almaty_farm = _party("Tulpar Honey LLP", "+7 727 3334455", "8 Raiymbek Ave, Almaty", "KZ")
     paid = datetime.now(UTC).isoformat()
+
+    def claim(number: int, amount: str) -> dict:
+        """What the order says about its payment (its claim); the provider sends the payment document itself."""
+        return {"payer_name": "Li Lei", "payer_id_type": "resident_id", "payer_id_number": RESIDENT_ID,
+                "provider": PAYMENT_PROVIDER[2], "transaction_id": f"SP{run}{number}", "amount": amount,
+                "currency": "CNY", "paid_at": paid}
+
     return [
         ("mail parcel to Almaty", _order(f"DEMO-{run}-MAIL", "mail", "export",
                                           _line("Dried apricots", "081310", "6.50", 4, "USD", "CN", "2.0"),
@@ -56,17 +73,16 @@ def sample_orders(run: str) -> list[tuple[str, dict]]:
             f"DEMO-{run}-ECOM", "ecommerce", "import",
             _line("Cashmere sweater", "6110120000", "680.00", 1, "CNY", "MN", "0.4"),
             beijing, _party("Ulaanbaatar Cashmere", "+976 11 321234", "Peace Ave 17, Ulaanbaatar", "MN"),
-            trade_mode="9610",
-            payment={"payer_name": "Li Lei", "payer_id_type": "resident_id", "payer_id_number": RESIDENT_ID,
-                     "provider": "Alipay", "transaction_id": f"AP{run}1", "amount": "680.00", "currency": "CNY",
-                     "paid_at": paid})),
+            trade_mode="9610", payment=claim(1, "680.00"))),
         ("green channel: honey from Kazakhstan", _order(
             f"DEMO-{run}-GREEN", "ecommerce", "import",
             _line("Mountain honey", "0409000000", "95.00", 2, "CNY", "KZ", "1.0"),
-            beijing, almaty_farm, trade_mode="9610",
-            payment={"payer_name": "Li Lei", "payer_id_type": "resident_id", "payer_id_number": RESIDENT_ID,
-                     "provider": "Alipay", "transaction_id": f"AP{run}2", "amount": "190.00", "currency": "CNY",
-                     "paid_at": paid})),
+            beijing, almaty_farm, trade_mode="9610", payment=claim(2, "190.00"))),
+        ("e-commerce import carried by an external logistics company", _order(
+            f"DEMO-{run}-EXTL", "ecommerce", "import",
+            _line("Camel wool blanket", "6301200000", "420.00", 1, "CNY", "KZ", "1.8"),
+            beijing, almaty_farm, trade_mode="9610", payment=claim(3, "420.00"),
+            logistics_company=LOGISTICS_COMPANY[0])),
         ("express 'gift' (vague description: a broker decides)", _order(
             f"DEMO-{run}-HELD", "express", "export", _line("Gift", "950300", "30.00", 1, "USD", "CN", "0.5"),
             berlin, kashgar, carrier="SGX")),
@@ -93,37 +109,94 @@ def queue_orders(run: str) -> list[tuple[str, dict]]:
             beijing, _party("Ulaanbaatar Cashmere", "+976 11 321234", "Peace Ave 17, Ulaanbaatar", "MN"),
             trade_mode="9610",
             payment={"payer_name": "Zhang Wei", "payer_id_type": "resident_id", "payer_id_number": RESIDENT_ID,
-                     "provider": "Alipay", "transaction_id": f"AP{run}3", "amount": "420.00", "currency": "CNY",
-                     "paid_at": datetime.now(UTC).isoformat()})),
+                     "provider": PAYMENT_PROVIDER[2], "transaction_id": f"SP{run}9", "amount": "420.00",
+                     "currency": "CNY", "paid_at": datetime.now(UTC).isoformat()})),
     ]
 
 
-async def demo_keys() -> dict[str, str]:
-    """Reuse the demo keys in var/demo-keys.json, or create them (the merchant DEMO and a broker)."""
-    from shared.keys import create_key
+def _keys_path() -> Path:
+    return data_dir() / "demo-keys.json"
 
-    path = data_dir() / "demo-keys.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    _, merchant = await create_key(role="merchant", owner="DEMO", name="Demo merchant")
-    _, broker = await create_key(role="broker", owner="demo-broker", name="Demo customs broker")
-    _, ops = await create_key(role="ops", owner="ops", name="Demo operator")
-    keys = {"merchant": merchant, "broker": broker, "ops": ops}
+
+def _save_keys(keys: dict[str, str]) -> None:
+    path = _keys_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(keys, indent=2))
     path.chmod(0o600)
+
+
+async def demo_keys() -> dict[str, str]:
+    """Reuse the demo keys in var/demo-keys.json, or create them (the merchant DEMO, a broker and ops)."""
+    from shared.keys import create_key
+
+    path = _keys_path()
+    if path.exists():
+        return json.loads(path.read_text())
+    _, merchant = await create_key(role="merchant", owner=MERCHANT, name="Demo merchant")
+    _, broker = await create_key(role="broker", owner="demo-broker", name="Demo customs broker")
+    _, ops = await create_key(role="ops", owner="ops", name="Demo operator")
+    keys = {"merchant": merchant, "broker": broker, "ops": ops}
+    _save_keys(keys)
     return keys
+
+
+async def ensure_partners(client: httpx.AsyncClient, orders_url: str, keys: dict[str, str]) -> dict[str, str]:
+    """Register the sandbox payment provider and logistics company as ops would, bind them to the demo merchant
+    and make their keys (once: kept with the other demo keys)."""
+    ops = {"Authorization": f"Bearer {keys['ops']}"}
+    for code, kind, name in (PAYMENT_PROVIDER, LOGISTICS_COMPANY):
+        response = await client.post(f"{orders_url}/v1/partners", json={"code": code, "kind": kind, "name": name},
+                                     headers=ops)
+        if response.status_code not in (201, 409):  # 409: registered by an earlier demo
+            raise click.ClickException(f"demo: registering {code} failed: {response.status_code} {response.text}")
+        response = await client.put(f"{orders_url}/v1/partners/{code}/merchants/{MERCHANT}", headers=ops)
+        if response.status_code != 200:
+            raise click.ClickException(f"demo: binding {code} failed: {response.status_code} {response.text}")
+        if kind not in keys:
+            response = await client.post(f"{orders_url}/v1/api-keys", headers=ops,
+                                         json={"role": kind, "owner": code, "name": f"{name} (demo)"})
+            if response.status_code != 201:
+                raise click.ClickException(f"demo: {code}'s key refused: {response.status_code} {response.text}")
+            keys[kind] = response.json()["key"]
+            _save_keys(keys)
+    return keys
+
+
+async def send_documents(client: httpx.AsyncClient, orders_url: str, keys: dict[str, str], order: dict,
+                         title: str) -> None:
+    """What the other two parties of an e-commerce order send, each with its own key: the provider's payment and,
+    when the order names the sandbox logistics company, its waybill."""
+    parcel = order["parcel"]
+    if parcel["channel"] != "ecommerce" or parcel.get("payment") is None:
+        return
+    paid = await client.post(f"{orders_url}/v1/orders/{order['id']}/payment", json=parcel["payment"],
+                             headers={"Authorization": f"Bearer {keys['payment']}"})
+    if paid.status_code not in (200, 201):
+        raise click.ClickException(f"demo: payment of {title} refused: {paid.status_code} {paid.text}")
+    click.echo(f"demo: {PAYMENT_PROVIDER[2]} sent the payment of {title}: {paid.json()['id']}")
+    if parcel.get("logistics_company") == LOGISTICS_COMPANY[0]:
+        waybill = {"logistics_no": f"SBL{parcel['merchant_order_no'].replace('-', '')}"[:32],
+                   "consignee": parcel["consignee"], "freight": parcel.get("freight", "0"),
+                   "gross_weight_kg": "1.950"}
+        recorded = await client.post(f"{orders_url}/v1/orders/{order['id']}/waybill", json=waybill,
+                                     headers={"Authorization": f"Bearer {keys['logistics']}"})
+        if recorded.status_code not in (200, 201):
+            raise click.ClickException(f"demo: waybill of {title} refused: {recorded.status_code} {recorded.text}")
+        click.echo(f"demo: {LOGISTICS_COMPANY[2]} sent its waybill {waybill['logistics_no']} for {title}")
 
 
 async def run_demo(*, orders_url: str, customs_url: str, postal_url: str, wait: bool) -> None:
     keys = await demo_keys()
-    click.echo(f"demo: merchant key {keys['merchant']}\ndemo: broker key   {keys['broker']}\n"
-               f"demo: (also in {Path(data_dir()) / 'demo-keys.json'})\n"
-               f"demo: brokers' console {customs_url}/console/ — sign in with the broker key above")
     run = uuid.uuid4().hex[:6].upper()
     merchant = {"Authorization": f"Bearer {keys['merchant']}"}
     broker = {"Authorization": f"Bearer {keys['broker']}"}
     async with httpx.AsyncClient(timeout=10) as client:
+        keys = await ensure_partners(client, orders_url, keys)
+        click.echo(f"demo: merchant key {keys['merchant']}\ndemo: broker key   {keys['broker']}\n"
+                   f"demo: payment provider key {keys['payment']}\n"
+                   f"demo: logistics company key {keys['logistics']}\n"
+                   f"demo: (also in {Path(data_dir()) / 'demo-keys.json'})\n"
+                   f"demo: brokers' console {customs_url}/console/ — sign in with the broker key above")
         orders: dict[str, str] = {}
         for title, body in sample_orders(run):
             response = await client.post(f"{orders_url}/v1/orders", json=body,
@@ -133,11 +206,13 @@ async def run_demo(*, orders_url: str, customs_url: str, postal_url: str, wait: 
             order = response.json()
             orders[order["id"]] = title
             click.echo(f"demo: sent {title}: order {order['id']} ({order['status']})")
+            await send_documents(client, orders_url, keys, order, title)
         for title, body in queue_orders(run):  # not followed: they wait for a person in the console
             response = await client.post(f"{orders_url}/v1/orders", json=body,
                                          headers={**merchant, "Idempotency-Key": body["merchant_order_no"]})
             if response.status_code != 201:
                 raise click.ClickException(f"demo: {title} refused: {response.status_code} {response.text}")
+            await send_documents(client, orders_url, keys, response.json(), title)
             click.echo(f"demo: left for you in the brokers' console: {title} ({body['merchant_order_no']})")
         if not wait:
             return
@@ -146,7 +221,7 @@ async def run_demo(*, orders_url: str, customs_url: str, postal_url: str, wait: 
 
 async def follow(client: httpx.AsyncClient, orders: dict[str, str], *, orders_url: str, customs_url: str,
                  merchant: dict, broker: dict, timeout_s: float = 300) -> None:
-    """Print each status change; release what a broker must decide; stop when all are final."""
+    """Print each status change; do what a broker must (the customs authority decides); stop when all are final."""
     seen: dict[str, str] = {}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and any(seen.get(o) not in FINAL for o in orders):
@@ -159,25 +234,42 @@ async def follow(client: httpx.AsyncClient, orders: dict[str, str], *, orders_ur
                 reason = f" — {order['status_reason']}" if order.get("status_reason") else ""
                 click.echo(f"demo: {title}: {status}{extra}{reason}")
             if status == "on_hold":
-                await decide_as_broker(client, customs_url, broker, order_id)
+                await act_as_broker(client, customs_url, broker, order_id)
         await asyncio.sleep(1.0)
     click.echo("demo: done — try `silkgate trace <order id>` to follow one parcel through the logs")
 
 
-async def decide_as_broker(client: httpx.AsyncClient, customs_url: str, broker: dict, order_id: str) -> None:
-    """The demo broker takes a held declaration, orders nothing further, and releases it."""
-    queue = (await client.get(f"{customs_url}/v1/declarations", params={"limit": 100}, headers=broker)).json()
-    for declaration in queue.get("data", []):
-        if declaration.get("order_id") != order_id:
-            continue
+# What the demo broker does, by the declaration's status: never a release — only the customs authority releases.
+_BROKER_STEPS = {
+    "held": [("amend", None), ("file", {"reason_code": "findings_resolved", "note": "demo broker: described"})],
+    "authority_rejected": [("amend", None), ("file", {"reason_code": "refile_after_rejection"})],
+    "manual_review": [("answer", {"reason_code": "documents_provided", "explanation": "demo: invoice attached",
+                                  "documents": [{"kind": "invoice", "reference": "DEMO-INVOICE"}]})],
+    "inspection": [("inspection", None)],
+}
+
+
+async def act_as_broker(client: httpx.AsyncClient, customs_url: str, broker: dict, order_id: str) -> None:
+    """The demo broker takes a declaration that needs a person: describes the goods and files, or answers the
+    authority's review or inspection."""
+    found = (await client.get(f"{customs_url}/v1/declarations", params={"order_id": order_id, "needs_broker": True},
+                              headers=broker)).json()
+    for declaration in found.get("data", []):
         url = f"{customs_url}/v1/declarations/{declaration['id']}"
-        claim = await client.post(f"{url}/claim", headers=broker)
-        if claim.status_code not in (200, 201):
+        if (await client.post(f"{url}/claim", headers=broker)).status_code >= 300:
             return
-        if declaration.get("status") == "inspection":
-            await client.post(f"{url}/inspection-result", headers=broker,
-                              json={"outcome": "passed", "note": "demo: contents match the declaration"})
-        response = await client.post(f"{url}/release", headers=broker,
-                                     json={"reason_code": "documents_verified", "note": "demo broker: checked"})
-        if response.status_code < 300:
-            click.echo(f"demo: broker released declaration {declaration['id']}")
+        for action, body in _BROKER_STEPS.get(declaration["status"], []):
+            if action == "amend":
+                lines = (await client.get(url, headers=broker)).json()["lines"]
+                body = {"lines": [{"line_no": line["line_no"], "name": f"Toy car ({line['name']})"[:128]}
+                                  for line in lines], "reason_code": "description_corrected",
+                        "note": "demo broker: the photo shows a toy car"}
+            if action == "inspection":
+                body = {"attended_by": "demo broker", "attended_at": datetime.now(UTC).isoformat(),
+                        "outcome": "passed", "note": "contents match the declaration"}
+            response = await client.post(f"{url}/{action.replace('_', '-')}", headers=broker, json=body)
+            if response.status_code >= 300:
+                click.echo(f"demo: broker could not {action} {declaration['id']}: {response.json().get('detail')}")
+                return
+        click.echo(f"demo: broker worked declaration {declaration['id']} ({declaration['status']}); "
+                   "the customs authority decides")

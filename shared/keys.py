@@ -45,6 +45,10 @@ async def create_key(*, role: str, owner: str, name: str, services: tuple[str, .
     for service in services or ROLE_SERVICES[role]:
 
         async def insert(session, tables, service=service):
+            if service == "orders":
+                from services.orders.keys import check_key_owner
+
+                await check_key_owner(session, role=role, owner=owner)  # payment/logistics: a registered partner
             await ApiKeyRepository(tables.api_keys).insert(session, key_id=key_id, key=key, role=role, owner=owner,
                                                           name=name, expires_at=expires_at)
             if service == "orders" and role == "merchant":

@@ -111,7 +111,6 @@ class Stack:
             _, self.keys["broker"] = await create_key(role="broker", owner="broker-1", name="Broker One")
             _, self.keys["broker2"] = await create_key(role="broker", owner="broker-2", name="Broker Two")
             _, self.keys["ops"] = await create_key(role="ops", owner="ops", name="Ops")
-            _, self.keys["payment"] = await create_key(role="payment", owner="Alipay", name="Alipay")
             _, self.keys["carrier"] = await create_key(role="carrier", owner="*", name="sandbox carrier",
                                                        services=("postal",))
             self.keys["authority"] = await rotate_sandbox_authority_key()
@@ -133,6 +132,25 @@ class Stack:
             # processes running (a loaded CI machine collected dozens of them).
             await self.stop()
             raise
+        await self.register_partners()
+
+    # Payment providers and logistics companies, as ops registers them: (code, kind, name, merchant, key name).
+    PARTNERS = (("ALIPAY", "payment", "Alipay", "M001", "payment"), ("WECHATPAY", "payment", "WeChat Pay", "M002",
+                                                                     "payment2"),
+                ("YTO", "logistics", "YTO Express", "M001", "logistics"),
+                ("ZTO", "logistics", "ZTO Express", "M002", "logistics2"))
+
+    async def register_partners(self) -> None:
+        """Register the partners over the ops API, bind each to its merchant and make its key (self.keys)."""
+        ops = {"Authorization": f"Bearer {self.keys['ops']}"}
+        async with httpx.AsyncClient(base_url=self.url("orders"), headers=ops, timeout=30) as client:
+            for code, kind, name, merchant, key_name in self.PARTNERS:
+                for response in (await client.post("/v1/partners", json={"code": code, "kind": kind, "name": name}),
+                                 await client.put(f"/v1/partners/{code}/merchants/{merchant}")):
+                    assert response.status_code in (200, 201), response.text
+                response = await client.post("/v1/api-keys", json={"role": kind, "owner": code, "name": name})
+                assert response.status_code == 201, response.text
+                self.keys[key_name] = response.json()["key"]
 
     def spawn(self, name: str, args: list[str]) -> None:
         log = (self.log_dir / f"{name}.out").open("ab")

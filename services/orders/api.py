@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders import examples, intake, service
+from services.orders import examples, intake, returns, service
 from services.orders.api_keys import router as api_keys_router
 from services.orders.domain.idempotency import request_fingerprint
 from services.orders.domain.status import OrderStatus
@@ -20,9 +20,10 @@ from services.orders.examples import responses
 from services.orders.intake import IntakeRequest, IntakeResponse
 from services.orders.paper.api import router as documents_router
 from services.orders.repository import OrderFilters
-from services.orders.schemas import BatchRequest, BatchResponse, CancelRequest, OrderOut, OrderPage
+from services.orders.schemas import BatchRequest, BatchResponse, CancelRequest, OrderOut, OrderPage, ReturnRequest
 from shared.auth import Principal, require_roles
-from shared.contract.parcel import Channel, Parcel, Payment
+from shared.contract.parcel import Channel, Parcel
+from shared.db import utcnow
 from shared.errors import InvalidInput
 from shared.runtime import ServiceRuntime
 
@@ -33,7 +34,6 @@ BATCH_PATH = "/v1/orders/batch"
 
 MerchantKey = Annotated[Principal, Depends(require_roles("merchant"))]
 ReaderKey = Annotated[Principal, Depends(require_roles("merchant", "ops"))]
-PaymentKey = Annotated[Principal, Depends(require_roles("payment"))]
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Required. A unique string per order (e.g. a UUID); kept 24 h.",
@@ -89,7 +89,8 @@ async def intake_request(request: Request, principal: Principal, idempotency_key
     correlation_id = intake.usable_correlation_id(getattr(request.state, "correlation_id", None))
     structlog.contextvars.bind_contextvars(idempotency_key=key)
     return IntakeRequest(principal=principal, idempotency_key=key, correlation_id=correlation_id,
-                         fingerprint=request_fingerprint(request.method, request.url.path, body))
+                         fingerprint=request_fingerprint(request.method, request.url.path, body),
+                         window=runtime_of(request).settings.time_window)
 
 
 async def admit(runtime: ServiceRuntime, request: IntakeRequest, orders: int = 1) -> None:
@@ -150,7 +151,7 @@ async def create_orders_batch(
     runtime = runtime_of(request)
     intake_req = await intake_request(request, principal, idempotency_key)
     await admit(runtime, intake_req, orders=len(batch.orders))
-    prepared = intake.prepare_batch(batch.orders)
+    prepared = intake.prepare_batch(batch.orders, window=intake_req.window)
     outcome = await in_transaction(runtime, lambda s: intake.accept_batch(s, runtime.outbox, intake_req, prepared))
     return intake_response(outcome)
 
@@ -226,36 +227,36 @@ async def cancel_order(
 
 
 @router.post(
-    "/orders/{order_id}/payment", status_code=201, response_model=OrderOut, tags=["payments"],
-    summary="Record the payment of an order",
+    "/orders/{order_id}/return", response_model=OrderOut, tags=["orders"],
+    summary="Ask for a return of a released e-commerce import (CEB625)",
     responses=responses(
-        (201, "The order with its payment (200 when the same payment is recorded again)",
-         {**examples.ACCEPTED_ORDER_EXAMPLE, "timeline": examples.ACCEPTED_ORDER_EXAMPLE["timeline"] + [
-             {"type": "silkgate.orders.payment.recorded.v1", "title": "Payment of 208.51 CNY recorded via Alipay",
-              "occurred_at": "2026-03-01T02:18:00Z"}]}), *_COMMON_ERRORS,
-        (404, "No such order", examples.NOT_FOUND_PROBLEM),
-        (409, "The order has a payment already",
-         examples.problem(409, "payment_already_recorded", "Conflict", "Order ord_3f9c… already has a payment",
-                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/payment")),
-        (422, "The payment does not fit the order",
-         examples.problem(422, "payment_amount_mismatch", "Invalid input",
-                          "payment 200.00 differs from the amount paid 208.51", field="amount",
-                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/payment"))),
+        (200, "The order, return_requested", {**examples.ORDER_EXAMPLE, "status": "return_requested",
+                                               "status_reason": "buyer returned it: wrong size"}),
+        *_COMMON_ERRORS,
+        (404, "No such order (or another merchant's)", examples.NOT_FOUND_PROBLEM),
+        (409, ("Not returnable: before the handoff (cancel instead), not an e-commerce import, or asked before "
+               "(`return_already_requested`)"),
+         examples.problem(409, "return_not_allowed", "Conflict",
+                          "The order is released: a return is possible once the parcel is handed off. Cancel it "
+                          "instead: it has not left yet.",
+                          instance="/v1/orders/ord_3f9c2a7be1d04c6a8e5f0b12/return"))),
 )
-async def record_payment(
+async def request_return(
     request: Request,
     order_id: OrderId,
-    payment: Annotated[Payment, Body(openapi_examples={"alipay": {"summary": "An Alipay payment",
-                                                                  "value": examples.PAYMENT_EXAMPLE}})],
-    principal: PaymentKey,
+    principal: MerchantKey,
+    body: Annotated[ReturnRequest, Body(openapi_examples={"size": {
+        "summary": "The buyer sent it back", "value": {"reason": "buyer returned it: wrong size"}}})],
 ) -> JSONResponse:
-    """A payment company (key role `payment`, owner = provider) records the payment of an order accepted without
-    one: the amount must equal the order's amount paid; publishes `payment.recorded`."""
+    """Once the parcel is out of your hands (handed off, in transit, delivered, or brought back by the carrier),
+    ask customs to take it back: publishes `order.return_requested`, customs files the return (CEB625), and the
+    order shows `return_requested`, then `returned` when customs approves it. Within 30 days of release the buyer's
+    annual quota comes back (DOMAIN.md §7). Before the handoff, cancel instead. One return per order."""
     runtime = runtime_of(request)
     async with runtime.db.transaction() as session:
-        status, order = await service.record_payment(session, runtime.outbox, principal=principal,
-                                                     order_id=order_id, payment=payment)
-    return JSONResponse(order, status_code=status)
+        order = await returns.request_return(session, runtime.outbox, principal=principal, order_id=order_id,
+                                             reason=body.reason, now=utcnow())
+    return JSONResponse(order)
 
 
 router.include_router(api_keys_router)

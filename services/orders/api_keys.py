@@ -1,4 +1,4 @@
-"""Ops endpoints for the API keys this service holds (merchant, payment, ops)."""
+"""Ops endpoints for the API keys this service holds (merchant, payment, logistics, ops)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ _OPS_ONLY = (
      examples.problem(403, "role_not_allowed", "Not allowed for this key", "This endpoint needs a key with role ops",
                       instance="/v1/api-keys")),
     (422, "Invalid input: the field at fault and a stable code",
-     examples.problem(422, "value_not_allowed", "Invalid input", "Input should be 'merchant', 'payment' or 'ops'",
-                      field="role", instance="/v1/api-keys")),
+     examples.problem(422, "partner_unknown", "Invalid input",
+                      "ALIPAY is no registered partner: register it first (silkgate partners add)",
+                      field="owner", instance="/v1/api-keys")),
 )
 
 
@@ -37,7 +38,7 @@ def _json(key: dict) -> dict:
 async def list_keys(
     request: Request,
     _principal: OpsKey,
-    role: Literal["merchant", "payment", "ops"] | None = None,
+    role: Literal["merchant", "payment", "logistics", "ops"] | None = None,
     owner: Annotated[str | None, Query(max_length=64)] = None,
     active: bool | None = None,
 ) -> JSONResponse:
@@ -56,13 +57,13 @@ async def create_key(
     body: Annotated[ApiKeyCreate, Body(openapi_examples={
         "merchant": {"summary": "A merchant's key", "value": {"role": "merchant", "owner": "KSG-HONEY",
                                                               "name": "Honey shop ERP"}},
-        "payment": {"summary": "A payment company's key", "value": {"role": "payment", "owner": "Alipay",
+        "payment": {"summary": "A payment provider's key", "value": {"role": "payment", "owner": "ALIPAY",
                                                                     "name": "Alipay notifications"}},
     })],
     _principal: OpsKey,
 ) -> JSONResponse:
-    """A merchant key (owner = merchant code) also registers the merchant; a payment key's owner is the
-    provider named on the payments it records."""
+    """A merchant key (owner = merchant code) also registers the merchant. A `payment` or `logistics` key's owner
+    is a registered partner's code (`/v1/partners`) of that kind: it acts only for the merchants bound to it."""
     async with request.app.state.runtime.db.transaction() as session:
         key_id, key = await keys.create_api_key(session, role=body.role, owner=body.owner, name=body.name)
         stored = await keys.get_api_key(session, key_id)

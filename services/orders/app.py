@@ -10,6 +10,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.orders.api import BATCH_PATH, router
+from services.orders.api_documents import PAYMENT_BATCH_PATH
+from services.orders.api_documents import router as documents_router
+from services.orders.api_partners import router as partners_router
 from services.orders.backpressure import BacklogMonitor
 from services.orders.consumers import HANDLERS
 from services.orders.models import tables
@@ -22,6 +25,17 @@ from shared.migrate import upgrade_async
 from shared.runtime import ServiceRuntime
 
 DESCRIPTION = """Merchants submit parcel orders of every channel (mail, express, e-commerce) and follow them to delivery.
+
+**Who sends which document, with which key.** An e-commerce parcel clears customs on three documents from three
+independent parties (DOMAIN.md §6): the **order** from the merchant (key role `merchant`: `POST /v1/orders`); the
+**payment** from the payment provider (role `payment`: `POST /v1/orders/{id}/payment` or `POST /v1/payments/batch`);
+the **waybill** from the logistics party — silkgate postal issues it itself, or, when the order names an external
+`logistics_company`, that company posts it (role `logistics`: `POST /v1/orders/{id}/waybill`). What an order says
+about its payment (`parcel.payment`) is only its claim: customs compares it with the provider's document, never
+takes it for one. Payment providers and logistics companies are registered partners (`/v1/partners`, ops keys, or
+`silkgate partners`) bound to the merchants they serve; a partner key acts only for those merchants' orders and gets
+404 for any other, exactly as for an order that does not exist. Their answers are receipts (ids, amounts, status),
+never the order or anyone's personal data.
 
 Authenticate with `Authorization: Bearer <api key>`. Every order needs an `Idempotency-Key` header: the same key with
 the same body replays the first answer (`Idempotent-Replayed: true`), the same key with another body is a 409.
@@ -43,9 +57,11 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
                              workers=[purge_idempotency_keys_worker, webhook_sender_worker,
                                       report_stuck_orders_worker],
                              migrate=migrate if settings.migrate_on_start else None)
-    app = build_app(runtime, title="silkgate orders", description=DESCRIPTION, routers=[router, webhooks_router])
+    app = build_app(runtime, title="silkgate orders", description=DESCRIPTION,
+                    routers=[router, documents_router, partners_router, webhooks_router])
     # The kit's limit (max_body_bytes) is sized for a batch; everything else gets the single-order limit.
-    app.add_middleware(SingleOrderBodyLimit, max_bytes=settings.max_order_body_bytes, exempt_paths={BATCH_PATH})
+    app.add_middleware(SingleOrderBodyLimit, max_bytes=settings.max_order_body_bytes,
+                       exempt_paths={BATCH_PATH, PAYMENT_BATCH_PATH})
     _run_backlog_monitor(app, runtime, settings)
     return app
 

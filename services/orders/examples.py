@@ -98,7 +98,11 @@ EXPRESS_PARCEL: dict[str, Any] = {
 }
 
 PARCEL_EXAMPLES = {
-    "ecommerce": {"summary": "E-commerce 9610 import with payment", "value": ECOMMERCE_PARCEL},
+    "ecommerce": {"summary": "E-commerce 9610 import, with the order's claim about its payment",
+                  "value": ECOMMERCE_PARCEL},
+    "ecommerce_external_logistics": {
+        "summary": "E-commerce import carried by an external logistics company (it sends the waybill)",
+        "value": {**ECOMMERCE_PARCEL, "merchant_order_no": "ECOM-2026-0002", "logistics_company": "YTO"}},
     "mail": {"summary": "Mail parcel (CN23) export", "value": MAIL_PARCEL},
     "express": {"summary": "Express export with a carrier", "value": EXPRESS_PARCEL},
 }
@@ -141,7 +145,7 @@ ACCEPTED_ORDER_EXAMPLE: dict[str, Any] = {
     "customs_ceb_code": None,
     "status_reason": None,
     "updated_at": "2026-03-01T02:16:04.120000Z",
-    "payment": PAYMENT_EXAMPLE,
+    "payment": None,
     "parcel": ECOMMERCE_PARCEL,
     "timeline": _TIMELINE[:1],
 }
@@ -222,6 +226,56 @@ API_KEY_EXAMPLE = {
     "created_at": "2026-03-01T02:00:00Z",
     "revoked_at": None,
     "active": True,
+}
+
+PARTNER_EXAMPLE = {
+    "code": "ALIPAY",
+    "kind": "payment",
+    "name": "Alipay",
+    "uscc": "91350100M000100Y43",
+    "active": True,
+    "merchants": ["KSG-HONEY"],
+    "created_at": "2026-03-01T01:00:00Z",
+    "updated_at": "2026-03-01T01:00:00Z",
+}
+PAYMENT_RECEIPT_EXAMPLE = {
+    "id": "pay_8e2d4c6a0b1f4e3a9c7d5b21",
+    "order_id": "ord_3f9c2a7be1d04c6a8e5f0b12",
+    "provider": "ALIPAY",
+    "transaction_id": _PAYMENT["transaction_id"],
+    "amount": "208.51",
+    "currency": "CNY",
+    "status": "recorded",
+    "recorded_at": "2026-03-01T02:18:00Z",
+}
+PAYMENT_BATCH_EXAMPLE = {"payments": [{"order_id": "ord_3f9c2a7be1d04c6a8e5f0b12", "payment": _PAYMENT},
+                                      {"order_id": "ord_0000000000000000000000", "payment": _PAYMENT}]}
+PAYMENT_BATCH_RESPONSE_EXAMPLE = {
+    "recorded": 1,
+    "replayed": 0,
+    "failed": 1,
+    "results": [
+        {"index": 0, "order_id": "ord_3f9c2a7be1d04c6a8e5f0b12", "status": 201, "payment": PAYMENT_RECEIPT_EXAMPLE,
+         "problem": None},
+        {"index": 1, "order_id": "ord_0000000000000000000000", "status": 404, "payment": None,
+         "problem": problem(404, "order_not_found", "Not found", "No order ord_0000000000000000000000",
+                            instance="/v1/payments/batch")},
+    ],
+}
+WAYBILL_EXAMPLE = {
+    "logistics_no": "YT7890123456789",
+    "consignee": ECOMMERCE_PARCEL["consignee"],
+    "freight": "12.00",
+    "insured_fee": "0.00",
+    "gross_weight_kg": "2.100",
+}
+WAYBILL_RECEIPT_EXAMPLE = {
+    "id": "wbr_1a2b3c4d5e6f7a8b9c0d1e2f",
+    "order_id": "ord_3f9c2a7be1d04c6a8e5f0b12",
+    "logistics_code": "YTO",
+    "logistics_no": "YT7890123456789",
+    "status": "recorded",
+    "recorded_at": "2026-03-01T02:17:00Z",
 }
 
 

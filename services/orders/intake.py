@@ -6,7 +6,10 @@
 - Concurrent duplicates: the idempotency row is inserted first, so its primary key decides; the loser's
   transaction fails on it (IntegrityError), and the boundary runs the use case again, which then replays.
 - Before writing, one statement reads what intake needs (repository.intake_lookup): the merchant order numbers
-  taken, the stored response, and whether the merchant has webhook endpoints at all.
+  taken, the stored response, and whether the merchant has webhook endpoints at all. Orders naming an external
+  logistics company cost one more: is it a logistics company bound to the merchant.
+- The order's `payment` is its claim: it stays in the parcel; the payment document comes from the payment
+  provider's own key (payments.py).
 - Each accepted order, its first timeline entry and its `order.accepted` outbox row commit together.
 """
 
@@ -23,9 +26,9 @@ import structlog
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders import repository
+from services.orders import parties_repository, repository
 from services.orders.domain.status import INITIAL_STATUS, timeline_title
-from services.orders.domain.validation import validate_parcel
+from services.orders.domain.validation import DEFAULT_TIME_WINDOW, TimeWindow, validate_parcel
 from services.orders.models import Order, OrderEvent
 from services.orders.repository import StoredResponse
 from services.orders.service import order_detail, order_summary
@@ -54,6 +57,7 @@ class IntakeRequest:
     idempotency_key: str
     fingerprint: str
     correlation_id: str
+    window: TimeWindow = DEFAULT_TIME_WINDOW  # where the times an order carries may lie
 
 
 @dataclass(frozen=True)
@@ -85,21 +89,36 @@ def require_idempotency_key(value: str | None) -> str:
 # ── validation ────────────────────────────────────────────────────────────────
 
 
-def parcel_problem(parcel: Parcel) -> InvalidInput | None:
+def parcel_problem(parcel: Parcel, *, window: TimeWindow = DEFAULT_TIME_WINDOW) -> InvalidInput | None:
     """Every domain rule an order breaks, as one 422 naming each field (None: the parcel is valid)."""
-    violations = validate_parcel(parcel)
+    violations = validate_parcel(parcel, window=window)
     if not violations:
         return None
     return invalid_input_from([{"field": v.field, "code": v.code, "message": v.message} for v in violations])
 
 
-def parse_parcel(document: Any) -> Parcel | InvalidInput:
+def parse_parcel(document: Any, *, window: TimeWindow = DEFAULT_TIME_WINDOW) -> Parcel | InvalidInput:
     """A batch item as a parcel, or the 422 it would have got if posted alone."""
     try:
         parcel = Parcel.model_validate(document)
     except ValidationError as exc:
         return invalid_input_from(validation_errors(list(exc.errors())))
-    return parcel_problem(parcel) or parcel
+    return parcel_problem(parcel, window=window) or parcel
+
+
+def unbound_company(company: str) -> InvalidInput:
+    return InvalidInput(f"{company} is not a logistics company bound to your account (ask us to bind it)",
+                        code="logistics_company_not_bound", field="logistics_company",
+                        errors=[{"field": "logistics_company", "code": "logistics_company_not_bound",
+                                 "message": f"{company} is not a logistics company bound to your account"}])
+
+
+async def bound_companies(session: AsyncSession, merchant: str, parcels: list[Parcel]) -> set[str]:
+    """The logistics companies these parcels name that are bound to the merchant (no query when none names one)."""
+    named = {parcel.logistics_company for parcel in parcels if parcel.logistics_company is not None}
+    if not named:
+        return set()
+    return await parties_repository.bound_partners(session, merchant_code=merchant, kind="logistics", codes=named)
 
 
 # ── idempotency ───────────────────────────────────────────────────────────────
@@ -139,7 +158,7 @@ async def purge_idempotency_keys(session: AsyncSession, *, older_than_s: float) 
 
 async def accept_order(session: AsyncSession, outbox: Outbox, request: IntakeRequest, parcel: Parcel) -> IntakeResponse:
     """Store a valid order with its timeline entry and order.accepted; or replay; or 409."""
-    problem = parcel_problem(parcel)
+    problem = parcel_problem(parcel, window=request.window)
     if problem is not None:
         raise problem
     merchant = request.principal.owner
@@ -148,6 +167,8 @@ async def accept_order(session: AsyncSession, outbox: Outbox, request: IntakeReq
         return replay(lookup.stored, request)
     if lookup.taken:
         raise duplicate(parcel.merchant_order_no)
+    if parcel.logistics_company is not None and not await bound_companies(session, merchant, [parcel]):
+        raise unbound_company(parcel.logistics_company)
     order, event, envelope = new_order(merchant, parcel, request.correlation_id, utcnow())
     body = order_detail(order, [event])
     await store_response(session, request, 201, body)
@@ -176,7 +197,7 @@ def new_order(merchant_code: str, parcel: Parcel, correlation_id: str,
     order = Order(
         id=order_id, merchant_code=merchant_code, merchant_order_no=parcel.merchant_order_no, channel=parcel.channel,
         direction=parcel.direction, status=INITIAL_STATUS, tracking_number=None, customs_status=None,
-        customs_ceb_code=None, status_reason=None, parcel=parcel_json, payment=parcel_json["payment"],
+        customs_ceb_code=None, status_reason=None, parcel=parcel_json, payment=None,
         correlation_id=correlation_id, created_at=now, updated_at=now, status_changed_at=now,
     )
     event = OrderEvent(
@@ -211,9 +232,9 @@ def _log_accepted(order: Order, **extra: Any) -> None:
 # ── batches ───────────────────────────────────────────────────────────────────
 
 
-def prepare_batch(documents: list[Any]) -> list[Parcel | InvalidInput]:
+def prepare_batch(documents: list[Any], *, window: TimeWindow = DEFAULT_TIME_WINDOW) -> list[Parcel | InvalidInput]:
     """Validate every order of a batch on its own (no I/O: runs before the transaction opens)."""
-    return [parse_parcel(document) for document in documents]
+    return [parse_parcel(document, window=window) for document in documents]
 
 
 async def accept_batch(session: AsyncSession, outbox: Outbox, request: IntakeRequest,
@@ -227,6 +248,7 @@ async def accept_batch(session: AsyncSession, outbox: Outbox, request: IntakeReq
     if lookup.stored is not None:
         return replay(lookup.stored, request)
     taken = lookup.taken
+    companies = await bound_companies(session, merchant, [p for p in prepared if isinstance(p, Parcel)])
     now = utcnow()
     results: list[dict[str, Any]] = []
     accepted: list[tuple[Order, OrderEvent, Envelope]] = []
@@ -235,6 +257,8 @@ async def accept_batch(session: AsyncSession, outbox: Outbox, request: IntakeReq
         if isinstance(item, Parcel):
             if item.merchant_order_no in taken:
                 problem = duplicate(item.merchant_order_no)
+            elif item.logistics_company is not None and item.logistics_company not in companies:
+                problem = unbound_company(item.logistics_company)
             else:
                 taken.add(item.merchant_order_no)  # a later twin in the same batch is a duplicate too
                 order, event, envelope = new_order(merchant, item, uuid.uuid4().hex, now)

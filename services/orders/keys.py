@@ -1,4 +1,4 @@
-"""API keys of the orders service (merchants, payment companies, ops) and the merchant registry.
+"""API keys of the orders service (merchants, payment providers, logistics companies, ops) and the merchant registry.
 
 Plain async functions over an open session, so the HTTP endpoints and the `silkgate keys` CLI share them.
 """
@@ -10,7 +10,8 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders import repository
+from services.orders import parties_repository, repository
+from services.orders.domain.documents import ROLE_OF_KIND, role_violation
 from services.orders.models import tables
 from shared.auth import ApiKeyRepository, generate_key
 from shared.db import utcnow
@@ -20,7 +21,9 @@ log = structlog.get_logger()
 
 API_KEYS = ApiKeyRepository(tables.api_keys)
 # Roles whose keys this service authenticates (shared.auth.ROLE_SERVICES): brokers and carriers live elsewhere.
-ORDERS_ROLES = ("merchant", "payment", "ops")
+ORDERS_ROLES = ("merchant", "payment", "logistics", "ops")
+# Roles whose keys belong to a registered partner (owner = the partner's code).
+PARTNER_ROLES = frozenset(ROLE_OF_KIND.values())
 
 
 async def ensure_merchant(session: AsyncSession, *, code: str, name: str) -> None:
@@ -36,12 +39,23 @@ async def create_api_key(session: AsyncSession, *, role: str, owner: str, name: 
     if role not in ORDERS_ROLES:
         raise InvalidInput(f"the orders service holds keys of roles {', '.join(ORDERS_ROLES)}, not {role}",
                            code="role_not_allowed", field="role")
+    await check_key_owner(session, role=role, owner=owner)
     key_id, key = generate_key(role)
     await API_KEYS.insert(session, key_id=key_id, key=key, role=role, owner=owner, name=name)
     if role == "merchant":
         await ensure_merchant(session, code=owner, name=name)
     log.info("api_key.created", key_id=key_id, role=role, owner=owner)
     return key_id, key
+
+
+async def check_key_owner(session: AsyncSession, *, role: str, owner: str) -> None:
+    """A payment or logistics key belongs to a registered partner of that kind (InvalidInput otherwise)."""
+    if role not in PARTNER_ROLES:
+        return
+    partner = await parties_repository.get_partner(session, owner)
+    violation = role_violation(role=role, partner_kind=partner.kind if partner else None, owner=owner)
+    if violation is not None:
+        raise InvalidInput(violation.message, code=violation.code, field=violation.field)
 
 
 async def get_api_key(session: AsyncSession, key_id: str) -> dict[str, Any]:

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    column,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.orders.domain.status import IN_FLIGHT_STATUSES
@@ -65,6 +79,8 @@ class Order(Base):
     # Why the order is where it is, when that needs a reason: held, rejected, cancelled, cancellation refused.
     status_reason: Mapped[str | None] = mapped_column(Text)
     parcel: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The payment document a payment provider recorded with its own key (never the order's own claim, which stays
+    # in the parcel); its receipt is in `payments`.
     payment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     correlation_id: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -73,6 +89,8 @@ class Order(Base):
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # The status the order was last reported stuck in (workers.report_stuck_orders_worker), once per status.
     stuck_reported_status: Mapped[str | None] = mapped_column(String(24))
+    # When the merchant asked for a return (order.return_requested): one return per order.
+    return_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OrderEvent(Base):
@@ -103,6 +121,64 @@ class IdempotencyKey(Base):
     response_status: Mapped[int] = mapped_column(Integer)
     response_body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# ── partners: the other two parties of an e-commerce order (issue 13) ──────────
+
+
+class Partner(Base):
+    """A payment provider or an external logistics company: the owner of its API keys, acting only for the
+    merchants bound to it (partner_merchants)."""
+
+    __tablename__ = "partners"
+    __table_args__ = (CheckConstraint("kind in ('payment', 'logistics')", name="kind"),)
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    uscc: Mapped[str | None] = mapped_column(String(18))  # Unified Social Credit Code (GB 32100), when given
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PartnerMerchant(Base):
+    """A partner serves a merchant: its keys may send documents for that merchant's orders."""
+
+    __tablename__ = "partner_merchants"
+
+    partner_code: Mapped[str] = mapped_column(String(16), ForeignKey("partners.code"), primary_key=True)
+    merchant_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PaymentRecord(Base):
+    """A payment document a provider recorded for an order (CEB411): one per order, answered with its receipt."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(32), ForeignKey("orders.id"), unique=True)
+    provider_code: Mapped[str] = mapped_column(String(16))
+    transaction_id: Mapped[str] = mapped_column(String(128))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    currency: Mapped[str] = mapped_column(String(3))
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WaybillRecord(Base):
+    """An external logistics company's waybill for an order (CEB511): one per order; its logistics number is the
+    parcel's tracking number, unique across all companies (postal adopts it)."""
+
+    __tablename__ = "waybill_records"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(32), ForeignKey("orders.id"), unique=True)
+    logistics_code: Mapped[str] = mapped_column(String(16))
+    logistics_no: Mapped[str] = mapped_column(String(32), unique=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 # The webhook tables share this metadata (and so the orders database and its migrations); imported last because

@@ -41,7 +41,7 @@ log = structlog.get_logger()
 _TIMELINE_OMITS = frozenset({"parcel", "payment", "consignee"})
 # Where each event type keeps the time it happened.
 _TIME_FIELDS = ("occurred_at", "issued_at", "voided_at", "handed_off_at", "delivered_at", "accepted_at",
-                "cancelled_at")
+                "cancelled_at", "requested_at", "recorded_at")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""Use cases of an accepted order: reading it, cancelling it, paying for it.
+"""Use cases of an accepted order: reading it, cancelling it.
 
 Nothing here commits: the request owns the transaction. Intake (creating orders, idempotency) lives in intake.py,
-recording what happens to an order in recording.py, API keys in keys.py.
+recording what happens to an order in recording.py, API keys in keys.py, the partner registry in partners.py, the
+other parties' documents in payments.py and waybills.py, returns in returns.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.orders import repository
 from services.orders.domain.progress import OrderProgress
 from services.orders.domain.status import can_cancel
-from services.orders.domain.validation import validate_parcel
 from services.orders.keys import create_api_key, ensure_merchant  # noqa: F401 - the CLI imports them from here
 from services.orders.models import Order, OrderEvent
 from services.orders.paper.facts import order_paper_fields
@@ -24,16 +24,16 @@ from services.orders.recording import StatusChange, record_order_event
 from services.orders.repository import OrderFilters, StuckOrder
 from services.orders.schemas import OrderOut, OrderSummary
 from shared.auth import Principal
-from shared.contract.events import Event, OrderCancelled, PaymentRecorded
-from shared.contract.parcel import Parcel, Payment
+from shared.contract.events import Event, OrderCancelled
 from shared.db import utcnow
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.outbox import Outbox
 
 log = structlog.get_logger()
 
-# Roles that see every merchant's orders.
-_ALL_ORDERS_ROLES = frozenset({"ops", "payment"})
+# Roles that see every merchant's orders (payment providers and logistics companies see none: they send documents
+# for the orders of the merchants bound to them, and get receipts back).
+_ALL_ORDERS_ROLES = frozenset({"ops"})
 
 
 # ── views ─────────────────────────────────────────────────────────────────────
@@ -45,7 +45,8 @@ def order_summary(order: Order) -> dict[str, Any]:
 
 
 def order_detail(order: Order, events: list[OrderEvent]) -> dict[str, Any]:
-    """The order with its parcel, payment, timeline, customs form and tax assessed, JSON-ready."""
+    """The order with its parcel, its provider's payment document, its timeline, customs form and tax assessed,
+    JSON-ready."""
     fields = {
         **_summary_fields(order),
         "payment": order.payment,
@@ -107,7 +108,7 @@ async def list_orders(session: AsyncSession, principal: Principal, page: OrderPa
 # ── recording events on an order the API loaded ─────────────────────────────
 
 
-async def _record_on_loaded_order(session: AsyncSession, order: Order, event: Event, *, event_id: str,
+async def record_on_loaded_order(session: AsyncSession, order: Order, event: Event, *, event_id: str,
                                   **options: Any) -> StatusChange:
     """record_order_event on an order the API loaded whole (for update) to answer with; the answer shows the change."""
     progress = OrderProgress(**{field.name: getattr(order, field.name) for field in fields(OrderProgress)})
@@ -139,52 +140,9 @@ async def cancel_order(session: AsyncSession, outbox: Outbox, *, principal: Prin
     envelope = await outbox.add(session, event, subject=order.id, correlation_id=order.correlation_id)
     title = "Cancellation requested" + (f": {reason}" if reason else "")
     with structlog.contextvars.bound_contextvars(correlation_id=order.correlation_id):
-        await _record_on_loaded_order(session, order, event, event_id=envelope.id, title=title)
+        await record_on_loaded_order(session, order, event, event_id=envelope.id, title=title)
         log.info("order.cancelled", order_id=order.id, merchant_code=order.merchant_code, by=principal.role)
     return order_detail(order, await repository.timeline(session, order.id))
-
-
-# ── payment ───────────────────────────────────────────────────────────────────
-
-
-async def record_payment(session: AsyncSession, outbox: Outbox, *, principal: Principal, order_id: str,
-                         payment: Payment) -> tuple[int, dict[str, Any]]:
-    """A payment company records the payment of an order accepted without one; publishes payment.recorded.
-
-    Returns (201, order), or (200, order) when the same payment is recorded again (a retry).
-    """
-    order = await visible_order(session, principal, order_id, for_update=True)
-    if order.payment is not None:
-        recorded = Payment.model_validate(order.payment)
-        if (recorded.provider, recorded.transaction_id) == (payment.provider, payment.transaction_id):
-            return 200, order_detail(order, await repository.timeline(session, order.id))
-        raise Conflict(f"Order {order.id} already has a payment", code="payment_already_recorded")
-    if order.status in ("cancelled", "rejected"):
-        raise Conflict(f"Order {order.id} is {order.status}: nothing to pay for", code="order_not_payable",
-                       extra={"order_status": order.status})
-    _check_payment(principal, Parcel.model_validate(order.parcel), payment)
-    order.payment = payment.model_dump(mode="json")
-    event = PaymentRecorded(order_id=order.id, merchant_code=order.merchant_code, payment=payment)
-    envelope = await outbox.add(session, event, subject=order.id, correlation_id=order.correlation_id)
-    with structlog.contextvars.bound_contextvars(correlation_id=order.correlation_id):
-        await _record_on_loaded_order(session, order, event, event_id=envelope.id, occurred_at=utcnow())
-        log.info("order.payment_recorded", order_id=order.id, provider=payment.provider)
-    return 201, order_detail(order, await repository.timeline(session, order.id))
-
-
-def _check_payment(principal: Principal, parcel: Parcel, payment: Payment) -> None:
-    """The intake rules on the payment document (currency, amount, payer ID), plus: a company records its own."""
-    errors = []
-    if payment.provider.casefold() != principal.owner.casefold():
-        errors.append({"field": "provider", "code": "provider_mismatch",
-                       "message": f"this key records payments of {principal.owner}, not {payment.provider}"})
-    for violation in validate_parcel(parcel.model_copy(update={"payment": payment})):
-        if violation.field.startswith("payment."):
-            errors.append({"field": violation.field.removeprefix("payment."), "code": violation.code,
-                           "message": violation.message})
-    if errors:
-        first = errors[0]
-        raise InvalidInput(first["message"], code=first["code"], field=first["field"], errors=errors)
 
 
 # ── stuck orders ──────────────────────────────────────────────────────────────

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from services.orders.domain.status import IN_FLIGHT_STATUSES
+from services.orders.domain.validation import TimeWindow
 from shared.settings import ServiceSettings, prefixed
 
 DAY_S = 24 * 3600.0
@@ -106,6 +108,20 @@ class OrdersSettings(ServiceSettings):
     stuck_after_s: dict[str, float] = Field(default_factory=lambda: dict(STUCK_AFTER_S))
     # At most this many orders are reported per check; the rest on the next ones.
     stuck_report_limit: int = 1000
+
+    # Times from outside (a payment's paid_at, the order's claim included) must lie in this window: not before
+    # time_window_earliest, at most time_window_ahead_s after now (clocks drift); anything else is a 422.
+    time_window_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    time_window_ahead_s: float = DAY_S
+
+    @property
+    def time_window(self) -> TimeWindow:
+        return TimeWindow(earliest=self.time_window_earliest, max_ahead=timedelta(seconds=self.time_window_ahead_s))
+
+    @field_validator("time_window_earliest")
+    @classmethod
+    def _with_time_zone(cls, value: datetime) -> datetime:
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
     @field_validator("document_cjk_font")
     @classmethod

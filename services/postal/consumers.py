@@ -1,5 +1,8 @@
 """Event handlers of the postal service: orders' and customs' events in, waybill events out.
 
+A parcel an external logistics company carries gets no number of ours: its waybill.recorded brings the company's,
+which postal adopts (adoption.py).
+
 A handler that raises is retried with backoff and dead-lettered after the last attempt. That is the fate of an
 express order for a carrier with no numbering configured (reason `unknown_carrier`): postal cannot number or hand
 off a parcel for a carrier it has no contract with; once the carrier is configured the message can be replayed.
@@ -10,11 +13,18 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.postal import repository, service
+from services.postal import adoption, repository, service
 from services.postal.settings import PostalSettings
 from shared.batch import BatchScope
 from shared.consumer import Handler, MessageContext, Prefetcher
-from shared.contract.events import DeclarationRejected, DeclarationReleased, Event, OrderAccepted, OrderCancelled
+from shared.contract.events import (
+    DeclarationRejected,
+    DeclarationReleased,
+    Event,
+    OrderAccepted,
+    OrderCancelled,
+    WaybillRecorded,
+)
 from shared.db import utcnow
 from shared.logging import safe_error
 
@@ -34,6 +44,11 @@ def build_handlers(settings: PostalSettings) -> dict[type[Event], Handler]:
 
     async def on_order_accepted(ctx: MessageContext) -> None:
         event: OrderAccepted = ctx.event
+        if event.parcel.logistics_company is not None:
+            # An external logistics company carries it: its own waybill brings the number (adoption.py).
+            await adoption.on_order_accepted(ctx.session, settings, event, correlation_id=ctx.correlation_id,
+                                             emit=_emit(ctx), now=utcnow())
+            return
         try:
             await service.issue_waybill(ctx.session, settings, event, correlation_id=ctx.correlation_id,
                                         emit=_emit(ctx), now=utcnow())
@@ -42,6 +57,10 @@ def build_handlers(settings: PostalSettings) -> dict[type[Event], Handler]:
                         carrier=event.parcel.carrier, reason=getattr(exc, "reason", type(exc).__name__),
                         error=safe_error(exc))
             raise
+
+    async def on_waybill_recorded(ctx: MessageContext) -> None:
+        await adoption.on_waybill_recorded(ctx.session, settings, ctx.event, correlation_id=ctx.correlation_id,
+                                           emit=_emit(ctx), now=utcnow())
 
     async def on_declaration_released(ctx: MessageContext) -> None:
         await service.release_parcel(ctx.session, settings, ctx.event, now=utcnow())
@@ -61,6 +80,7 @@ def build_handlers(settings: PostalSettings) -> dict[type[Event], Handler]:
     return {
         OrderAccepted: on_order_accepted,
         OrderCancelled: on_order_cancelled,
+        WaybillRecorded: on_waybill_recorded,
         DeclarationReleased: on_declaration_released,
         DeclarationRejected: on_declaration_rejected,
     }

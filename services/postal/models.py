@@ -73,12 +73,15 @@ class Waybill(Base):
 
 
 class PendingEvent(Base):
-    """A release or a void that arrived before its order.accepted: kept by order id and applied on issue."""
+    """An event kept by order id until it can be applied: a release or a void that arrived before the waybill was
+    issued; for a parcel an external logistics company carries, its order.accepted waiting for the company's
+    waybill.recorded, or the waybill waiting for its order (services/postal/adoption.py)."""
 
     __tablename__ = "pending_events"
 
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # "release" | "void"
+    # "release" | "void" | "order_accepted" | "waybill_recorded"
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 

@@ -28,6 +28,7 @@ from services.postal.models import Waybill
 from services.postal.settings import PostalSettings
 from shared.contract.envelope import Envelope
 from shared.contract.events import DeclarationReleased, Event, OrderAccepted, WaybillIssued, WaybillVoided
+from shared.contract.parcel import Party
 from shared.outbox import Outbox
 
 log = structlog.get_logger()
@@ -48,21 +49,21 @@ async def issue_waybill(session: AsyncSession, settings: PostalSettings, event: 
     parcel = event.parcel
     try:
         identifier = await allocate_identifier(session, parcel, settings, today=now.date())
-        values = _waybill_values(settings, event, identifier, correlation_id=correlation_id, now=now)
+        values = waybill_values(settings, event, identifier, correlation_id=correlation_id, now=now)
     except PostalRuleError:
         # An order we cannot number (now) may have had its waybill issued before: a redelivery gets that one.
         existing = await repository.get_waybill_by_order(session, event.order_id)
         if existing is None:
             raise
-        return _already_issued(existing)
+        return already_issued(existing)
     kept = await repository.insert_waybill(session, values)
     if kept is None:
         # The order has its waybill (a redelivery under another event id, or a replica just issued it).
         put_back(session, identifier.sequence, identifier.serial)
         existing = await repository.get_waybill_by_order(session, event.order_id)
         assert existing is not None
-        return _already_issued(existing)
-    await _issued(session, settings, event, identifier, kept=kept, correlation_id=correlation_id, emit=emit,
+        return already_issued(existing)
+    await issued(session, settings, event, identifier, kept=kept, correlation_id=correlation_id, emit=emit,
                   now=now)
     return identifier.tracking_number
 
@@ -72,20 +73,21 @@ async def _issue_first(session: AsyncSession, settings: PostalSettings, event: O
     """Issue a waybill to an order read ahead without one (under its parcel's lock, so nobody issues it meanwhile):
     no "insert if new", so the insert can be held for the batch; no waybill to fall back to if numbering fails."""
     identifier = await allocate_identifier(session, event.parcel, settings, today=now.date())
-    values = _waybill_values(settings, event, identifier, correlation_id=correlation_id, now=now)
+    values = waybill_values(settings, event, identifier, correlation_id=correlation_id, now=now)
     await repository.hold_waybill(session, values)
-    await _issued(session, settings, event, identifier, kept=kept, correlation_id=correlation_id, emit=emit, now=now)
+    await issued(session, settings, event, identifier, kept=kept, correlation_id=correlation_id, emit=emit, now=now)
     return identifier.tracking_number
 
 
-async def _issued(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, identifier: Identifier, *,
-                  kept: bool, correlation_id: str, emit: Emit, now: datetime) -> None:
-    """Publish waybill.issued, then apply what was kept for the order if a release or a void came first."""
+async def issued(session: AsyncSession, settings: PostalSettings, event: OrderAccepted, identifier: Identifier, *,
+                  kept: bool, correlation_id: str, emit: Emit, now: datetime, consignee: Party | None = None) -> None:
+    """Publish waybill.issued, then apply what was kept for the order if a release or a void came first.
+    `consignee`: whom the waybill names, when the logistics party's own waybill says (else the order's)."""
     parcel = event.parcel
     await emit(
         WaybillIssued(order_id=event.order_id, merchant_order_no=parcel.merchant_order_no,
                       tracking_number=identifier.tracking_number, channel=parcel.channel, carrier=identifier.carrier,
-                      consignee=parcel.consignee, issued_at=now),
+                      consignee=consignee or parcel.consignee, issued_at=now),
         subject=event.order_id, correlation_id=correlation_id,
     )
     log.info("waybill.issued", order_id=event.order_id, tracking_number=identifier.tracking_number,
@@ -94,13 +96,13 @@ async def _issued(session: AsyncSession, settings: PostalSettings, event: OrderA
         await _apply_pending(session, settings, event.order_id, identifier.tracking_number, emit=emit, now=now)
 
 
-def _already_issued(existing: Waybill) -> str:
+def already_issued(existing: Waybill) -> str:
     log.info("waybill.already_issued", order_id=existing.order_id, tracking_number=existing.tracking_number)
     return existing.tracking_number
 
 
-def _waybill_values(settings: PostalSettings, event: OrderAccepted, identifier: Identifier, *, correlation_id: str,
-                    now: datetime) -> dict[str, Any]:
+def waybill_values(settings: PostalSettings, event: OrderAccepted, identifier: Identifier, *, correlation_id: str,
+                   now: datetime) -> dict[str, Any]:
     """The new waybill's row: identifier, routing (office of exchange, S9 category and subclass) and the parcel."""
     parcel = event.parcel
     product = parcel.mail_product if parcel.channel == "mail" else None

@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from shared.contract.parcel import Channel, ContractModel, Money, Parcel, Party, Payment
+from shared.contract.parcel import Channel, ContractModel, Money, Parcel, Party, Payment, ShortText
 
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -93,12 +93,47 @@ class OrderCancelled(Event):
 
 
 class PaymentRecorded(Event):
+    """The payment document (CEB411), sent by the payment provider with its own key."""
+
     SERVICE = "orders"
     NAME = "payment.recorded"
 
     order_id: Id
     merchant_code: Id
     payment: Payment
+    provider_code: Id | None = None  # the partner code of the provider's key that sent it
+
+
+class WaybillRecorded(Event):
+    """An external logistics company's waybill (CEB511), sent with its own key: the third document, and the
+    parcel's tracking number (postal adopts it instead of issuing one)."""
+
+    SERVICE = "orders"
+    NAME = "waybill.recorded"
+
+    order_id: Id
+    merchant_code: Id
+    merchant_order_no: Id
+    logistics_code: Id
+    logistics_name: ShortText
+    logistics_no: Id  # the tracking number
+    consignee: Party
+    freight: Money = Decimal("0")
+    insured_fee: Money = Decimal("0")
+    gross_weight_kg: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=3)] | None = None
+    recorded_at: datetime
+
+
+class OrderReturnRequested(Event):
+    """The merchant asks for a return of a released parcel (customs files CEB625)."""
+
+    SERVICE = "orders"
+    NAME = "order.return_requested"
+
+    order_id: Id
+    merchant_code: Id
+    reason: Annotated[str, Field(max_length=512)]
+    requested_at: datetime
 
 
 # ── customs ───────────────────────────────────────────────────────────────────
@@ -207,18 +242,6 @@ class DeclarationHeldV2(DeclarationHeld):
     status: CustomsStatus
 
 
-class DeclarationReturned(_DeclarationEvent):
-    """The authority approved the return (CEB625) of released goods; within 30 days of release the buyer's annual
-    quota gets the value back (DOMAIN.md §7)."""
-
-    NAME = "declaration.returned"
-
-    status: CustomsStatus
-
-    reason: Annotated[str, Field(max_length=512)] = ""
-    quota_restored_cny: Decimal = Decimal("0")
-
-
 class DeclarationCancellationRefused(_DeclarationEvent):
     """An order was cancelled after release: customs keeps the release and says why."""
 
@@ -233,6 +256,16 @@ class DeclarationCancellationRefusedV2(DeclarationCancellationRefused):
     VERSION = 2
 
     status: CustomsStatus
+
+
+class DeclarationReturned(_DeclarationEvent):
+    """The authority approved the return (CEB625 → 700); within 30 days of release the quota comes back."""
+
+    NAME = "declaration.returned"
+
+    status: Literal["returned"] = "returned"
+    quota_restored_cny: Decimal = Decimal("0")
+    reason: Annotated[str, Field(max_length=512)] = ""
 
 
 # ── postal ────────────────────────────────────────────────────────────────────
@@ -300,6 +333,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     OrderAccepted,
     OrderCancelled,
     PaymentRecorded,
+    WaybillRecorded,
+    OrderReturnRequested,
     DeclarationFiled,
     DeclarationFiledV2,
     DeclarationHeld,

@@ -29,6 +29,8 @@ CountryCode = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
 ShortText = Annotated[str, Field(min_length=1, max_length=128)]
 LongText = Annotated[str, Field(min_length=1, max_length=512)]
+# A registered partner's code (payment provider, logistics company): upper-case letters, digits, '-' and '_'.
+PartnerCode = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Z0-9][A-Z0-9_\-]{1,15}$")]
 
 
 class ContractModel(BaseModel):
@@ -74,7 +76,11 @@ class OrderLine(ContractModel):
 
 
 class Payment(ContractModel):
-    """The payment document of the three-document match (DOMAIN.md §6)."""
+    """A payment as the three-document match sees it (DOMAIN.md §6).
+
+    Inside a merchant's order (`Parcel.payment`) it is only the order's *claim* (CEB311 payCode, payTransactionId);
+    the payment document itself comes from the payment provider's own key (`payment.recorded`).
+    """
 
     payer_name: Annotated[ShortText, Field(json_schema_extra=PERSONAL)]
     payer_id_type: IdType | None = None
@@ -109,7 +115,10 @@ class Parcel(ContractModel):
     tax: Money = Decimal("0")
     amount_paid: Money
     gross_weight_kg: Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=3)] | None = None
-    payment: Payment | None = None
+    payment: Payment | None = None  # the order's claim about its payment, never the payment document
+    # E-commerce: the external logistics company (a registered partner bound to the merchant) that carries the
+    # parcel and sends its own waybill (CEB511); None: silkgate postal carries it and issues the waybill.
+    logistics_company: PartnerCode | None = None
 
     @property
     def effective_buyer(self) -> Party:

@@ -36,9 +36,11 @@ def events_of(service: str) -> list[type[Event]]:
 # Who consumes what (DESIGN.md, "Services and what each owns"), by event name; a trailing `.*` takes a family.
 # Every version in ALL_EVENTS matches, so while producers move to a `.v2` the consumer is listed on both.
 _CONSUMED_NAMES: dict[str, tuple[str, ...]] = {
-    "orders": ("waybill.*", "declaration.*", "parcel.*"),
+    # waybill.recorded is orders' own (an external logistics company's waybill): orders publishes it, postal adopts it.
+    "orders": ("waybill.issued", "waybill.voided", "declaration.*", "parcel.*"),
     "customs": ("order.accepted", "order.cancelled", "payment.recorded", "waybill.issued"),
-    "postal": ("order.accepted", "order.cancelled", "declaration.released", "declaration.rejected"),
+    "postal": ("order.accepted", "order.cancelled", "waybill.recorded", "declaration.released",
+               "declaration.rejected"),
 }
 
 CONSUMERS: dict[str, list[str]] = {

@@ -36,7 +36,12 @@ SAMPLES: dict[type[ev.Event], ev.Event] = {
     for sample in [
         ev.OrderAccepted(order_id="O-1", merchant_code="NORD", accepted_at=AT, parcel=PARCEL),
         ev.OrderCancelled(order_id="O-1", merchant_code="NORD", reason="buyer changed mind", cancelled_at=AT),
-        ev.PaymentRecorded(order_id="O-1", merchant_code="NORD", payment=PAYMENT),
+        ev.PaymentRecorded(order_id="O-1", merchant_code="NORD", payment=PAYMENT, provider_code="ALIPAY"),
+        ev.WaybillRecorded(order_id="O-1", merchant_code="NORD", merchant_order_no="NORD-1001", logistics_code="YTO",
+                           logistics_name="YTO Express", logistics_no="YT7890123456789", consignee=CONSIGNEE,
+                           freight=Decimal(10), insured_fee=Decimal("0.50"), gross_weight_kg=Decimal("0.400"),
+                           recorded_at=AT),
+        ev.OrderReturnRequested(order_id="O-1", merchant_code="NORD", reason="wrong size", requested_at=AT),
         ev.DeclarationFiled(**_DECLARATION, status="accepted", ceb_code=120, form="inventory_list", trade_mode="9610",
                             value_cny=Decimal("110.50")),
         ev.DeclarationHeld(**_DECLARATION, status="manual_review", ceb_code=300, reason="value check", lane="green",

@@ -66,6 +66,50 @@ def payment_body(order_body: dict, *, payer: str | None = None) -> dict:
             "currency": order_body["currency"], "paid_at": datetime.now(UTC).isoformat()}
 
 
+async def pay_for(stack: Stack, bodies: list[dict], *, key: str = "payment") -> None:
+    """The payment provider sends the payment document of every e-commerce order among `bodies` (placed by the
+    merchant, found by merchant order number), in batches, as a platform's provider does; safe to repeat (a
+    payment recorded before answers 200), and retried through the faults a test may be causing."""
+    claims = {b["merchant_order_no"]: b["payment"] for b in bodies if b["channel"] == "ecommerce" and b.get("payment")}
+    if not claims:
+        return
+    merchant = {"Authorization": f"Bearer {stack.keys['merchant']}"}
+    ids: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=stack.url("orders"), headers=merchant, timeout=30) as client:
+        cursor = None
+        while True:
+            params = {"channel": "ecommerce", "limit": 100, **({"starting_after": cursor} if cursor else {})}
+            page = (await _retrying(lambda params=params: client.get("/v1/orders", params=params))).json()
+            ids |= {o["merchant_order_no"]: o["id"] for o in page["data"] if o["merchant_order_no"] in claims}
+            if not page["has_more"]:
+                break
+            cursor = page["next_cursor"]
+    assert set(ids) == set(claims), f"orders not found: {sorted(set(claims) - set(ids))[:5]}"
+    items = [{"order_id": ids[number], "payment": payment} for number, payment in claims.items()]
+    provider = {"Authorization": f"Bearer {stack.keys[key]}"}
+    async with httpx.AsyncClient(base_url=stack.url("orders"), headers=provider, timeout=60) as client:
+        for start in range(0, len(items), 200):
+            chunk = {"payments": items[start:start + 200]}
+            response = await _retrying(lambda chunk=chunk: client.post("/v1/payments/batch", json=chunk))
+            statuses = {r["status"] for r in response.json()["results"]}
+            assert statuses <= {200, 201}, response.text
+
+
+async def _retrying(request) -> httpx.Response:
+    """An idempotent request, again until a service killed by a fault test answers 2xx."""
+    while True:
+        try:
+            response = await request()
+        except httpx.HTTPError:
+            await asyncio.sleep(0.5)
+            continue
+        if response.status_code in (429, 502, 503):
+            await asyncio.sleep(float(response.headers.get("retry-after", "0.5")))
+            continue
+        assert response.status_code < 300, response.text
+        return response
+
+
 class Actors:
     """HTTP clients for the merchant, the brokers, the payment company and ops."""
 
@@ -73,18 +117,31 @@ class Actors:
         self.stack = stack
         auth = lambda role: {"Authorization": f"Bearer {stack.keys[role]}"}  # noqa: E731
         self.merchant = httpx.AsyncClient(base_url=stack.url("orders"), headers=auth("merchant"), timeout=30)
+        # ALIPAY and YTO serve the merchant (M001); the stack binds WECHATPAY and ZTO to another merchant only.
         self.payment = httpx.AsyncClient(base_url=stack.url("orders"), headers=auth("payment"), timeout=30)
+        self.logistics = httpx.AsyncClient(base_url=stack.url("orders"), headers=auth("logistics"), timeout=30)
         self.broker = httpx.AsyncClient(base_url=stack.url("customs"), headers=auth("broker"), timeout=30)
         self.broker2 = httpx.AsyncClient(base_url=stack.url("customs"), headers=auth("broker2"), timeout=30)
         self.postal_ops = httpx.AsyncClient(base_url=stack.url("postal"), headers=auth("ops"), timeout=30)
 
     async def close(self) -> None:
-        for client in (self.merchant, self.payment, self.broker, self.broker2, self.postal_ops):
+        for client in (self.merchant, self.payment, self.logistics, self.broker, self.broker2, self.postal_ops):
             await client.aclose()
 
-    async def place(self, body: dict) -> dict:
+    async def place(self, body: dict, *, pay: bool = True) -> dict:
+        """The merchant sends the order; for an e-commerce order with a payment claim the payment provider then
+        sends its own payment document, as on a real platform (`pay=False`: the test sends it itself)."""
         response = await self.merchant.post("/v1/orders", json=body, headers={"Idempotency-Key": body["merchant_order_no"]})
         assert response.status_code == 201, response.text
+        placed = response.json()
+        if pay and body["channel"] == "ecommerce" and body.get("payment"):
+            await self.pay(placed["id"], body["payment"])
+        return placed
+
+    async def pay(self, order_id: str, payment: dict) -> dict:
+        """The payment provider's payment of an order: its receipt."""
+        response = await self.payment.post(f"/v1/orders/{order_id}/payment", json=payment)
+        assert response.status_code in (200, 201), response.text
         return response.json()
 
     async def get(self, order_id: str) -> dict:

@@ -21,7 +21,7 @@ from shared.bus import server_urls
 from shared.contract.subjects import DEAD_LETTER_STREAM
 from shared.stack import Stack
 from tests.e2e.conftest import FAST
-from tests.e2e.journey import order
+from tests.e2e.journey import order, pay_for
 from tests.support import POSTGRES_URL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -64,6 +64,12 @@ async def submit_all(stack: Stack, bodies: list[dict], *, over_s: float) -> None
             await asyncio.sleep(pause)
 
 
+async def submit_and_pay(stack: Stack, bodies: list[dict]) -> None:
+    """The merchant's orders, then the payment provider's payments of the e-commerce ones, while faults strike."""
+    await submit_all(stack, bodies, over_s=15)
+    await pay_for(stack, bodies)
+
+
 async def chaos(stack: Stack, rng: random.Random) -> list[str]:
     """Kill a service with SIGKILL at a random moment and restart it, round-robin; restart nats-server once."""
     done: list[str] = []
@@ -97,7 +103,7 @@ async def test_kills_and_a_nats_restart_lose_nothing_and_duplicate_nothing(tmp_p
     try:
         bodies = [order(("mail", "express", "ecommerce")[n % 3], buyer=1000 + n) for n in range(ORDERS)]
         expected_dead = await publish_poison(stack)
-        victims, _ = await asyncio.gather(chaos(stack, random.Random(20261121)), submit_all(stack, bodies, over_s=15))
+        victims, _ = await asyncio.gather(chaos(stack, random.Random(20261121)), submit_and_pay(stack, bodies))
         assert "nats" in victims and {"orders", "customs", "postal"} <= set(victims), victims
         await stack.wait_ready()
 

@@ -9,7 +9,7 @@ import pytest
 
 from shared.stack import Stack
 from tests.e2e.conftest import FAST
-from tests.e2e.journey import order
+from tests.e2e.journey import order, pay_for
 from tests.e2e.test_faults import assert_stream_counts, scalar_rows
 from tests.support import POSTGRES_URL
 
@@ -37,6 +37,7 @@ async def test_two_replicas_share_the_work_and_do_nothing_twice(tmp_path):
                 response = await client.post(f"{base}/v1/orders/batch", json={"orders": bodies[start:start + 50]},
                                              headers={"Idempotency-Key": f"replicas-{start}"})
                 assert response.status_code == 200, response.text
+        await pay_for(stack, bodies)  # the payment provider sends the e-commerce orders' payments
         orders_db = stack.env["SILKGATE_ORDERS_DATABASE_URL"]
         for _ in range(300):
             rows = dict(await scalar_rows(orders_db, "SELECT status, count(*) FROM orders GROUP BY status"))

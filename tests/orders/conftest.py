@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -15,6 +15,23 @@ from services.orders.settings import OrdersSettings
 from shared.contract.envelope import Envelope
 from tests.support import create_api_key, running_service
 
+# The partners every orders test has: (code, kind, name, the merchant it serves).
+PARTNERS = (("ALIPAY", "payment", "Alipay", "M-KASHGAR"), ("WECHATPAY", "payment", "WeChat Pay", "M-ALMATY"),
+            ("YTO", "logistics", "YTO Express", "M-KASHGAR"), ("ZTO", "logistics", "ZTO Express", "M-ALMATY"))
+
+
+async def register_partners(app: Any) -> None:
+    """The merchants and the partners of PARTNERS, registered and bound as ops would."""
+    from services.orders import partners
+    from services.orders.keys import ensure_merchant
+
+    async with app.state.runtime.db.transaction() as session:
+        for merchant in ("M-KASHGAR", "M-ALMATY"):
+            await ensure_merchant(session, code=merchant, name=merchant)
+        for code, kind, name, merchant in PARTNERS:
+            await partners.add_partner(session, code=code, kind=kind, name=name)
+            await partners.bind(session, code=code, merchant_code=merchant)
+
 
 @dataclass
 class Orders:
@@ -25,7 +42,10 @@ class Orders:
     merchant: dict[str, str]
     other_merchant: dict[str, str]
     ops: dict[str, str]
-    payment: dict[str, str]
+    payment: dict[str, str]  # ALIPAY, a payment provider bound to M-KASHGAR (the merchant)
+    other_payment: dict[str, str] = field(default_factory=dict)  # WECHATPAY, bound to M-ALMATY (the other merchant)
+    logistics: dict[str, str] = field(default_factory=dict)  # YTO, a logistics company bound to M-KASHGAR
+    other_logistics: dict[str, str] = field(default_factory=dict)  # ZTO, bound to M-ALMATY only
 
     @property
     def runtime(self) -> Any:
@@ -91,11 +111,15 @@ async def start_orders(orders_settings):
         context = running_service(create_app, await orders_settings(**overrides))
         app, client = await context.__aenter__()
         stack.append(context)
+        await register_partners(app)
         keys = {
             "merchant": await create_api_key(app, role="merchant", owner="M-KASHGAR"),
             "other_merchant": await create_api_key(app, role="merchant", owner="M-ALMATY"),
             "ops": await create_api_key(app, role="ops", owner="ops"),
-            "payment": await create_api_key(app, role="payment", owner="Alipay"),
+            "payment": await create_api_key(app, role="payment", owner="ALIPAY"),
+            "other_payment": await create_api_key(app, role="payment", owner="WECHATPAY"),
+            "logistics": await create_api_key(app, role="logistics", owner="YTO"),
+            "other_logistics": await create_api_key(app, role="logistics", owner="ZTO"),
         }
         return Orders(app=app, client=client, **{role: bearer(key) for role, key in keys.items()})
 

@@ -14,6 +14,7 @@ from shared.contract.events import (
     DeclarationHeld,
     DeclarationRejected,
     DeclarationReleased,
+    DeclarationReturned,
     Event,
     ParcelDelivered,
     ParcelHandedOff,
@@ -65,6 +66,11 @@ def cancellation_refused(order_id: str, minutes: float = 6, *,
                          reason: str = "released already: the release stays on record") -> DeclarationCancellationRefused:
     return DeclarationCancellationRefused(**_declaration(order_id, minutes, status="released", ceb_code=800,
                                                          reason=reason))
+
+
+def returned(order_id: str, minutes: float = 12, *, reason: str = "return approved") -> DeclarationReturned:
+    return DeclarationReturned(**_declaration(order_id, minutes, channel="ecommerce", status="returned", ceb_code=700,
+                                              reason=reason, quota_restored_cny=Decimal("208.51")))
 
 
 def waybill_issued(order_id: str, minutes: float = 1, *, tracking_number: str = TRACKING_NUMBER) -> WaybillIssued:

@@ -1,30 +1,14 @@
-"""Reading, listing, cancelling and paying for orders over HTTP; tenancy; the OpenAPI document."""
+"""Reading, listing and cancelling orders over HTTP; tenancy; the OpenAPI document. (Payments, waybills and
+returns: test_payments.py, test_waybills.py, test_returns.py.)"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import pytest
 
-from shared.contract.events import OrderCancelled, PaymentRecorded
-from tests.orders.domain.factories import RESIDENT_ID, ecommerce_parcel, express_parcel, mail_parcel
-
-PAYMENT = {
-    "payer_name": "Wang Fang",
-    "payer_id_type": "resident_id",
-    "payer_id_number": RESIDENT_ID,
-    "provider": "Alipay",
-    "transaction_id": "2026030122001400009999",
-    "amount": "208.51",
-    "currency": "CNY",
-    "paid_at": "2026-03-01T10:15:00+08:00",
-}
-
-
-def unpaid_ecommerce(**overrides):
-    return ecommerce_parcel(payment=None, **overrides)
-
+from shared.contract.events import OrderCancelled
+from tests.orders.domain.factories import express_parcel, mail_parcel
 
 # ── GET /v1/orders/{id} and tenancy ───────────────────────────────────────────
 
@@ -178,74 +162,6 @@ async def test_a_cancel_reason_is_bounded(orders):
     assert (response.status_code, response.json()["field"], response.json()["code"]) == (422, "reason", "too_long")
 
 
-# ── POST /v1/orders/{id}/payment ──────────────────────────────────────────────
-
-
-async def test_a_payment_company_records_the_payment(orders):
-    created = await orders.create_order(unpaid_ecommerce(), headers={"X-Correlation-Id": "journey-9"})
-    assert created["payment"] is None
-    response = await orders.client.post(f"/v1/orders/{created['id']}/payment", json=PAYMENT, headers=orders.payment)
-
-    assert response.status_code == 201, response.text
-    order = response.json()
-    assert order["payment"]["transaction_id"] == PAYMENT["transaction_id"]
-    assert order["timeline"][-1]["title"] == "Payment of 208.51 CNY recorded via Alipay"
-    [envelope] = await orders.outbox_envelopes(PaymentRecorded.event_type())
-    assert (envelope.subject, envelope.correlation_id) == (created["id"], "journey-9")
-    assert envelope.event().payment.amount == order_amount(created)
-    assert (await orders.get_order(created["id"]))["payment"] == order["payment"]
-
-    # The same payment again is a retry; another one is a conflict.
-    again = await orders.client.post(f"/v1/orders/{created['id']}/payment", json=PAYMENT, headers=orders.payment)
-    assert again.status_code == 200 and again.json() == order
-    other = await orders.client.post(f"/v1/orders/{created['id']}/payment",
-                                     json={**PAYMENT, "transaction_id": "another"}, headers=orders.payment)
-    assert (other.status_code, other.json()["code"]) == (409, "payment_already_recorded")
-    assert len(await orders.outbox_envelopes(PaymentRecorded.event_type())) == 1
-
-
-def order_amount(order):
-    return Decimal(order["parcel"]["amount_paid"])
-
-
-async def test_an_order_accepted_with_a_payment_takes_no_other(orders):
-    created = await orders.create_order(ecommerce_parcel())
-    response = await orders.client.post(f"/v1/orders/{created['id']}/payment", json=PAYMENT, headers=orders.payment)
-    assert (response.status_code, response.json()["code"]) == (409, "payment_already_recorded")
-
-
-@pytest.mark.parametrize(("change", "field", "code"), [
-    ({"amount": "200.00"}, "amount", "payment_amount_mismatch"),
-    ({"currency": "USD"}, "currency", "currency_mismatch"),
-    ({"currency": "XAU"}, "currency", "currency_unknown"),
-    ({"payer_id_number": "110105194912310021"}, "payer_id_number", "id_number_invalid"),
-    ({"payer_id_type": None}, "payer_id_type", "id_incomplete"),
-    ({"provider": "WeChat Pay"}, "provider", "provider_mismatch"),
-    ({"amount": "-1"}, "amount", "must_not_be_negative"),
-    ({"tip": "1.00"}, "tip", "field_unknown"),
-])
-async def test_a_payment_that_does_not_fit_is_a_422_and_nothing_is_stored(orders, change, field, code):
-    created = await orders.create_order(unpaid_ecommerce())
-    payment = {k: v for k, v in {**PAYMENT, **change}.items() if v is not None}
-    response = await orders.client.post(f"/v1/orders/{created['id']}/payment", json=payment, headers=orders.payment)
-    assert response.status_code == 422, response.text
-    assert {"field": field, "code": code} in [{"field": e["field"], "code": e["code"]}
-                                              for e in response.json()["errors"]]
-    assert (await orders.get_order(created["id"]))["payment"] is None
-    assert await orders.outbox_envelopes(PaymentRecorded.event_type()) == []
-
-
-async def test_payment_needs_a_payment_key_a_known_order_and_an_open_one(orders):
-    created = await orders.create_order(unpaid_ecommerce())
-    response = await orders.client.post(f"/v1/orders/{created['id']}/payment", json=PAYMENT, headers=orders.merchant)
-    assert response.status_code == 403
-    response = await orders.client.post("/v1/orders/ord_nope/payment", json=PAYMENT, headers=orders.payment)
-    assert (response.status_code, response.json()["code"]) == (404, "order_not_found")
-    await orders.client.post(f"/v1/orders/{created['id']}/cancel", headers=orders.merchant)
-    response = await orders.client.post(f"/v1/orders/{created['id']}/payment", json=PAYMENT, headers=orders.payment)
-    assert (response.status_code, response.json()["code"]) == (409, "order_not_payable")
-
-
 # ── OpenAPI ───────────────────────────────────────────────────────────────────
 
 
@@ -254,7 +170,7 @@ async def test_every_endpoint_is_documented_with_examples(orders):
     spec = (await orders.client.get("/openapi.json")).json()
     operations = [(path, method, op) for path, item in spec["paths"].items() if path.startswith("/v1/")
                   for method, op in item.items()]
-    assert len(operations) == 24 + 5  # + the ops dead-letter endpoints every service has (shared/dlq_api.py)
+    assert len(operations) == 27 + 5 + 1  # + the ops dead-letter endpoints every service has; the key rotation
     for path, method, operation in operations:
         for status, response in operation["responses"].items():
             if status == "204":

@@ -26,12 +26,12 @@ async def test_ops_creates_a_merchant_key_that_works_at_once(orders):
 
 async def test_listing_never_shows_secrets(orders):
     listed = (await orders.client.get("/v1/api-keys", headers=orders.ops)).json()
-    assert {k["role"] for k in listed} == {"merchant", "ops", "payment"} and len(listed) == 4
+    assert {k["role"] for k in listed} == {"merchant", "ops", "payment", "logistics"} and len(listed) == 7
     assert all(set(k) == {"id", "prefix", "role", "owner", "name", "created_at", "revoked_at", "active"}
                for k in listed)
     merchants = (await orders.client.get("/v1/api-keys", params={"role": "merchant"}, headers=orders.ops)).json()
     assert {k["owner"] for k in merchants} == {"M-KASHGAR", "M-ALMATY"}
-    one = (await orders.client.get("/v1/api-keys", params={"owner": "Alipay"}, headers=orders.ops)).json()
+    one = (await orders.client.get("/v1/api-keys", params={"owner": "ALIPAY"}, headers=orders.ops)).json()
     assert [k["role"] for k in one] == ["payment"]
 
 
@@ -79,3 +79,19 @@ async def test_the_cli_use_case_creates_a_key_and_registers_the_merchant_once(or
         assert (await session.get(Merchant, "M-CLI")).name == "first name"
     response = await orders.client.get("/v1/orders", headers=bearer(key))
     assert response.status_code == 200
+
+
+async def test_a_partner_key_needs_a_registered_partner_of_its_kind(orders):
+    async def create(role: str, owner: str):
+        return await orders.client.post("/v1/api-keys", json={"role": role, "owner": owner, "name": "x"},
+                                        headers=orders.ops)
+
+    response = await create("payment", "NOBODY")
+    assert (response.status_code, response.json()["field"], response.json()["code"]) == (422, "owner",
+                                                                                          "partner_unknown")
+    response = await create("payment", "YTO")  # a logistics company
+    assert (response.status_code, response.json()["code"]) == (422, "partner_kind_mismatch")
+    response = await create("logistics", "ALIPAY")  # a payment provider
+    assert (response.status_code, response.json()["code"]) == (422, "partner_kind_mismatch")
+    response = await create("logistics", "YTO")
+    assert response.status_code == 201 and response.json()["key"].startswith("sg_logistics_")

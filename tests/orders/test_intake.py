@@ -12,7 +12,14 @@ import pytest
 from services.orders.domain.validation import VIOLATION_CODES
 from shared.contract.events import OrderAccepted
 from shared.contract.subjects import stream_name
-from tests.orders.domain.factories import ecommerce_parcel, express_parcel, mail_parcel, order_line, party
+from tests.orders.domain.factories import (
+    ecommerce_export_parcel,
+    ecommerce_parcel,
+    express_parcel,
+    mail_parcel,
+    order_line,
+    party,
+)
 from tests.support import eventually
 
 ACCEPTED = OrderAccepted.event_type()
@@ -52,7 +59,9 @@ async def _first_message(js):
 async def test_the_stored_order_is_what_get_returns(orders):
     created = await orders.create_order(ecommerce_parcel())
     assert await orders.get_order(created["id"]) == created
-    assert created["payment"]["transaction_id"] == ecommerce_parcel()["payment"]["transaction_id"]
+    # The order's own payment is its claim: kept in the parcel, never the order's payment document.
+    assert created["parcel"]["payment"]["transaction_id"] == ecommerce_parcel()["payment"]["transaction_id"]
+    assert created["payment"] is None
 
 
 async def test_an_unusable_correlation_id_is_replaced(orders):
@@ -122,7 +131,19 @@ RULES = [
     (mail_parcel, _set("sender.id_number", "91350100M000100Y44"), "sender.id_number", "id_number_invalid"),
     (ecommerce_parcel, _no_consignee_id, "consignee.id_type", "consignee_id_required"),
     (mail_parcel, _set("consignee", party(id_type="passport")), "consignee.id_number", "id_incomplete"),
-    (ecommerce_parcel, _set("payment.amount", "200.00"), "payment.amount", "payment_amount_mismatch"),
+    (ecommerce_parcel, _set("buyer", party(country="CN")), "buyer.id_type", "buyer_id_required"),
+    (ecommerce_parcel, _set("consignee.id_type", "uscc"), "consignee.id_type", "buyer_id_type_not_allowed"),
+    (ecommerce_parcel, _set("consignee.country", "KZ"), "consignee.country", "import_consignee_not_in_china"),
+    (ecommerce_export_parcel, _set("sender.country", "KZ"), "sender.country", "export_sender_not_in_china"),
+    (ecommerce_export_parcel, _set("consignee.country", "CN"), "consignee.country", "export_consignee_in_china"),
+    # issue 13 finding 4: the export inventory list declares 10-digit HS codes too
+    (ecommerce_export_parcel, _set("lines[0].hs_code", "620520"), "lines[0].hs_code", "hs_code_invalid_length"),
+    (express_parcel, _set("logistics_company", "YTO"), "logistics_company", "logistics_company_not_allowed"),
+    (ecommerce_parcel, _set("logistics_company", "yto"), "logistics_company", "format_invalid"),
+    (ecommerce_parcel, lambda b: b.update(logistics_company="YTO", carrier="SGE"), "carrier", "carrier_conflict"),
+    (ecommerce_parcel, _set("payment.paid_at", "0001-01-01T00:00:00+01:00"), "payment.paid_at",
+     "time_out_of_range"),
+    (ecommerce_parcel, _set("payment.paid_at", "2026-03-01T10:15:00"), "payment.paid_at", "timezone_required"),
     (ecommerce_parcel, _set("payment.currency", "USD"), "payment.currency", "currency_mismatch"),
     (ecommerce_parcel, _set("trade_mode", None), "trade_mode", "trade_mode_required"),
     (ecommerce_parcel, _set("trade_mode", "9710"), "trade_mode", "trade_mode_direction"),
@@ -167,6 +188,44 @@ async def test_a_broken_rule_is_a_422_naming_the_field_and_nothing_is_stored(sta
     assert await orders.counts() == NOTHING_STORED
     # Nothing was stored under the key either: the corrected order goes through with the same key.
     assert (await orders.post_order(factory(), key="rule")).status_code == 201
+
+
+async def test_an_ecommerce_import_without_the_buyers_id_is_refused(orders):
+    # Issue 13 finding 3: a buyer without an ID number was keyed by name + phone (a quota per phone number).
+    body = ecommerce_parcel()
+    _no_consignee_id(body)
+    response = await orders.post_order(body)
+    assert (response.status_code, response.json()["field"], response.json()["code"]) == (
+        422, "consignee.id_type", "consignee_id_required")
+    assert await orders.counts() == NOTHING_STORED
+
+
+async def test_the_claim_may_differ_from_the_amount_paid(orders):
+    # Issue 13 finding 6: 208.01 paid against 208.51 declared is customs' ±1 CNY match, not a 422 here.
+    body = ecommerce_parcel()
+    body["payment"]["amount"] = "208.01"
+    assert (await orders.post_order(body)).status_code == 201
+
+
+async def test_a_logistics_company_must_be_bound_to_the_merchant(orders):
+    accepted = await orders.post_order(ecommerce_parcel(merchant_order_no="E-YTO", logistics_company="YTO"))
+    assert accepted.status_code == 201, accepted.text
+    assert accepted.json()["parcel"]["logistics_company"] == "YTO"
+    for company in ("ZTO", "NOPE"):  # bound to another merchant; not registered
+        response = await orders.post_order(ecommerce_parcel(merchant_order_no=f"E-{company}",
+                                                            logistics_company=company))
+        assert (response.status_code, response.json()["field"], response.json()["code"]) == (
+            422, "logistics_company", "logistics_company_not_bound")
+    response = await orders.post_order(ecommerce_parcel(merchant_order_no="E-ALIPAY", logistics_company="ALIPAY"))
+    assert response.json()["code"] == "logistics_company_not_bound"  # a payment provider carries nothing
+    response = await orders.client.post("/v1/orders/batch", json={"orders": [
+        ecommerce_parcel(merchant_order_no="B-1", logistics_company="YTO"),
+        ecommerce_parcel(merchant_order_no="B-2", logistics_company="ZTO"),
+        ecommerce_parcel(merchant_order_no="B-3"),
+    ]}, headers={**orders.merchant, "Idempotency-Key": "b"})
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 201]
+    assert results[1]["problem"]["field"] == "logistics_company"
 
 
 async def test_every_violation_is_reported_at_once(orders):

@@ -93,3 +93,43 @@ def test_secrets_stored_in_clear_before_orders_0005_are_encrypted_by_it_and_decr
 
     command.downgrade(alembic_config("orders", url), "orders_0003")
     assert asyncio.run(execute("SELECT secret FROM webhook_endpoints")) == [("whsec_clear",)]
+
+
+def test_payment_claims_copied_by_intake_before_partners_are_cleared_and_recorded_payments_get_a_receipt(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+    upgrade("orders", url, "orders_0003")
+    claim = '{"provider": "Alipay", "transaction_id": "CLAIM-1", "amount": "10.00", "currency": "CNY"}'
+    paid = '{"provider": "Alipay", "transaction_id": "PAID-1", "amount": "20.00", "currency": "CNY"}'
+
+    async def insert_orders() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as conn:
+            for order_id, payment in (("ord_claim", claim), ("ord_paid", paid), ("ord_none", None)):
+                await conn.execute(text(
+                    "INSERT INTO orders (id, merchant_code, merchant_order_no, channel, direction, status, parcel, "
+                    "payment, correlation_id, created_at, updated_at, status_changed_at) VALUES (:id, 'M', :id, "
+                    "'ecommerce', 'import', 'accepted', '{}', :payment, 'c', '2026-01-01 00:00:00.000000', "
+                    "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')"),
+                    {"id": order_id, "payment": payment})
+            await conn.execute(text(
+                "INSERT INTO order_events (order_id, event_id, event_type, title, occurred_at, recorded_at, data) "
+                "VALUES ('ord_paid', 'evt_1', 'silkgate.orders.payment.recorded.v1', 'Payment', "
+                "'2026-01-02 00:00:00.000000', '2026-01-02 00:00:00.000000', '{}')"))
+        await engine.dispose()
+
+    async def read() -> tuple:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            orders = dict((await conn.execute(text("SELECT id, payment FROM orders"))).all())
+            payments = (await conn.execute(text(
+                "SELECT order_id, provider_code, transaction_id, amount, recorded_at FROM payments"))).all()
+        await engine.dispose()
+        return orders, [tuple(row) for row in payments]
+
+    asyncio.run(insert_orders())
+    upgrade("orders", url)
+    orders, payments = asyncio.run(read())
+    assert orders["ord_claim"] in (None, "null") and orders["ord_none"] in (None, "null")
+    assert "PAID-1" in orders["ord_paid"]
+    assert payments == [("ord_paid", "ALIPAY", "PAID-1", 20, "2026-01-02 00:00:00.000000")]
+    asyncio.run(_check(url))

@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.contract.events import DeclarationRejected, DeclarationReleased, OrderAccepted, OrderCancelled
+from shared.contract.events import (
+    DeclarationRejected,
+    DeclarationReleased,
+    OrderAccepted,
+    OrderCancelled,
+    WaybillRecorded,
+)
 from shared.contract.parcel import Parcel
 
 SENDER = {"name": "Kashgar Dried Fruit Co", "phone": "+86 998 1234567", "address": "1 Bazaar Rd", "city": "Kashgar",
@@ -60,3 +66,13 @@ def rejected(order_id: str, channel: str = "mail") -> DeclarationRejected:
 def cancelled(order_id: str) -> OrderCancelled:
     return OrderCancelled(order_id=order_id, merchant_code="M1", reason="customer changed their mind",
                           cancelled_at=datetime.now(UTC))
+
+
+def waybill_recorded(order_id: str, logistics_no: str = "YT7890123456789", *, company: str = "YTO",
+                     weight: str | None = "2.100", **consignee: Any) -> WaybillRecorded:
+    """An external logistics company's waybill for an order that names it (orders publishes it)."""
+    return WaybillRecorded(order_id=order_id, merchant_code="M1", merchant_order_no=f"MO-{order_id}",
+                           logistics_code=company, logistics_name=f"{company} Express", logistics_no=logistics_no,
+                           consignee={**CONSIGNEE, "name": "Aigerim Nurlanovna", **consignee},
+                           freight=Decimal("12.00"), gross_weight_kg=Decimal(weight) if weight else None,
+                           recorded_at=datetime.now(UTC))

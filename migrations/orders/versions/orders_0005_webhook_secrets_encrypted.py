@@ -7,7 +7,7 @@ of the overlap during which it still signs deliveries. Downgrade decrypts them a
 of validity (expires_at).
 
 Revision ID: orders_0005
-Revises: orders_0003
+Revises: orders_0004
 Create Date: 2026-12-04 15:00:00.000000
 
 """
@@ -20,7 +20,7 @@ import shared.db
 
 # revision identifiers, used by Alembic.
 revision: str = 'orders_0005'
-down_revision: Union[str, Sequence[str], None] = 'orders_0003'
+down_revision: Union[str, Sequence[str], None] = 'orders_0004'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

@@ -1,7 +1,9 @@
-"""Identity numbers customs checks at intake (DOMAIN.md §5 "Identity checks"), and masking for display and logs."""
+"""Identity numbers customs checks at intake (DOMAIN.md §5 "Identity checks"; passports by ICAO 9303's format), and
+masking for display and logs."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 # GB 11643 / ISO 7064 MOD 11-2: weights for the first 17 digits and the check character table.
@@ -57,6 +59,16 @@ def is_valid_uscc(code: str) -> bool:
     if len(code) != 18 or any(char not in USCC_ALPHABET for char in code):
         return False
     return uscc_check_char(code[:17]) == code[17]
+
+
+# ICAO Doc 9303 machine-readable passports: a document number of up to 9 letters and digits; issuers use at least 5
+# (China: E/G + 8 digits, EA/EB… + 7). We accept 5–9 with at least one digit, upper case or not.
+PASSPORT_NUMBER = re.compile(r"^(?=.*[0-9])[A-Z0-9]{5,9}$")
+
+
+def is_valid_passport_number(number: str) -> bool:
+    """True for a passport document number in the ICAO 9303 format (5–9 letters and digits, at least one digit)."""
+    return bool(PASSPORT_NUMBER.match(number.upper())) and number.isascii()
 
 
 def mask_id_number(number: str) -> str:

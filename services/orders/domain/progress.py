@@ -20,7 +20,9 @@ from shared.contract.events import (
     DeclarationCancelled,
     DeclarationHeld,
     DeclarationRejected,
+    DeclarationReturned,
     OrderCancelled,
+    OrderReturnRequested,
     WaybillVoided,
 )
 
@@ -46,7 +48,10 @@ CUSTOMS_RANK = {
 }
 HELD_RANK = 1
 # Statuses that are explained by a reason; any other status clears it.
-EXPLAINED_STATUSES = frozenset({"on_hold", "rejected", "cancelled"})
+EXPLAINED_STATUSES = frozenset({"on_hold", "rejected", "cancelled", "return_requested", "returned"})
+# Events whose reason explains the status they move the order to.
+_EXPLAINING_EVENTS = {OrderReturnRequested.event_type(): "return_requested",
+                      DeclarationReturned.event_type(): "returned"}
 _CANCELLING_EVENTS = frozenset(
     {OrderCancelled.event_type(), WaybillVoided.event_type(), DeclarationCancelled.event_type()}
 )
@@ -101,6 +106,7 @@ def status_reason_after(
     - a cancellation refused by customs (the order was cancelled after release) shows customs' reason, so the
       merchant sees why customs keeps the release on record while the order stays cancelled;
     - a cancellation (the merchant's, a voided waybill, a cancelled declaration) that took effect shows its reason;
+    - a requested return shows the merchant's reason, an approved one customs' (if it gave one);
     - any other status change clears the reason; events that change nothing leave it as it was.
     """
     reason = reason or None
@@ -112,6 +118,8 @@ def status_reason_after(
     if event_type == DeclarationCancellationRefused.event_type():
         return reason if new_status == "cancelled" else current_reason
     if event_type in _CANCELLING_EVENTS and changed and new_status == "cancelled":
+        return reason
+    if changed and _EXPLAINING_EVENTS.get(event_type) == new_status:
         return reason
     if changed and new_status not in EXPLAINED_STATUSES:
         return None

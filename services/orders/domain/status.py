@@ -1,7 +1,8 @@
 """The merchant-facing order status and the events that move it (DESIGN.md "Statuses").
 
 accepted → awaiting_clearance → [on_hold] → released → handed_off → in_transit → delivered, and the ends
-rejected, cancelled and returned. Events about one parcel arrive late, twice or out of order (DESIGN.md
+rejected, cancelled and returned; a return the merchant requests shows as return_requested until customs
+approves it (returned). Events about one parcel arrive late, twice or out of order (DESIGN.md
 "Delivery guarantees"), so a status only ever moves forward along the journey; an event that would move it
 back is history for the timeline, not a transition.
 
@@ -9,6 +10,8 @@ What each event does (anything not listed leaves the status alone):
 - order.accepted         creates the order as `accepted`; never changes an existing one.
 - order.cancelled        → cancelled, while `can_cancel` (before handoff).
 - payment.recorded       no change (timeline only).
+- waybill.recorded       no change (timeline only: an external logistics company's waybill; postal adopts its
+                         number and announces it with waybill.issued).
 - waybill.issued         no change; the caller records the tracking number.
 - declaration.filed      → awaiting_clearance.
 - declaration.held       → on_hold (manual review, inspection, detention; DOMAIN.md §5 codes 300/500/5xx).
@@ -24,10 +27,12 @@ What each event does (anything not listed leaves the status alone):
                          delivery_failed → in_transit; delivered → delivered; returned → returned;
                          pre_transit and unknown: no change.
 - parcel.delivered       → delivered.
+- order.return_requested → return_requested (the merchant asked for a return: after handoff, see returns.py).
+- declaration.returned   → returned (customs approved the return, CEB625 → 700).
 
-Terminal statuses (rejected, cancelled, delivered, returned) stay, with one decided exception: `returned` may
-follow `delivered`. A carrier reporting a return after a delivery scan (refused at the door, or a return to
-sender completed) is the later physical fact, and the merchant must act on it (refund, CEB625 return);
+Terminal statuses (rejected, cancelled, delivered, returned) stay, with one decided exception: `return_requested`
+and `returned` may follow `delivered`. A carrier reporting a return after a delivery scan (refused at the door, or
+a return to sender completed) is the later physical fact, and the merchant must act on it (refund, CEB625 return);
 a late `delivered` never moves a returned order back. Physical events after a cancellation (a handoff that
 won the race with the cancel) leave the order cancelled; the timeline still shows them.
 """
@@ -48,11 +53,13 @@ from shared.contract.events import (
     DeclarationReturned,
     OrderAccepted,
     OrderCancelled,
+    OrderReturnRequested,
     ParcelDelivered,
     ParcelHandedOff,
     ParcelTracking,
     PaymentRecorded,
     WaybillIssued,
+    WaybillRecorded,
     WaybillVoided,
 )
 
@@ -64,18 +71,22 @@ OrderStatus = Literal[
     "handed_off",
     "in_transit",
     "delivered",
+    "return_requested",
     "rejected",
     "cancelled",
     "returned",
 ]
 INITIAL_STATUS = "accepted"
-# The journey in order; its rank is how far an order has got. `returned` ranks last: it may follow delivered.
-JOURNEY = ("accepted", "awaiting_clearance", "on_hold", "released", "handed_off", "in_transit", "delivered", "returned")
+# The journey in order; its rank is how far an order has got. The return ranks last: it may follow delivered.
+JOURNEY = ("accepted", "awaiting_clearance", "on_hold", "released", "handed_off", "in_transit", "delivered",
+           "return_requested", "returned")
 RANK = {status: rank for rank, status in enumerate(JOURNEY)}
 STATUSES: frozenset[str] = frozenset(get_args(OrderStatus))
 TERMINAL_STATUSES = frozenset({"delivered", "rejected", "cancelled", "returned"})
-# Orders still on their way: the ones that can get stuck.
-IN_FLIGHT_STATUSES = tuple(status for status in JOURNEY if status not in TERMINAL_STATUSES)
+# Orders still on their way to the buyer: the ones that can get stuck (a requested return is paperwork after it).
+IN_FLIGHT_STATUSES = tuple(status for status in JOURNEY[: JOURNEY.index("delivered")])
+# What may follow a delivery: the merchant's return, and the return itself (customs' approval or the carrier's).
+AFTER_DELIVERY = frozenset({"return_requested", "returned"})
 # Cancellation is possible until the parcel is in a carrier's hands.
 CANCELLABLE_STATUSES = frozenset({"accepted", "awaiting_clearance", "on_hold", "released"})
 REJECTABLE_STATUSES = frozenset({"accepted", "awaiting_clearance", "on_hold"})
@@ -87,6 +98,7 @@ EVENT_TARGETS: dict[str, str | None] = {
     OrderAccepted.event_type(): None,
     OrderCancelled.event_type(): "cancelled",
     PaymentRecorded.event_type(): None,
+    WaybillRecorded.event_type(): None,
     WaybillIssued.event_type(): None,
     DeclarationFiled.event_type(): "awaiting_clearance",
     DeclarationHeld.event_type(): "on_hold",
@@ -94,10 +106,11 @@ EVENT_TARGETS: dict[str, str | None] = {
     DeclarationRejected.event_type(): "rejected",
     DeclarationCancelled.event_type(): "cancelled",
     DeclarationCancellationRefused.event_type(): None,
-    DeclarationReturned.event_type(): "returned",
     WaybillVoided.event_type(): None,
     ParcelHandedOff.event_type(): "handed_off",
     ParcelDelivered.event_type(): "delivered",
+    OrderReturnRequested.event_type(): "return_requested",
+    DeclarationReturned.event_type(): "returned",
 }
 TRACKING_TARGETS: dict[str, str | None] = {
     "pre_transit": None,
@@ -112,7 +125,7 @@ TRACKING_TARGETS: dict[str, str | None] = {
 
 
 def is_terminal(status: str) -> bool:
-    """True when the order's journey is over (only delivered → returned can still happen)."""
+    """True when the order's journey is over (only delivered → return_requested → returned can still happen)."""
     return _known(status) in TERMINAL_STATUSES
 
 
@@ -138,7 +151,7 @@ def apply_event(current_status: str, event_type: str, *, tracking_status: str | 
         return target if current in CANCELLABLE_STATUSES else current
     if target == "rejected":
         return target if current in REJECTABLE_STATUSES else current
-    if current in TERMINAL_STATUSES and not (current == "delivered" and target == "returned"):
+    if current in TERMINAL_STATUSES and not (current == "delivered" and target in AFTER_DELIVERY):
         return current
     if {current, target} <= CLEARANCE_STATUSES:
         return target  # with customs: a hold is answered and the declaration filed again, or the reverse
@@ -240,8 +253,12 @@ _TITLES = {
     DeclarationCancellationRefused.event_type(): (
         lambda d: "Customs kept the release and refused to cancel the declaration" + _suffix(_text(d, "reason"))
     ),
-    DeclarationReturned.event_type(): lambda d: "Return approved by customs" + _suffix(_text(d, "reason")),
     WaybillIssued.event_type(): lambda d: f"Tracking number {_text(d, 'tracking_number')} issued",
+    WaybillRecorded.event_type(): (
+        lambda d: f"Waybill {_text(d, 'logistics_no')} recorded" + _suffix(_text(d, "logistics_name"), " by ")
+    ),
+    OrderReturnRequested.event_type(): lambda d: "Return requested" + _suffix(_text(d, "reason")),
+    DeclarationReturned.event_type(): lambda d: "Return approved by customs" + _suffix(_text(d, "reason")),
     WaybillVoided.event_type(): (
         lambda d: f"Tracking number {_text(d, 'tracking_number')} voided" + _suffix(_text(d, "reason"))
     ),

@@ -2,6 +2,10 @@
 
 Every rule is a small generator of `Violation`s; `validate_parcel` runs them all, so a merchant sees every
 problem with an order at once, each pinned to the field at fault ("lines[2].hs_code", "consignee.id_number").
+
+What the order says about its payment (`payment`) is the order's claim, checked for shape here (currency, payer
+ID, a sane time); whether it agrees with the provider's payment document, within ±1 CNY, is customs' three-document
+match (DOMAIN.md §6), not intake's.
 """
 
 from __future__ import annotations
@@ -9,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from services.orders.domain.identity import is_valid_resident_id, is_valid_uscc
+from services.orders.domain.identity import is_valid_passport_number, is_valid_resident_id, is_valid_uscc
 from services.orders.domain.reference import COUNTRY_CODES, TENDER_CURRENCY_CODES
 from shared.contract.parcel import Parcel, Party
 
@@ -21,28 +26,40 @@ HS_RESERVED_CHAPTERS = frozenset({77})
 HS_MIN_DIGITS, HS_MAX_DIGITS, HS_CHINA_DIGITS = 6, 10, 10
 # E-commerce trade modes (DOMAIN.md §2): 9710/9810 are export-only, 1210 (bonded) is import, 9610 either way.
 TRADE_MODE_DIRECTIONS = {"9610": {"import", "export"}, "1210": {"import"}, "9710": {"export"}, "9810": {"export"}}
+CHINA = "CN"
+# The ID types that can key a person's annual e-commerce import quota (DOMAIN.md §5 buyerIdType, §7): a resident
+# ID (buyerIdType 1) or, for a foreign buyer, a passport. A company (uscc) is no B2C buyer; "other" keys nothing.
+BUYER_ID_TYPES = frozenset({"resident_id", "passport"})
 
 # Every code validate_parcel can return: a stable contract for API clients (the tests prove each one fires).
 VIOLATION_CODES = frozenset(
     {
         "amount_paid_mismatch",
+        "buyer_id_required",
+        "buyer_id_type_not_allowed",
+        "carrier_conflict",
         "carrier_required",
         "consignee_id_required",
         "country_unknown",
         "currency_mismatch",
         "currency_unknown",
         "discount_exceeds_total",
+        "export_consignee_in_china",
+        "export_sender_not_in_china",
         "goods_value_mismatch",
         "hs_code_invalid_chapter",
         "hs_code_invalid_length",
         "hs_code_not_numeric",
         "id_incomplete",
         "id_number_invalid",
+        "import_consignee_not_in_china",
         "line_no_sequence",
         "line_total_mismatch",
+        "logistics_company_not_allowed",
         "mail_product_not_allowed",
         "mail_product_required",
-        "payment_amount_mismatch",
+        "time_out_of_range",
+        "timezone_required",
         "trade_mode_direction",
         "trade_mode_not_allowed",
         "trade_mode_required",
@@ -59,9 +76,43 @@ class Violation:
     message: str
 
 
-def validate_parcel(parcel: Parcel) -> list[Violation]:
-    """All the domain rule violations of a parcel, ordered by field (lines in numeric order) then code."""
+@dataclass(frozen=True)
+class TimeWindow:
+    """When a time from outside may lie: not before `earliest`, at most `max_ahead` after now (clocks drift)."""
+
+    earliest: datetime
+    max_ahead: timedelta
+
+    def violation(self, field: str, value: datetime, now: datetime) -> Violation | None:
+        """Why `value` is refused for `field`, or None: it has a time zone and lies inside the window."""
+        if value.tzinfo is None or value.utcoffset() is None:
+            return Violation(field, "timezone_required", "a time needs its UTC offset, e.g. 2026-03-01T10:15:00+08:00")
+        latest = now + self.max_ahead
+        try:
+            inside = self.earliest <= value <= latest
+        except OverflowError:  # 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00 has no UTC equivalent
+            inside = False
+        if not inside:
+            ahead_h = self.max_ahead.total_seconds() / 3600
+            return Violation(field, "time_out_of_range",
+                             f"must lie between {self.earliest.isoformat()} and {ahead_h:g} h from now")
+        return None
+
+
+# Payments and tracking events before 2000 or more than a day ahead are typing errors or forgeries (issue 13).
+DEFAULT_TIME_WINDOW = TimeWindow(earliest=datetime(2000, 1, 1, tzinfo=UTC), max_ahead=timedelta(days=1))
+
+
+def validate_parcel(parcel: Parcel, *, now: datetime | None = None,
+                    window: TimeWindow = DEFAULT_TIME_WINDOW) -> list[Violation]:
+    """All the domain rule violations of a parcel, ordered by field (lines in numeric order) then code.
+
+    `now` (default: the clock) and `window` bound the times the order carries (its payment claim's paid_at).
+    """
     violations = [violation for rule in RULES for violation in rule(parcel)]
+    if parcel.payment is not None:
+        late_or_early = window.violation("payment.paid_at", parcel.payment.paid_at, now or datetime.now(UTC))
+        violations += [late_or_early] if late_or_early else []
     return sorted(violations, key=lambda v: (_field_sort_key(v.field), v.code))
 
 
@@ -116,12 +167,45 @@ def check_carrier(parcel: Parcel) -> Iterator[Violation]:
         yield Violation("carrier", "carrier_required", "an express parcel needs a carrier")
 
 
+def check_logistics_company(parcel: Parcel) -> Iterator[Violation]:
+    """An external logistics company sends the waybill of an e-commerce parcel only (CEB511), and then carries it:
+    a different carrier would be a second logistics party. (Whether the company is registered and bound to the
+    merchant is the intake's look-up, not a pure rule.)"""
+    company = parcel.logistics_company
+    if company is None:
+        return
+    if parcel.channel != "ecommerce":
+        yield Violation("logistics_company", "logistics_company_not_allowed",
+                        f"only e-commerce parcels name a logistics company, not {parcel.channel} ones")
+    elif parcel.carrier is not None and parcel.carrier.upper() != company:
+        yield Violation("carrier", "carrier_conflict",
+                        f"logistics company {company} carries this parcel: leave carrier out or make it {company}")
+
+
+def check_ecommerce_route(parcel: Parcel) -> Iterator[Violation]:
+    """An e-commerce inventory list declares goods entering China (import: the consignee is in China) or leaving it
+    (export, CEB603: the sender ships from China to a consignee abroad)."""
+    if parcel.channel != "ecommerce":
+        return
+    if parcel.direction == "import" and parcel.consignee.country != CHINA:
+        yield Violation("consignee.country", "import_consignee_not_in_china",
+                        "an e-commerce import is declared in China: the consignee's country is CN")
+    if parcel.direction == "export":
+        if parcel.sender.country != CHINA:
+            yield Violation("sender.country", "export_sender_not_in_china",
+                            "an e-commerce export leaves China: the sender's country is CN")
+        if parcel.consignee.country == CHINA:
+            yield Violation("consignee.country", "export_consignee_in_china",
+                            "an e-commerce export goes abroad: the consignee is not in CN")
+
+
 # ── reference data: HS codes, countries, currencies ───────────────────────────
 
 
 def check_hs_codes(parcel: Parcel) -> Iterator[Violation]:
-    """HS codes are digits, 10 of them for China (DOMAIN.md §5 gcode), 6–10 elsewhere, in an assigned chapter."""
-    china = is_china_bound(parcel)
+    """HS codes are digits, in an assigned chapter: 10 of them where China declares them (DOMAIN.md §5 gcode, §8) —
+    a China-bound parcel and every e-commerce inventory list, import (CEB621) or export (CEB603) — 6–10 elsewhere."""
+    china = is_china_bound(parcel) or parcel.channel == "ecommerce"
     for index, line in enumerate(parcel.lines):
         field, hs_code = f"lines[{index}].hs_code", line.hs_code
         if not (hs_code.isascii() and hs_code.isdigit()):
@@ -208,41 +292,41 @@ def check_order_totals(parcel: Parcel) -> Iterator[Violation]:
         )
 
 
-def check_payment(parcel: Parcel) -> Iterator[Violation]:
-    """A payment document pays exactly the order's amount paid (its currency is checked with the others)."""
-    payment = parcel.payment
-    if payment is None or payment.currency != parcel.currency:
-        return  # no payment yet, or amounts in different currencies: currency_mismatch already says so
-    if cents(payment.amount) != cents(parcel.amount_paid):
-        yield Violation(
-            "payment.amount",
-            "payment_amount_mismatch",
-            f"payment {payment.amount} differs from the amount paid {parcel.amount_paid}",
-        )
-
-
 # ── identities (DOMAIN.md §5 identity checks) ─────────────────────────────────
 
 
 def check_identities(parcel: Parcel) -> Iterator[Violation]:
-    """ID numbers of every party and the payer pass their check; a China-bound e-commerce consignee must give one."""
+    """ID numbers of every party and the payer pass their check; the buyer of a China-bound e-commerce parcel must
+    give one that keys the annual quota (DOMAIN.md §5 buyerIdType/buyerIdNumber, §7)."""
     id_required = parcel.channel == "ecommerce" and is_china_bound(parcel)
+    buyer_role = "buyer" if parcel.buyer is not None else "consignee"
     for role, party in _parties(parcel):
-        if role == "consignee" and id_required and not (party.id_type and party.id_number):
-            missing = "id_number" if party.id_type else "id_type"
-            yield Violation(
-                f"consignee.{missing}",
-                "consignee_id_required",
-                "customs needs the consignee's ID (type and number) for China-bound e-commerce",
-            )
-            continue
-        yield from _id_violations(role, party.id_type, party.id_number, prefix="")
+        if role == buyer_role and id_required:
+            missing = _missing_buyer_id(role, party)
+            if missing is not None:
+                yield missing
+                continue
+        yield from id_violations(role, party.id_type, party.id_number, prefix="")
     if parcel.payment is not None:
         payment = parcel.payment
-        yield from _id_violations("payment", payment.payer_id_type, payment.payer_id_number, prefix="payer_")
+        yield from id_violations("payment", payment.payer_id_type, payment.payer_id_number, prefix="payer_")
 
 
-def _id_violations(path: str, id_type: str | None, id_number: str | None, *, prefix: str) -> Iterator[Violation]:
+def _missing_buyer_id(role: str, party: Party) -> Violation | None:
+    """The violation when the buyer of record gives no ID, half of one, or one that cannot key a person's quota."""
+    code = "consignee_id_required" if role == "consignee" else "buyer_id_required"
+    if not (party.id_type and party.id_number):
+        missing = "id_number" if party.id_type else "id_type"
+        return Violation(f"{role}.{missing}", code,
+                         f"customs needs the {role}'s ID (type and number) for China-bound e-commerce")
+    if party.id_type not in BUYER_ID_TYPES:
+        return Violation(f"{role}.id_type", "buyer_id_type_not_allowed",
+                         f"the buyer of an e-commerce import is a person with a resident ID or a passport, "
+                         f"not {party.id_type}")
+    return None
+
+
+def id_violations(path: str, id_type: str | None, id_number: str | None, *, prefix: str) -> Iterator[Violation]:
     """An ID given by half (type without number or the reverse), or one failing its check character."""
     if (id_type is None) != (id_number is None):
         missing = f"{prefix}id_number" if id_number is None else f"{prefix}id_type"
@@ -253,7 +337,8 @@ def _id_violations(path: str, id_type: str | None, id_number: str | None, *, pre
         yield Violation(f"{path}.{prefix}id_number", "id_number_invalid", f"not a valid {id_type} number")
 
 
-ID_VALIDATORS: dict[str, Callable[[str], bool]] = {"resident_id": is_valid_resident_id, "uscc": is_valid_uscc}
+ID_VALIDATORS: dict[str, Callable[[str], bool]] = {"resident_id": is_valid_resident_id, "uscc": is_valid_uscc,
+                                                   "passport": is_valid_passport_number}
 
 
 def _parties(parcel: Parcel) -> list[tuple[str, Party]]:
@@ -266,12 +351,13 @@ RULES: tuple[Callable[[Parcel], Iterator[Violation]], ...] = (
     check_trade_mode,
     check_mail_product,
     check_carrier,
+    check_logistics_company,
+    check_ecommerce_route,
     check_hs_codes,
     check_countries,
     check_currencies,
     check_line_numbers,
     check_line_totals,
     check_order_totals,
-    check_payment,
     check_identities,
 )

@@ -59,6 +59,7 @@ from services.postal.repository.waybills import (
     release_waybill,
     stranded_pending_orders,
     take_pending,
+    take_pending_kind,
 )
 
 __all__ = [
@@ -69,5 +70,5 @@ __all__ = [
     "issued_for_release", "list_dispatches", "lock_issued_for_release", "lock_parcels_of_dispatch",
     "lock_tracked_parcels", "open_dispatch", "open_receptacle", "parcels_in_receptacles", "read_ahead_issues",
     "receptacle_labels", "receptacles_of", "release_waybill", "set_dispatch_of_receptacle", "set_tracking_statuses",
-    "stranded_pending_orders", "take_pending", "tracking_events_of", "tracking_histories",
+    "stranded_pending_orders", "take_pending", "take_pending_kind", "tracking_events_of", "tracking_histories",
 ]

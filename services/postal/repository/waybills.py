@@ -162,6 +162,20 @@ async def take_pending(session: AsyncSession, order_id: str) -> dict[str, dict[s
 
 
 
+_TAKE_PENDING_KIND = (
+    delete(pending_events)
+    .where(pending_events.c.order_id == bindparam("pending_order_id"),
+           pending_events.c.kind == bindparam("pending_kind"))
+    .returning(pending_events.c.payload)
+)
+
+
+async def take_pending_kind(session: AsyncSession, order_id: str, kind: str) -> dict[str, Any] | None:
+    """The event of one kind kept for `order_id`, removed as it is handed over; None when none is kept."""
+    row = (await session.execute(_TAKE_PENDING_KIND, {"pending_order_id": order_id, "pending_kind": kind})).first()
+    return None if row is None else row.payload
+
+
 async def hold_waybill(session: AsyncSession, values: dict[str, Any]) -> None:
     """Insert a waybill known to be its order's first (read ahead under the parcel's lock): held for the batch's
     one multi-row insert inside a consumer batch, at once otherwise. A conflict fails the batch, which the kit then

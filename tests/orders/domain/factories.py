@@ -195,8 +195,26 @@ def ecommerce_parcel(**overrides: Any) -> dict[str, Any]:
             "transaction_id": "2026030122001400001234567890",
             "amount": "208.51",
             "currency": "CNY",
-            "paid_at": "2026-03-01T10:15:00+08:00",
+            "paid_at": "2025-03-01T10:15:00+08:00",
         },
+    }
+    return _with(base, overrides)
+
+
+def ecommerce_export_parcel(**overrides: Any) -> dict[str, Any]:
+    """A 9610 B2C export (CEB603) from Kashgar to Almaty: 10-digit HS codes, no buyer ID needed abroad."""
+    base = {
+        "merchant_order_no": "ECOM-EXP-2026-0001",
+        "channel": "ecommerce",
+        "direction": "export",
+        "trade_mode": "9610",
+        "sender": _KASHGAR_MERCHANT,
+        "consignee": party(),
+        "lines": [order_line(hs_code="6205200010")],
+        "currency": "CNY",
+        "goods_value": "91.00",
+        "freight": "10.00",
+        "amount_paid": "101.00",
     }
     return _with(base, overrides)
 

@@ -24,13 +24,16 @@ from shared.contract.events import (
     DeclarationHeld,
     DeclarationRejected,
     DeclarationReleased,
+    DeclarationReturned,
     OrderAccepted,
     OrderCancelled,
+    OrderReturnRequested,
     ParcelDelivered,
     ParcelHandedOff,
     ParcelTracking,
     PaymentRecorded,
     WaybillIssued,
+    WaybillRecorded,
     WaybillVoided,
 )
 
@@ -146,6 +149,23 @@ def test_returned_may_follow_delivered_but_not_the_reverse() -> None:
     assert run(DELIVERED, status="returned") == "returned"
 
 
+RETURN_REQUESTED = OrderReturnRequested.event_type()
+DECL_RETURNED = DeclarationReturned.event_type()
+
+
+@pytest.mark.parametrize("status", ["handed_off", "in_transit", "delivered"])
+def test_a_requested_return_follows_the_handoff_and_customs_approval_returns_the_order(status: str) -> None:
+    assert run(RETURN_REQUESTED, status=status) == "return_requested"
+    assert run(RETURN_REQUESTED, DECL_RETURNED, status=status) == "returned"
+
+
+def test_nothing_on_the_way_moves_a_requested_return_back() -> None:
+    for late in (DELIVERED, (TRACKING, "in_transit"), HANDED_OFF, RELEASED, ORDER_CANCELLED, REJECTED):
+        assert run(late, status="return_requested") == "return_requested"
+    assert run((TRACKING, "returned"), status="return_requested") == "returned"
+    assert run(RETURN_REQUESTED, status="returned") == "returned"
+
+
 @pytest.mark.parametrize("status", TERMINAL)
 @pytest.mark.parametrize(
     "event", [FILED, HELD, RELEASED, REJECTED, DECL_CANCELLED, VOIDED, ORDER_CANCELLED, HANDED_OFF]
@@ -202,6 +222,7 @@ def test_unknown_status_is_an_error() -> None:
 
 def test_the_journey_and_the_ends_make_up_every_status() -> None:
     assert STATUSES == set(JOURNEY) | {"rejected", "cancelled"}
+    assert "return_requested" in JOURNEY
 
 
 def test_every_contract_event_has_a_known_effect() -> None:
@@ -301,6 +322,20 @@ TITLES = [
             },
         ),
         "Payment of 208.51 CNY recorded via Alipay",
+    ),
+    (
+        WaybillRecorded(order_id="O1", merchant_code="M", merchant_order_no="E-1", logistics_code="YTO",
+                        logistics_name="YTO Express", logistics_no="YT1234567890",
+                        consignee={"name": "A", "phone": "123", "address": "x", "country": "CN"}, recorded_at=NOW),
+        "Waybill YT1234567890 recorded by YTO Express",
+    ),
+    (
+        OrderReturnRequested(order_id="O1", merchant_code="M", reason="wrong size", requested_at=NOW),
+        "Return requested: wrong size",
+    ),
+    (
+        DeclarationReturned(**{**DECL, "ceb_code": 700}, reason="approved", quota_restored_cny=Decimal("208.51")),
+        "Return approved by customs: approved",
     ),
 ]
 

@@ -1,13 +1,28 @@
 """Intake validation: a valid parcel of each channel passes, and every violation code fires where it should."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from services.orders.domain.validation import VIOLATION_CODES, Violation, validate_parcel
+from services.orders.domain.validation import (
+    DEFAULT_TIME_WINDOW,
+    VIOLATION_CODES,
+    TimeWindow,
+    Violation,
+    validate_parcel,
+)
 from shared.contract.parcel import Parcel
-from tests.orders.domain.factories import ecommerce_parcel, express_parcel, mail_parcel, order_line, party
+from tests.orders.domain.factories import (
+    RESIDENT_ID,
+    ecommerce_export_parcel,
+    ecommerce_parcel,
+    express_parcel,
+    mail_parcel,
+    order_line,
+    party,
+)
 
 Body = dict[str, Any]
 
@@ -35,7 +50,7 @@ def with_payment(body: Body, **changes: Any) -> Body:
     return body
 
 
-@pytest.mark.parametrize("factory", [mail_parcel, express_parcel, ecommerce_parcel])
+@pytest.mark.parametrize("factory", [mail_parcel, express_parcel, ecommerce_parcel, ecommerce_export_parcel])
 def test_a_valid_parcel_of_every_channel_has_no_violations(factory: Callable[..., Body]) -> None:
     assert violations(factory()) == []
 
@@ -69,7 +84,6 @@ CASES: list[tuple[Callable[[], Body], str, str]] = [
     # insurance is taxable value (DOMAIN.md §7) but not part of CEB311's actualPaid
     (lambda: express_parcel(amount_paid="265.99"), "amount_paid", "amount_paid_mismatch"),
     (lambda: mail_parcel(discount="158.06", amount_paid="0"), "discount", "discount_exceeds_total"),
-    (lambda: with_payment(ecommerce_parcel(), amount="207.51"), "payment.amount", "payment_amount_mismatch"),
     # identities (DOMAIN.md §5 identity checks)
     (
         lambda: with_party(ecommerce_parcel(), "consignee", id_number="110105194912310021"),
@@ -77,7 +91,7 @@ CASES: list[tuple[Callable[[], Body], str, str]] = [
         "id_number_invalid",
     ),
     (
-        lambda: ecommerce_parcel(buyer=party(country="CN", id_type="uscc", id_number="91350100M000100Y44")),
+        lambda: mail_parcel(buyer=party(country="CN", id_type="uscc", id_number="91350100M000100Y44")),
         "buyer.id_number",
         "id_number_invalid",
     ),
@@ -92,6 +106,16 @@ CASES: list[tuple[Callable[[], Body], str, str]] = [
         "id_number_invalid",
     ),
     (lambda: mail_parcel(consignee=party(id_type="passport")), "consignee.id_number", "id_incomplete"),
+    (lambda: mail_parcel(consignee=party(id_type="passport", id_number="E1234-567")), "consignee.id_number",
+     "id_number_invalid"),
+    # the buyer of a China-bound e-commerce parcel keys the annual quota with a person's ID (DOMAIN.md §5, §7)
+    (lambda: ecommerce_parcel(buyer=party(country="CN")), "buyer.id_type", "buyer_id_required"),
+    (lambda: ecommerce_parcel(buyer=party(country="CN", id_type="resident_id")), "buyer.id_number",
+     "buyer_id_required"),
+    (lambda: ecommerce_parcel(buyer=party(country="CN", id_type="uscc", id_number="91350100M000100Y43")),
+     "buyer.id_type", "buyer_id_type_not_allowed"),
+    (lambda: with_party(ecommerce_parcel(), "consignee", id_type="other", id_number="X-1"), "consignee.id_type",
+     "buyer_id_type_not_allowed"),
     (lambda: with_payment(ecommerce_parcel(), payer_id_type=None), "payment.payer_id_type", "id_incomplete"),
     (
         lambda: with_party(ecommerce_parcel(), "consignee", id_type=None, id_number=None),
@@ -111,6 +135,20 @@ CASES: list[tuple[Callable[[], Body], str, str]] = [
     (lambda: mail_parcel(mail_product=None), "mail_product", "mail_product_required"),
     (lambda: express_parcel(mail_product="ems"), "mail_product", "mail_product_not_allowed"),
     (lambda: express_parcel(carrier=None), "carrier", "carrier_required"),
+    (lambda: express_parcel(logistics_company="YTO"), "logistics_company", "logistics_company_not_allowed"),
+    (lambda: ecommerce_parcel(logistics_company="YTO", carrier="SGE"), "carrier", "carrier_conflict"),
+    # e-commerce routes: imports come into China, exports leave it
+    (lambda: with_party(ecommerce_parcel(), "consignee", country="KZ"), "consignee.country",
+     "import_consignee_not_in_china"),
+    (lambda: with_party(ecommerce_export_parcel(), "sender", country="KZ"), "sender.country",
+     "export_sender_not_in_china"),
+    (lambda: with_party(ecommerce_export_parcel(), "consignee", country="CN"), "consignee.country",
+     "export_consignee_in_china"),
+    # the times an order carries (its payment claim)
+    (lambda: with_payment(ecommerce_parcel(), paid_at="0001-01-01T00:00:00+00:00"), "payment.paid_at",
+     "time_out_of_range"),
+    (lambda: with_payment(ecommerce_parcel(), paid_at="2026-03-01T10:15:00"), "payment.paid_at",
+     "timezone_required"),
 ]
 
 
@@ -170,8 +208,7 @@ def test_9610_fits_both_directions_and_1210_is_import_only() -> None:
 
 
 def test_consignee_id_is_not_required_outside_china_bound_ecommerce() -> None:
-    export = ecommerce_parcel(direction="export", trade_mode="9710", payment=None, consignee=party())
-    assert violations(export) == []
+    assert violations(ecommerce_export_parcel(trade_mode="9710", consignee=party())) == []
     assert violations(mail_parcel(consignee=party())) == []
 
 
@@ -179,6 +216,66 @@ def test_payment_in_another_currency_reports_the_currency_not_the_amount() -> No
     assert found(with_payment(ecommerce_parcel(), currency="USD", amount="29.00")) == {
         ("payment.currency", "currency_mismatch")
     }
+
+
+@pytest.mark.parametrize("amount", ["208.01", "209.00", "0.00", "5000.00"])
+def test_the_payment_claim_may_differ_from_the_amount_paid_customs_matches_them(amount: str) -> None:
+    # Issue 13 finding 6: a one-cent check at intake made customs' ±1 CNY tolerance (DOMAIN.md §6) unreachable.
+    assert violations(with_payment(ecommerce_parcel(), amount=amount)) == []
+
+
+def test_an_ecommerce_import_without_the_buyers_id_is_refused_at_the_field_at_fault() -> None:
+    assert found(with_party(ecommerce_parcel(), "consignee", id_type=None, id_number=None)) == {
+        ("consignee.id_type", "consignee_id_required")}
+    # A buyer apart from the consignee keys the quota: the buyer's ID is needed, the consignee's is not.
+    body = with_party(ecommerce_parcel(buyer=party(country="CN", name="Wang Fang", id_type="resident_id",
+                                                   id_number=RESIDENT_ID)), "consignee", id_type=None,
+                      id_number=None)
+    assert violations(body) == []
+    assert found({**body, "buyer": party(country="CN")}) == {("buyer.id_type", "buyer_id_required")}
+
+
+@pytest.mark.parametrize("number", ["E12345678", "G1234567", "EA1234567", "ea1234567", "123456789", "AB123"])
+def test_a_passport_number_in_icao_format_is_a_buyers_id(number: str) -> None:
+    assert violations(with_party(ecommerce_parcel(), "consignee", id_type="passport", id_number=number)) == []
+
+
+@pytest.mark.parametrize("number", ["E123", "ABCDEFGHI", "E123456789", "E12 34567", "Е12345678"])
+def test_a_passport_number_out_of_icao_format_is_invalid(number: str) -> None:
+    assert found(with_party(ecommerce_parcel(), "consignee", id_type="passport", id_number=number)) == {
+        ("consignee.id_number", "id_number_invalid")}
+
+
+def test_ecommerce_exports_need_ten_digit_hs_codes_too() -> None:
+    # Issue 13 finding 4: the export inventory list (CEB603) declares 10-digit codes like the import one.
+    assert found(with_line(ecommerce_export_parcel(), 0, hs_code="620520")) == {
+        ("lines[0].hs_code", "hs_code_invalid_length")}
+    assert violations(with_line(mail_parcel(), 0, hs_code="620520")) == []  # mail abroad: 6 digits are enough
+
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("paid_at", "code"), [
+    ("1999-12-31T23:59:59+00:00", "time_out_of_range"),
+    ("0001-01-01T00:00:00+01:00", "time_out_of_range"),  # no UTC equivalent: no OverflowError either
+    ("9999-12-31T23:59:59-01:00", "time_out_of_range"),
+    ("2026-03-02T12:00:01+00:00", "time_out_of_range"),  # more than a day ahead
+    ("2026-03-01T10:15:00", "timezone_required"),
+    ("2000-01-01T00:00:00+00:00", None),
+    ("2026-03-02T19:59:59+08:00", None),  # a day ahead, in another zone
+])
+def test_the_claims_paid_at_lies_in_the_window(paid_at: str, code: str | None) -> None:
+    found_codes = {v.code for v in validate_parcel(Parcel.model_validate(with_payment(ecommerce_parcel(),
+                                                                                     paid_at=paid_at)), now=NOW)}
+    assert found_codes == ({code} if code else set())
+
+
+def test_the_window_is_configurable() -> None:
+    window = TimeWindow(earliest=datetime(2026, 1, 1, tzinfo=UTC), max_ahead=timedelta(hours=1))
+    body = Parcel.model_validate(with_payment(ecommerce_parcel(), paid_at="2025-12-31T00:00:00+00:00"))
+    assert [v.code for v in validate_parcel(body, now=NOW, window=window)] == ["time_out_of_range"]
+    assert validate_parcel(body, now=NOW, window=DEFAULT_TIME_WINDOW) == []
 
 
 def test_all_violations_are_returned_ordered_by_field_with_lines_in_numeric_order() -> None:
