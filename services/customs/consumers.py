@@ -1,4 +1,5 @@
-"""Event handlers of the customs service: order.accepted, order.cancelled, payment.recorded, waybill.issued.
+"""Event handlers of the customs service: order.accepted, order.cancelled, order.return_requested, payment.recorded,
+waybill.issued and waybill.recorded.
 
 Handlers run inside the consumer's batch transaction, after the kit has locked the batch's parcels (PostgreSQL), so
 an order.accepted and a document of the same order in two transactions never miss each other. Raising retries the
@@ -23,7 +24,15 @@ from services.customs.repository_batch import ReadAhead
 from services.customs.service import CustomsConfig, buyer_key, context_emitter
 from shared.batch import BatchScope
 from shared.consumer import Handler, MessageContext, Prefetcher
-from shared.contract.events import Event, OrderAccepted, OrderCancelled, PaymentRecorded, WaybillIssued
+from shared.contract.events import (
+    Event,
+    OrderAccepted,
+    OrderCancelled,
+    OrderReturnRequested,
+    PaymentRecorded,
+    WaybillIssued,
+    WaybillRecorded,
+)
 
 log = structlog.get_logger()
 
@@ -48,11 +57,22 @@ def build_handlers(config: CustomsConfig) -> dict[type[Event], Handler]:
         await intake.receive_waybill(DeclarationRepository(ctx.session), config, ctx.event,
                                      event_id=ctx.envelope.id, emit=context_emitter(ctx))
 
+    async def on_waybill_recorded(ctx: MessageContext) -> None:
+        await intake.receive_recorded_waybill(DeclarationRepository(ctx.session), config, ctx.event,
+                                              event_id=ctx.envelope.id, emit=context_emitter(ctx))
+
+    async def on_return_requested(ctx: MessageContext) -> None:
+        event: OrderReturnRequested = ctx.event
+        await intake.request_return(DeclarationRepository(ctx.session), config, order_id=event.order_id,
+                                    reason=event.reason, emit=context_emitter(ctx))
+
     return {
         OrderAccepted: on_order_accepted,
         OrderCancelled: on_order_cancelled,
+        OrderReturnRequested: on_return_requested,
         PaymentRecorded: on_payment_recorded,
         WaybillIssued: on_waybill_issued,
+        WaybillRecorded: on_waybill_recorded,
     }
 
 
@@ -82,7 +102,8 @@ def build_prefetchers(config: CustomsConfig) -> dict[type[Event], Prefetcher]:
         await history(read, [(d.buyer_key, d.channel, filing.counts_annually(d.channel, d.direction))
                              for d in waiting])
 
-    return {OrderAccepted: before_orders, PaymentRecorded: before_documents, WaybillIssued: before_documents}
+    return {OrderAccepted: before_orders, PaymentRecorded: before_documents, WaybillIssued: before_documents,
+            WaybillRecorded: before_documents}
 
 
 def _alone_in_batch(scope: BatchScope, contexts: list[MessageContext]) -> list:

@@ -36,12 +36,11 @@ from services.customs.service import (
     status_event,
     transition,
 )
-from shared.contract.events import Finding, PaymentRecorded, WaybillIssued
+from shared.contract.events import Finding, PaymentRecorded, WaybillIssued, WaybillRecorded
 from shared.contract.parcel import OrderLine, Parcel, Payment
 
 log = structlog.get_logger()
 
-WAYBILL_RECORDED = "silkgate.orders.waybill.recorded.v1"  # an external logistics company's waybill (CEB511)
 Outcome = Literal["file", "hold", "reject"]
 
 
@@ -82,9 +81,10 @@ def documents_for(declaration: Declaration, parcel: Parcel, documents: Sequence[
 
 def _waybill(parcel: Parcel, documents: Sequence[DocumentBody]) -> WaybillDocument | None:
     waybills = [d for d in documents if d.kind == "waybill"]
-    company = getattr(parcel, "logistics_company", None)
+    company = parcel.logistics_company
     if company:
-        own = [d for d in waybills if d.source == WAYBILL_RECORDED and d.body.get("logistics_code") == company]
+        own = [d for d in waybills
+               if d.source == WaybillRecorded.event_type() and d.body.get("logistics_code") == company]
         return WaybillDocument.from_recorded(own[-1].body) if own else None
     postal = [d for d in waybills if d.source == WaybillIssued.event_type()]
     return WaybillDocument.from_event(WaybillIssued.model_validate(postal[-1].body)) if postal else None

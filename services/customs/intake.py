@@ -43,6 +43,7 @@ from shared.contract.events import (
     OrderCancelled,
     PaymentRecorded,
     WaybillIssued,
+    WaybillRecorded,
 )
 from shared.contract.parcel import Parcel
 
@@ -150,6 +151,15 @@ async def receive_waybill(repo: DeclarationRepository, config: CustomsConfig, ev
     body = event.model_dump(mode="json")
     await receive_document(repo, config, order_id=event.order_id, kind="waybill", source=event.event_type(),
                            body=body, event_id=event_id, emit=emit, tracking_number=event.tracking_number)
+
+
+async def receive_recorded_waybill(repo: DeclarationRepository, config: CustomsConfig, event: WaybillRecorded, *,
+                                   event_id: str | None, emit: Emitter) -> None:
+    """Attach an external logistics company's own waybill (CEB511): the logistics document when the order names
+    that company (filing.documents_for takes it only from the company the order names)."""
+    await receive_document(repo, config, order_id=event.order_id, kind="waybill", source=event.event_type(),
+                           body=event.model_dump(mode="json"), event_id=event_id, emit=emit,
+                           tracking_number=event.logistics_no)
 
 
 async def receive_document(repo: DeclarationRepository, config: CustomsConfig, *, order_id: str, kind: str,

@@ -31,11 +31,10 @@ from services.customs.repository import DeclarationRepository, DocumentBody
 from services.customs.service import Actor, CustomsConfig, order_lines, record_action
 from shared.ceb.errors import MessageRuleViolation
 from shared.ceb.fields import new_guid
-from shared.contract.events import Finding, PaymentRecorded
+from shared.contract.events import Finding, PaymentRecorded, WaybillRecorded
 from shared.contract.parcel import OrderLine, Parcel, Payment
 
 Purpose = Literal["declaration", "order", "cancel", "return", "answer"]
-WAYBILL_RECORDED = "silkgate.orders.waybill.recorded.v1"
 # The order messages of a filing (CEB311/303): only their rejection moves the declaration.
 _ORDER_KINDS = frozenset({"CEB311", "CEB303"})
 
@@ -90,7 +89,7 @@ async def filing_facts(repo: DeclarationRepository, declaration: Declaration, *,
     """What one filing says, from the declaration, its current lines and the parties' documents."""
     documents = await repo.match_documents(declaration.order_id)
     payment = _payment(documents)
-    company = getattr(parcel, "logistics_company", None)
+    company = parcel.logistics_company
     waybill = _external_waybill(documents, company) if company else None
     return FilingFacts(
         declaration_id=declaration.id, order_id=declaration.order_id, app_type=app_type, app_time=now,
@@ -112,7 +111,7 @@ def _payment(documents: Sequence[DocumentBody]) -> Payment | None:
 
 
 def _external_waybill(documents: Sequence[DocumentBody], company: str) -> dict | None:
-    own = [d.body for d in documents if d.kind == "waybill" and d.source == WAYBILL_RECORDED
+    own = [d.body for d in documents if d.kind == "waybill" and d.source == WaybillRecorded.event_type()
            and d.body.get("logistics_code") == company]
     return own[-1] if own else None
 

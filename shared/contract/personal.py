@@ -7,9 +7,10 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
-from shared.contract.parcel import ContractModel
-
-from shared.contract.parcel import PERSONAL  # noqa: F401 - the mark, re-exported
+from shared.contract.parcel import (
+    PERSONAL,  # noqa: F401 - the mark, re-exported
+    ContractModel,
+)
 
 
 def is_personal(field: Any) -> bool:

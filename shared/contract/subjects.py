@@ -38,7 +38,9 @@ def events_of(service: str) -> list[type[Event]]:
 _CONSUMED_NAMES: dict[str, tuple[str, ...]] = {
     # waybill.recorded is orders' own (an external logistics company's waybill): orders publishes it, postal adopts it.
     "orders": ("waybill.issued", "waybill.voided", "declaration.*", "parcel.*"),
-    "customs": ("order.accepted", "order.cancelled", "payment.recorded", "waybill.issued"),
+    # waybill.recorded: an external logistics company's waybill is the third document; order.return_requested: CEB625.
+    "customs": ("order.accepted", "order.cancelled", "order.return_requested", "payment.recorded", "waybill.issued",
+                "waybill.recorded"),
     "postal": ("order.accepted", "order.cancelled", "waybill.recorded", "declaration.released",
                "declaration.rejected"),
 }
