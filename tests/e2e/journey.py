@@ -162,20 +162,30 @@ class Actors:
     async def declaration_of(self, order_id: str, timeout: float = 30) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            page = (await self.broker.get("/v1/declarations", params={"limit": 100})).json()
-            for declaration in page["data"]:
-                if declaration["order_id"] == order_id:
-                    return declaration
+            page = (await self.broker.get("/v1/declarations", params={"order_id": order_id})).json()
+            if page["data"]:
+                return page["data"][0]
             await asyncio.sleep(0.2)
         raise AssertionError(f"no declaration for {order_id}")
 
     async def decide(self, declaration_id: str, action: str, *, client: httpx.AsyncClient | None = None,
-                     reason: str = "documents_verified") -> httpx.Response:
+                     reason: str = "findings_resolved", body: dict | None = None) -> httpx.Response:
+        """Claim the declaration and act on it as a broker (file, reject, cancel, amend, answer …)."""
         client = client or self.broker
         claim = await client.post(f"/v1/declarations/{declaration_id}/claim")
         assert claim.status_code in (200, 201), claim.text
         return await client.post(f"/v1/declarations/{declaration_id}/{action}",
-                                 json={"reason_code": reason, "note": "e2e broker"})
+                                 json=body or {"reason_code": reason, "note": "e2e broker"})
+
+    async def describe_and_file(self, declaration_id: str, name: str) -> httpx.Response:
+        """What a broker does with a vague description: names the goods on every line, then files."""
+        detail = (await self.broker.get(f"/v1/declarations/{declaration_id}")).json()
+        amend = await self.decide(declaration_id, "amend", body={
+            "lines": [{"line_no": line["line_no"], "name": name} for line in detail["lines"]],
+            "reason_code": "description_corrected", "note": "e2e broker: photo checked"})
+        assert amend.status_code == 200, amend.text
+        return await self.broker.post(f"/v1/declarations/{declaration_id}/file",
+                                      json={"reason_code": "findings_resolved"})
 
     async def parcel(self, tracking_number: str) -> dict:
         response = await self.postal_ops.get(f"/v1/parcels/{tracking_number}")

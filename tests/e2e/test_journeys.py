@@ -33,22 +33,24 @@ async def test_a_parcel_of_each_channel_goes_from_order_to_delivered(actors, cha
     assert parcel["dispatch_id"] if "dispatch_id" in parcel else parcel["dispatch"]
 
 
-async def test_a_held_declaration_released_by_a_broker_travels_on(actors):
+async def test_a_held_declaration_amended_and_filed_by_a_broker_is_released_by_the_authority(actors):
     placed = await actors.place(order("express", name="Gift", hs="950300"))
     held = await actors.wait_status(placed["id"], "on_hold")
     assert held["status_reason"]
     declaration = await actors.declaration_of(placed["id"])
-    response = await actors.decide(declaration["id"], "release")
+    assert (await actors.decide(declaration["id"], "release")).status_code == 410  # only the authority releases
+    response = await actors.describe_and_file(declaration["id"], "Toy car, plastic")
     assert response.status_code == 200, response.text
     delivered = await actors.wait_status(placed["id"], "delivered", timeout=90)
     assert "declaration.held" in timeline_types(delivered)
+    assert (await actors.declaration_of(placed["id"]))["decided_by"] == "customs authority"
 
 
 async def test_a_declaration_rejected_by_a_broker_rejects_the_order_and_voids_the_waybill(actors):
     placed = await actors.place(order("mail", name="Parts", hs="847330"))
     await actors.wait_status(placed["id"], "on_hold")
     declaration = await actors.declaration_of(placed["id"])
-    response = await actors.decide(declaration["id"], "reject", reason="prohibited_goods")
+    response = await actors.decide(declaration["id"], "reject", reason="misdeclared_goods")
     assert response.status_code == 200, response.text
     rejected = await actors.wait_status(placed["id"], "rejected")
     assert "declaration.rejected" in timeline_types(rejected)
@@ -60,9 +62,10 @@ async def test_a_declaration_rejected_by_a_broker_rejects_the_order_and_voids_th
 async def test_an_ecommerce_order_whose_payment_arrives_late_waits_then_clears(actors):
     body = order("ecommerce", payment=False, buyer=101)
     placed = await actors.place(body)
-    waiting = await actors.wait_status(placed["id"], "awaiting_clearance")
+    waiting = await _wait_timeline(actors, placed["id"], "waybill.issued")
     await asyncio.sleep(1.0)
-    assert (await actors.get(placed["id"]))["status"] == "awaiting_clearance"  # no payment, no release
+    # The order's own payment is only a claim: without the payment company's document nothing is filed.
+    assert (await actors.get(placed["id"]))["status"] == "accepted"
     response = await actors.payment.post(f"/v1/orders/{placed['id']}/payment", json=payment_body(body))
     assert response.status_code == 201, response.text
     delivered = await actors.wait_status(placed["id"], "delivered", timeout=90)
@@ -72,7 +75,7 @@ async def test_an_ecommerce_order_whose_payment_arrives_late_waits_then_clears(a
 async def test_a_three_document_mismatch_is_held_with_the_fields_that_differ(actors):
     body = order("ecommerce", payment=False, buyer=102)
     placed = await actors.place(body)
-    await actors.wait_status(placed["id"], "awaiting_clearance")
+    await _wait_timeline(actors, placed["id"], "waybill.issued")
     # The payment company reports someone else as the payer: order, payment and waybill no longer agree.
     response = await actors.payment.post(f"/v1/orders/{placed['id']}/payment",
                                          json=payment_body(body, payer="Someone Else"))
@@ -94,7 +97,7 @@ async def test_a_green_channel_parcel_overtakes_ordinary_ones_in_the_brokers_que
     green = await actors.place(order("ecommerce", name="Goods", hs="0409000000", sender=almaty_farm, origin="KZ",
                                      buyer=103))
     await actors.wait_status(green["id"], "on_hold")
-    queue = (await actors.broker.get("/v1/declarations", params={"status": "manual_review", "limit": 100})).json()
+    queue = (await actors.broker.get("/v1/declarations", params={"needs_broker": True, "limit": 100})).json()
     order_ids = [d["order_id"] for d in queue["data"]]
     assert queue["data"][0]["lane"] == "green"
     assert order_ids.index(green["id"]) < min(order_ids.index(o["id"]) for o in ordinary)
