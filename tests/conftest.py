@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
+from shared.ceb.signing import SigningIdentity
+from shared.certificates import CertificatePair, ensure_pair
 from tests.support import NATS_URL, DatabaseProvider, NatsServer, delete_silkgate_streams
 
 
@@ -38,3 +42,27 @@ def _database_provider(tmp_path_factory):
 @pytest.fixture
 def database_provider(_database_provider):
     return _database_provider
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """The filer's (customs) and the authority's signing identities of a test run."""
+
+    customs: CertificatePair
+    authority: CertificatePair
+
+    @property
+    def authority_identity(self) -> SigningIdentity:
+        return SigningIdentity.from_files(self.authority.key_file, self.authority.cert_file)
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory) -> Certificates:
+    directory = tmp_path_factory.mktemp("certs")
+    return Certificates(ensure_pair(directory, "customs"), ensure_pair(directory, "authority"))
+
+
+def customs_certificate_settings(certificates: Certificates) -> dict:
+    """The customs settings that point at a test run's certificates (nothing written under ./var)."""
+    return {"signing_key_file": certificates.customs.key_file, "signing_cert_file": certificates.customs.cert_file,
+            "authority_cert_file": certificates.authority.cert_file}

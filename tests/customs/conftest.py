@@ -20,10 +20,10 @@ from services.customs.settings import CustomsSettings
 from shared.ceb.fields import new_guid
 from shared.ceb.receipts import RECEIPT_OF, Receipt, build_receipt
 from shared.ceb.signing import SigningIdentity, sign_xml
-from shared.certificates import CertificatePair, ensure_pair
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event, OrderAccepted, PaymentRecorded, WaybillIssued
 from shared.contract.subjects import stream_name
+from tests.conftest import Certificates
 from tests.customs.events import paid, waybill_for
 from tests.support import create_api_key, eventually, running_service
 
@@ -39,24 +39,6 @@ class OffsetClock:
 
     def advance(self, **delta: float) -> None:
         self.offset += timedelta(**delta)
-
-
-@dataclass(frozen=True)
-class Certificates:
-    """The filer's (customs) and the authority's signing identities of a test run."""
-
-    customs: CertificatePair
-    authority: CertificatePair
-
-    @property
-    def authority_identity(self) -> SigningIdentity:
-        return SigningIdentity.from_files(self.authority.key_file, self.authority.cert_file)
-
-
-@pytest.fixture(scope="session")
-def certificates(tmp_path_factory) -> Certificates:
-    directory = tmp_path_factory.mktemp("certs")
-    return Certificates(ensure_pair(directory, "customs"), ensure_pair(directory, "authority"))
 
 
 @dataclass

@@ -23,6 +23,7 @@ from services.postal.app import create_app as create_postal
 from services.postal.models import metadata as postal_metadata
 from services.postal.settings import PostalSettings
 from shared import tracing
+from tests.conftest import customs_certificate_settings
 from tests.orders.domain.factories import mail_parcel
 from tests.support import create_api_key, eventually, running_service
 
@@ -40,21 +41,22 @@ def exporter():
     tracing.disable()
 
 
-async def start_three(database_provider, nats_url, stack: AsyncExitStack):
+async def start_three(database_provider, nats_url, stack: AsyncExitStack, certificates):
     orders = await stack.enter_async_context(running_service(create_orders, OrdersSettings(
         database_url=await database_provider.url_for("orders", orders_metadata), nats_url=nats_url, **FAST)))
     await stack.enter_async_context(running_service(create_customs, CustomsSettings(
         database_url=await database_provider.url_for("customs", customs_metadata), nats_url=nats_url,
-        random_inspection_rate=0, **FAST)))
+        random_inspection_rate=0, **customs_certificate_settings(certificates), **FAST)))
     await stack.enter_async_context(running_service(create_postal, PostalSettings(
         database_url=await database_provider.url_for("postal", postal_metadata), nats_url=nats_url,
         default_carrier_url="http://127.0.0.1:9/v1/manifests", **FAST)))
     return orders
 
 
-async def test_one_orders_journey_is_one_trace_across_the_three_services(exporter, database_provider, nats_url):
+async def test_one_orders_journey_is_one_trace_across_the_three_services(exporter, database_provider, nats_url,
+                                                                         certificates):
     async with AsyncExitStack() as stack:
-        app, client = await start_three(database_provider, nats_url, stack)
+        app, client = await start_three(database_provider, nats_url, stack, certificates)
         merchant = {"Authorization": f"Bearer {await create_api_key(app, role='merchant', owner='M-KASHGAR')}"}
         body = mail_parcel()
         placed = await client.post("/v1/orders", json=body, headers={**merchant, "Idempotency-Key": "trace-1"})
@@ -68,7 +70,8 @@ async def test_one_orders_journey_is_one_trace_across_the_three_services(exporte
             wanted = {("customs", "process silkgate.orders.order.accepted.v1"),
                       ("postal", "process silkgate.orders.order.accepted.v1"),
                       ("orders", "process silkgate.postal.waybill.issued.v1"),
-                      ("orders", "process silkgate.customs.declaration.filed.v1")}
+                      ("customs", "process silkgate.postal.waybill.issued.v1"),
+                      ("orders", "process silkgate.customs.declaration.held.v2")}
             return spans if wanted <= handled else None
 
         spans = await eventually(journey, timeout=30)
@@ -78,22 +81,23 @@ async def test_one_orders_journey_is_one_trace_across_the_three_services(exporte
     journey_spans = [s for s in spans if s.context.trace_id == trace_id]
     assert {s.attributes.get("silkgate.service") for s in journey_spans} >= {"orders", "customs", "postal"}
     by_id = {s.context.span_id: s for s in journey_spans}
-    # Every hop is a child of the one before: POST → publish order.accepted → process (customs) → publish
-    # declaration.filed → process (orders); and the same through postal's waybill.
-    for kind, name in ((SpanKind.CONSUMER, "process silkgate.customs.declaration.filed.v1"),
-                       (SpanKind.CONSUMER, "process silkgate.postal.waybill.issued.v1")):
+    # Every hop is a child of the one before: POST → publish order.accepted → process (postal) → publish
+    # waybill.issued → process (orders, and customs, which decides once the waybill is in: this parcel's handbags
+    # are priced under their reference, so it is held) → publish declaration.held → process (orders).
+    for kind, name, publishes in ((SpanKind.CONSUMER, "process silkgate.customs.declaration.held.v2", 3),
+                                  (SpanKind.CONSUMER, "process silkgate.postal.waybill.issued.v1", 2)):
         span = next(s for s in journey_spans if s.kind == kind and s.name == name)
         chain = [span.name]
         while span.parent is not None and span.parent.span_id in by_id:
             span = by_id[span.parent.span_id]
             chain.append(span.name)
         assert chain[-1] == request.name and "publish silkgate.orders.order.accepted.v1" in chain, chain
-        assert len([n for n in chain if n.startswith("publish")]) == 2, chain
+        assert len([n for n in chain if n.startswith("publish")]) == publishes, chain
 
 
-async def test_the_trace_context_travels_in_the_nats_headers(exporter, database_provider, nats_url):
+async def test_the_trace_context_travels_in_the_nats_headers(exporter, database_provider, nats_url, certificates):
     async with AsyncExitStack() as stack:
-        app, client = await start_three(database_provider, nats_url, stack)
+        app, client = await start_three(database_provider, nats_url, stack, certificates)
         merchant = {"Authorization": f"Bearer {await create_api_key(app, role='merchant', owner='M-KASHGAR')}"}
         await client.post("/v1/orders", json=mail_parcel(), headers={**merchant, "Idempotency-Key": "trace-2"})
         nc = await nats.connect(nats_url)
@@ -107,10 +111,11 @@ async def test_the_trace_context_travels_in_the_nats_headers(exporter, database_
     assert (int(trace_id, 16), int(span_id, 16)) == (publish.context.trace_id, publish.context.span_id)
 
 
-async def test_with_tracing_off_nothing_is_recorded_and_no_header_is_added(database_provider, nats_url):
+async def test_with_tracing_off_nothing_is_recorded_and_no_header_is_added(database_provider, nats_url,
+                                                                            certificates):
     assert not tracing.enabled()
     async with AsyncExitStack() as stack:
-        app, client = await start_three(database_provider, nats_url, stack)
+        app, client = await start_three(database_provider, nats_url, stack, certificates)
         merchant = {"Authorization": f"Bearer {await create_api_key(app, role='merchant', owner='M-KASHGAR')}"}
         await client.post("/v1/orders", json=mail_parcel(), headers={**merchant, "Idempotency-Key": "trace-3"})
         nc = await nats.connect(nats_url)
