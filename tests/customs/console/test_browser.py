@@ -1,6 +1,7 @@
 """The brokers' console in a real headless Chromium, against the real processes (shared/stack.py): a merchant's
-parcels held by customs, a broker who signs in, finds one, claims and decides it, a second broker who sees it
-claimed, and the refusals (a wrong key, a forged form). Screenshots of the queue and a declaration page are saved
+parcels held by customs before filing, a broker who signs in, finds one, claims it, describes the goods properly and
+files it (the sandbox customs authority releases it, never the broker), a second broker who sees it claimed, and the
+refusals (a wrong key, a forged form). Screenshots of the queue and a declaration page are saved
 as artifacts (the directory is printed; SILKGATE_UPDATE_SCREENSHOTS=1 also refreshes docs/console-*.png).
 """
 
@@ -17,7 +18,7 @@ import pytest
 
 from shared.stack import Stack
 from tests.customs.console.browser import ROOT, artifacts_dir, chromium, require_chromium
-from tests.e2e.journey import order
+from tests.e2e.journey import order, payment_body
 from tests.support import POSTGRES_URL
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -66,23 +67,41 @@ def declaration_of(stack: Stack, order_id: str) -> dict:
     headers = {"Authorization": f"Bearer {stack.keys['broker']}"}
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        page = httpx.get(f"{stack.url('customs')}/v1/declarations", params={"limit": 100, "status": "manual_review"},
+        page = httpx.get(f"{stack.url('customs')}/v1/declarations", params={"order_id": order_id, "needs_broker": True},
                          headers=headers, timeout=30).json()
-        found = [d for d in page["data"] if d["order_id"] == order_id]
-        if found:
-            return found[0]
+        if page["data"]:
+            return page["data"][0]
         time.sleep(0.2)
-    raise AssertionError(f"no held declaration for {order_id}")
+    raise AssertionError(f"no declaration waiting for a broker for {order_id}")
+
+
+def wait_declaration(driver, base: str, declaration_id: str, *statuses: str, timeout: float = 60) -> str:
+    """Reload the declaration page until its status is one of `statuses` (the authority answers asynchronously)."""
+    from selenium.webdriver.common.by import By
+
+    deadline, current = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        driver.get(f"{base}/console/declarations/{declaration_id}")
+        current = driver.find_element(By.ID, "status").get_attribute("data-status")
+        if current in statuses:
+            return current
+        time.sleep(0.5)
+    raise AssertionError(f"declaration {declaration_id} stayed {current}, wanted {statuses}")
 
 
 @pytest.fixture(scope="module")
 def held(stack):
-    """Parcels customs holds for a broker: vague descriptions, and a payment whose payer is not the buyer."""
+    """Parcels customs holds for a broker before filing: vague descriptions, and a payment company's document whose
+    payer is not the buyer."""
     gift = place(stack, order("express", name="Gift", hs="950300"))
     sample = place(stack, order("mail", name="Sample", hs="081310", origin="KZ"))  # green lane: first in the queue
-    body = order("ecommerce")
-    body["payment"]["payer_name"] = "Zhang Wei"  # the buyer is someone else: the three documents disagree
+    body = order("ecommerce", payment=False)
     mismatch = place(stack, body)
+    # The payment company (not the merchant) reports the payment: someone else paid, the documents disagree.
+    provider = {"Authorization": f"Bearer {stack.keys['payment']}"}
+    response = httpx.post(f"{stack.url('orders')}/v1/orders/{mismatch['id']}/payment", headers=provider,
+                          json=payment_body(body, payer="Zhang Wei"), timeout=30)
+    assert response.status_code == 201, response.text
     orders = {"gift": gift, "sample": sample, "mismatch": mismatch}
     for placed in orders.values():
         wait_order(stack, placed["id"], "on_hold")
@@ -160,7 +179,7 @@ def test_a_broker_works_the_queue_in_a_real_browser(stack, held, artifacts, caps
         wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#queue-table tr.selected"))
         press(driver, "\n")
         wait(driver, lambda d: f"/console/declarations/{gift['id']}" in d.current_url)
-        assert text_of(driver, "status") == "Manual review · CEB 300"
+        assert text_of(driver, "status") == "Held before filing · CEB 1"
         assert "Jonas Weber" not in driver.page_source  # personal data masked until asked for
 
         # Claim with "c"; a second broker then sees it claimed, read-only.
@@ -172,15 +191,24 @@ def test_a_broker_works_the_queue_in_a_real_browser(stack, held, artifacts, caps
         assert text_of(other, "claimed-by-other").startswith("Claimed by broker-1 until")
         assert not other.find_elements(By.CSS_SELECTOR, "form.action")
 
-        # Decide: "f" opens the forward action's form (release today), then reason, note, submit.
+        # The broker describes the goods properly (the amend form), then files with "f": reason, submit.
+        driver.find_element(By.NAME, "lines-1-name").clear()
+        driver.find_element(By.NAME, "lines-1-name").send_keys("Plastic toy car")
+        Select(driver.find_element(By.ID, "amend-reason_code")).select_by_value("description_corrected")
+        driver.find_element(By.CSS_SELECTOR, "#action-amend button[type=submit]").click()
+        wait(driver, lambda d: "done=amend" in d.current_url)
+        assert "Plastic toy car" in driver.page_source
         press(driver, "f")
         reason = wait(driver, lambda d: d.switch_to.active_element)
         assert reason.get_attribute("name") == "reason_code"
-        Select(reason).select_by_value("contents_verified")
-        driver.find_element(By.ID, "release-note").send_keys("Toy car, as photographed")
-        driver.find_element(By.CSS_SELECTOR, "#action-release button[type=submit]").click()
-        wait(driver, lambda d: "done=release" in d.current_url)
-        assert text_of(driver, "status") == "Released · CEB 800"
+        Select(reason).select_by_value("amended")
+        driver.find_element(By.ID, "file-note").send_keys("Toy car, as photographed")
+        driver.find_element(By.CSS_SELECTOR, "#action-file button[type=submit]").click()
+        wait(driver, lambda d: "done=file" in d.current_url)
+        assert not driver.find_elements(By.ID, "action-release")  # a broker files; only the authority releases
+        # The customs authority (the sandbox in the stack) answers the filing: accepted, then released.
+        wait_declaration(driver, base, gift["id"], "released", "closed")
+        assert text_of(driver, "status") in ("Released · CEB 800", "Closed · CEB 899")
         # The merchant's order moves on through the real pipeline: released, handed to the carrier.
         wait_order(stack, held["gift"]["order"]["id"], "released", "handed_off", "in_transit", "delivered")
 
@@ -188,7 +216,7 @@ def test_a_broker_works_the_queue_in_a_real_browser(stack, held, artifacts, caps
         mismatch = held["mismatch"]["declaration"]
         driver.get(f"{base}/console/declarations/{mismatch['id']}")
         flagged = driver.find_elements(By.CSS_SELECTOR, "table.compare tr.disagree")
-        assert [row.get_attribute("data-row") for row in flagged] == ["buyer_name"]
+        assert "buyer_name" in [row.get_attribute("data-row") for row in flagged]
         declaration_shot = screenshot(driver, artifacts, "declaration")
 
         # A forged form (another token) is refused and changes nothing.
