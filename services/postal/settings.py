@@ -9,7 +9,7 @@ The policy and tables built from them are built once (every parcel uses them): s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cached_property
 
@@ -80,6 +80,8 @@ class PostalSettings(ServiceSettings):
     # Tracking events in
     tracking_batch_max: int = 500
     tracking_max_future_s: float = 3600.0  # clocks drift; an event dated further ahead than this is refused
+    # An event dated before this is a broken clock or a typed-in year, not a scan: refused (issue 13).
+    tracking_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
 
     def production_problems(self) -> list[str]:
         """What shared.secrets refuses in production besides the common checks."""

@@ -164,6 +164,9 @@ def _check(settings: PostalSettings, number: str, item: TrackingEventInput, parc
     """The parcel an event reports on, handed to one of `carriers`; or why the event is refused."""
     if item.occurred_at > now + timedelta(seconds=settings.tracking_max_future_s):
         raise InvalidInput("occurred_at lies in the future", code="occurred_in_future", field="occurred_at")
+    if item.occurred_at < settings.tracking_earliest:
+        raise InvalidInput(f"occurred_at lies before {settings.tracking_earliest:%Y-%m-%d}: no carrier scanned it then",
+                           code="occurred_too_early", field="occurred_at")
     if S10_SHAPE.fullmatch(number):
         try:
             s10.validate(number)

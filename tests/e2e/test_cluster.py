@@ -19,6 +19,7 @@ import httpx
 import nats
 import pytest
 
+from bench.orders import payment_items
 from shared.bus import server_urls
 from shared.contract.subjects import DEAD_LETTER_STREAM, SERVICES, stream_name
 from shared.natscluster import NatsCluster
@@ -44,13 +45,14 @@ async def steady_load(stack: Stack, seconds: float, placed: list[dict]) -> None:
     async with httpx.AsyncClient(base_url=stack.url("orders"), headers=headers, timeout=30) as client:
         while time.monotonic() - started < seconds:
             bodies = [order(("mail", "express", "ecommerce")[(tick * 5 + n) % 3]) for n in range(RATE // 2)]
-            await place_batch(client, bodies, key=f"cluster-{tick}")
+            await place_batch(client, bodies, key=f"cluster-{tick}", stack=stack)
             placed.extend(bodies)
             tick += 1
             await asyncio.sleep(max(0.0, started + tick * 0.5 - time.monotonic()))
 
 
-async def place_batch(client: httpx.AsyncClient, bodies: list[dict], *, key: str) -> None:
+async def place_batch(client: httpx.AsyncClient, bodies: list[dict], *, key: str, stack: Stack) -> None:
+    """The merchant's batch, then the payment provider's payments of its e-commerce orders (their third document)."""
     while True:
         response = await client.post("/v1/orders/batch", json={"orders": bodies}, headers={"Idempotency-Key": key})
         if response.status_code in (429, 503):
@@ -58,6 +60,18 @@ async def place_batch(client: httpx.AsyncClient, bodies: list[dict], *, key: str
             continue
         assert response.status_code == 200, response.text
         assert {r["status"] for r in response.json()["results"]} == {201}, response.text
+        break
+    payments = payment_items(bodies, response.json()["results"])
+    if not payments:
+        return
+    provider = {"Authorization": f"Bearer {stack.keys['payment']}"}
+    while True:
+        answer = await client.post("/v1/payments/batch", json={"payments": payments}, headers=provider)
+        if answer.status_code in (429, 503):
+            await asyncio.sleep(float(answer.headers.get("retry-after", "1")))
+            continue
+        assert answer.status_code == 200, answer.text
+        assert {r["status"] for r in answer.json()["results"]} <= {200, 201}, answer.text
         return
 
 
@@ -154,7 +168,7 @@ async def test_the_system_rides_out_node_losses_of_a_three_node_nats_cluster(tmp
         placed: list[dict] = [order(channel) for channel in ("mail", "express", "ecommerce")]
         async with httpx.AsyncClient(base_url=stack.url("orders"), timeout=30,
                                      headers={"Authorization": f"Bearer {stack.keys['merchant']}"}) as client:
-            await place_batch(client, placed, key="cluster-warm-up")
+            await place_batch(client, placed, key="cluster-warm-up", stack=stack)
         assert await wait_all_delivered(stack, len(placed)) == {"delivered": len(placed)}
         marks: list[tuple[str, str, float]] = []
         started = time.monotonic()
@@ -170,7 +184,7 @@ async def test_the_system_rides_out_node_losses_of_a_three_node_nats_cluster(tmp
         headers = {"Authorization": f"Bearer {stack.keys['merchant']}"}
         async with httpx.AsyncClient(base_url=stack.url("orders"), headers=headers, timeout=30) as client:
             quorum_lost = [order("mail") for _ in range(AFTER_LOAD)]
-            await place_batch(client, quorum_lost, key="cluster-two-down")
+            await place_batch(client, quorum_lost, key="cluster-two-down", stack=stack)
             placed.extend(quorum_lost)
         cluster.start_node(down[0])
         rows = await wait_all_delivered(stack, len(placed))

@@ -127,10 +127,11 @@ async def test_a_batch_answers_each_event_on_its_own(postal):
         {"tracking_number": mail, "occurred_at": at(1)},
         {"tracking_number": mail, "code": "EMD", "occurred_at": "2026-03-02T10:00:00"},
         {"tracking_number": mail, "code": "EMD", "occurred_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()},
+        {"tracking_number": mail, "code": "EMD", "occurred_at": "0001-01-01T00:00:00Z"},  # a typed-in year
     ]})
     assert response.status_code == 200
     body = response.json()
-    assert (body["accepted"], body["duplicate"], body["rejected"]) == (1, 1, 6)
+    assert (body["accepted"], body["duplicate"], body["rejected"]) == (1, 1, 7)
     problems = [(r["result"], r["problem"] and (r["problem"]["status"], r["problem"]["code"], r["problem"].get("field")))
                 for r in body["results"]]
     assert problems == [
@@ -142,6 +143,7 @@ async def test_a_batch_answers_each_event_on_its_own(postal):
         ("rejected", (422, "field_required", "events[5].code")),
         ("rejected", (422, "timezone_aware", "events[6].occurred_at")),
         ("rejected", (422, "occurred_in_future", "occurred_at")),
+        ("rejected", (422, "occurred_too_early", "occurred_at")),
     ]
     assert "check digit" in body["results"][4]["problem"]["detail"]
     assert not s10.is_valid(bad_check)
