@@ -88,12 +88,16 @@ async def test_no_log_line_of_any_process_carries_personal_data(stack):
 
         await actors.wait_status(held["id"], "on_hold")
         declaration = await actors.declaration_of(held["id"])
-        note = f"confirmed with consignee at {express_to['phone']}, passport {sender['id_number']}"
-        claim = await actors.broker.post(f"/v1/declarations/{declaration['id']}/claim")
-        assert claim.status_code in (200, 201), claim.text
-        released = await actors.broker.post(f"/v1/declarations/{declaration['id']}/release",
-                                            json={"reason_code": "contents_verified", "note": note})
-        assert released.status_code == 200, released.text
+        # The broker names the goods and files, with notes that quote a phone and a passport in free text; the
+        # sandbox authority then releases it.
+        detail = (await actors.broker.get(f"/v1/declarations/{declaration['id']}")).json()
+        amended = await actors.decide(declaration["id"], "amend", body={
+            "lines": [{"line_no": line["line_no"], "name": "Wooden puzzle"} for line in detail["lines"]],
+            "reason_code": "description_corrected", "note": f"confirmed with consignee at {express_to['phone']}"})
+        assert amended.status_code == 200, amended.text
+        filed = await actors.broker.post(f"/v1/declarations/{declaration['id']}/file", json={
+            "reason_code": "findings_resolved", "note": f"sender's passport {sender['id_number']} seen"})
+        assert filed.status_code == 200, filed.text
         for order in placed:
             await actors.wait_status(order["id"], "delivered", timeout=120)
     finally:
