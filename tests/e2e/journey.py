@@ -58,6 +58,20 @@ def order(channel: str, *, name: str | None = None, hs: str | None = None, sende
     return body
 
 
+def export_order(buyer: int, *, hs: str = "0813100000") -> dict:
+    """An e-commerce export (9610) to a buyer in Almaty, with the payment the buyer made (the provider's claim)."""
+    consignee = {"name": f"Aigerim Bekova {buyer}", "phone": f"+7 727 {buyer:07d}",
+                 "address": "45 Abay Ave, Almaty", "country": "KZ"}
+    body = {"channel": "ecommerce", "direction": "export", "trade_mode": "9610", "consignee": consignee,
+            "merchant_order_no": f"E2E-X{buyer}", "sender": KASHGAR, "currency": "CNY",
+            "lines": [line("Dried apricots", hs, "45.00", 2, "CNY", "CN")]}
+    body.update(goods_value="90.00", amount_paid="90.00")
+    body["payment"] = {"payer_name": consignee["name"], "payer_id_type": "passport", "payer_id_number": "N1234567",
+                       "provider": "Alipay", "transaction_id": f"AP-X{buyer}", "amount": "90.00", "currency": "CNY",
+                       "paid_at": datetime.now(UTC).isoformat()}
+    return body
+
+
 def payment_body(order_body: dict, *, payer: str | None = None) -> dict:
     consignee = order_body["consignee"]
     return {"payer_name": payer or consignee["name"], "payer_id_type": "resident_id",
