@@ -11,6 +11,14 @@ from shared.certificates import CertificatePair, ensure_pair
 from tests.support import NATS_URL, DatabaseProvider, NatsServer, delete_silkgate_streams
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests that never reach the session's NATS (`own_bus`: real processes with their own nats-server, or
+    no bus at all). CI runs them beside the rest against the machine's NATS, whose streams every other test wipes."""
+    for item in items:
+        if "nats_server_url" not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.own_bus)
+
+
 @pytest.fixture(scope="session")
 def nats_server_url():
     """The machine's NATS when SILKGATE_TEST_NATS_URL is set (CI), else our own nats-server on a free port."""

@@ -191,13 +191,16 @@ def test_a_broker_works_the_queue_in_a_real_browser(stack, held, artifacts, caps
         assert text_of(other, "claimed-by-other").startswith("Claimed by broker-1 until")
         assert not other.find_elements(By.CSS_SELECTOR, "form.action")
 
-        # The broker describes the goods properly (the amend form), then files with "f": reason, submit.
+        # The broker describes the goods properly and gives the toy car its full HS code (the amend form), then
+        # files with "f": reason, submit.
         driver.find_element(By.NAME, "lines-1-name").clear()
         driver.find_element(By.NAME, "lines-1-name").send_keys("Plastic toy car")
+        driver.find_element(By.NAME, "lines-1-hs_code").clear()
+        driver.find_element(By.NAME, "lines-1-hs_code").send_keys("9503002100")
         Select(driver.find_element(By.ID, "amend-reason_code")).select_by_value("description_corrected")
         driver.find_element(By.CSS_SELECTOR, "#action-amend button[type=submit]").click()
         wait(driver, lambda d: "done=amend" in d.current_url)
-        assert "Plastic toy car" in driver.page_source
+        assert "Plastic toy car" in driver.page_source and "9503002100" in driver.page_source
         press(driver, "f")
         reason = wait(driver, lambda d: d.switch_to.active_element)
         assert reason.get_attribute("name") == "reason_code"
