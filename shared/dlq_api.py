@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.auth import Principal, require_roles
 from shared.dlq import DeadLetterNotFound, DeadLetters
-from shared.errors import NotFound, ServiceUnavailable
+from shared.errors import Conflict, NotFound, ServiceUnavailable
+from shared.natsauth import ADMIN_USER
 
 OpsKey = Annotated[Principal, Depends(require_roles("ops"))]
 MAX_SEQUENCE = 2**63 - 1  # JetStream sequences are unsigned 64-bit; anything past this is no dead letter
@@ -91,7 +92,8 @@ def _problem(status: int, code: str, title: str, detail: str, field: str | None 
     return {**body, "field": field} if field else body
 
 
-def _responses(ok: tuple[str, dict[str, Any]], *, not_found: bool = True) -> dict[int | str, dict[str, Any]]:
+def _responses(ok: tuple[str, dict[str, Any]], *, not_found: bool = True,
+               replay: bool = False) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses with an example each: the success, and the problems an operator can meet."""
     entries = [
         (200, ok[0], ok[1]),
@@ -104,6 +106,11 @@ def _responses(ok: tuple[str, dict[str, Any]], *, not_found: bool = True) -> dic
         (503, "The broker is not reachable", _problem(503, "broker_unavailable", "Service unavailable",
                                                       "The broker is not reachable; try again shortly")),
     ]
+    if replay:
+        entries.append((409, "This service's NATS user may not publish the event: an operator replays it",
+                        _problem(409, "replay_needs_operator", "Conflict",
+                                 "Replaying publishes another service's event, which this service's NATS user may "
+                                 "not do; an operator replays with `silkgate dlq replay <id>`")))
     if not_found:
         entries.append((404, "No such dead letter for this service",
                         _problem(404, "dead_letter_not_found", "Not found", "No dead letter 42 for customs",
@@ -117,6 +124,17 @@ def _responses(ok: tuple[str, dict[str, Any]], *, not_found: bool = True) -> dic
 def _broker_unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("The broker is not reachable; try again shortly", code="broker_unavailable",
                               headers={"Retry-After": "5"})
+
+
+def _replay_needs_operator(request: Request) -> None:
+    """A replay publishes the original event on its producer's subject. A service connected with its own NATS user
+    may publish only its own subjects (shared.natsauth) and consumes only other services' events, so the broker
+    would drop the publish; refuse at once and say who can."""
+    user = request.app.state.runtime.bus.connect_options.get("user")
+    if user and user != ADMIN_USER:
+        raise Conflict("Replaying publishes another service's event, which this service's NATS user may not do; an "
+                       "operator replays with `silkgate dlq replay <id>` (the operators' credentials)",
+                       code="replay_needs_operator")
 
 
 def dead_letter_router(service: str) -> APIRouter:
@@ -161,18 +179,20 @@ def dead_letter_router(service: str) -> APIRouter:
     @router.post("/{dead_letter_id}/replay", summary="Hand one dead letter to this service's consumer again (ops)",
                  response_model=ReplayResult,
                  responses=_responses(("Published again for this service's consumer",
-                                       {"replayed": [_SUMMARY_EXAMPLE]})))
+                                       {"replayed": [_SUMMARY_EXAMPLE]}), replay=True))
     async def replay_dead_letter(request: Request, _principal: OpsKey, dead_letter_id: DeadLetterId) -> dict:
+        _replay_needs_operator(request)
         return {"replayed": [(await one(request, dead_letter_id, "replay")).summary()]}
 
     @router.post("/replay", summary="Replay several dead letters, or all of this service's (ops)",
                  response_model=ReplayResult,
                  responses=_responses(("Published again for this service's consumer",
-                                       {"replayed": [_SUMMARY_EXAMPLE]})))
+                                       {"replayed": [_SUMMARY_EXAMPLE]}), replay=True))
     async def replay_dead_letters(request: Request, _principal: OpsKey, body: Annotated[ReplayRequest, Body(
             openapi_examples={"some": {"summary": "These dead letters", "value": {"ids": [42, 43]}},
                               "all": {"summary": "Every dead letter of this service", "value": {"all": True}}})],
                                   ) -> dict:
+        _replay_needs_operator(request)
         if body.all:
             try:
                 replayed = await letters(request).replay_all(service=service)

@@ -7,7 +7,7 @@ are derived from the contract (shared.contract.subjects):
 
 - publish: its own subjects `silkgate.<service>.>`; its dead letters `silkgate.dlq.<service>.>`; the JetStream API
   calls its relay and consumers make — stream info (any stream, read only), create/update of its own stream and of
-  the dead-letter stream, create/info of its own durable consumer on each stream it follows, pull requests
+  the dead-letter stream, reading and deleting dead letters (its ops API), create/info of its own durable consumer on each stream it follows, pull requests
   (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<service>`) and acks (`$JS.ACK.<stream>.<service>.>`) for those consumers
   only, and (orders) the info of the downstream consumers on its own stream, which back-pressure reads;
 - subscribe: only its own inbox prefix `_INBOX_<service>.>` (replies and pulled messages come there), so it cannot
@@ -64,6 +64,10 @@ def service_permissions(service: str) -> dict[str, Any]:
         f"$JS.API.STREAM.UPDATE.{own}",
         f"$JS.API.STREAM.CREATE.{DEAD_LETTER_STREAM}",
         f"$JS.API.STREAM.UPDATE.{DEAD_LETTER_STREAM}",
+        # Its ops API reads and drops dead letters (shared.dlq_api); replaying one publishes another service's
+        # event, which only an operator's tool does (`silkgate dlq replay`, the admin user).
+        f"$JS.API.STREAM.MSG.GET.{DEAD_LETTER_STREAM}",
+        f"$JS.API.STREAM.MSG.DELETE.{DEAD_LETTER_STREAM}",
     ]
     for stream in followed_streams(service):
         publish += [
