@@ -95,23 +95,6 @@ class Observer:
             await engine.dispose()
 
 
-def database_server_cpu() -> dict[str, float]:
-    """CPU seconds of a local PostgreSQL server (all its processes), when there is one on this machine."""
-    total, found = 0.0, False
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as handle:
-                if handle.read().strip() != "postgres":
-                    continue
-        except OSError:
-            continue
-        found = True
-        total += cpu_seconds(int(entry))
-    return {"postgresql-server": total} if found else {}
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process, from /proc (Linux)."""
     try:
