@@ -31,6 +31,9 @@ class Observer:
     milestones: dict[str, dict[str, float]] = field(default_factory=dict)  # order id → milestone → event time
     observed_at: dict[str, list[float]] = field(default_factory=dict)  # milestone → wall times seen
     samples: list[dict] = field(default_factory=list)
+    raw_events: dict[str, bytes] = field(default_factory=dict)  # event type → one real message (the Python floor)
+    postgres_databases: list[str] = field(default_factory=list)  # this run's databases: whose backends' CPU counts
+    _postgres_cpu: dict[int, float] = field(default_factory=dict)  # pid → CPU seconds last seen
 
     async def start(self) -> None:
         self.nc = await nats.connect(self.nats_url)
@@ -43,6 +46,7 @@ class Observer:
         if name is None:
             return
         envelope = json.loads(msg.data)
+        self.raw_events.setdefault(msg.subject, msg.data)
         event_time = datetime.fromisoformat(envelope["time"].replace("Z", "+00:00")).timestamp()
         self.milestones.setdefault(envelope["subject"], {}).setdefault(name, event_time)
         self.observed_at.setdefault(name, []).append(time.time())
@@ -63,32 +67,32 @@ class Observer:
             async with engine.connect() as conn:
                 outbox_lag[service] = (await conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))).scalar_one()
         row = {"t": time.time(), "consumer_lag": consumer_lag, "outbox_lag": outbox_lag,
-               "cpu_s": {**{name: cpu_seconds(pid) for name, pid in pids.items()}, **database_server_cpu()},
+               "cpu_s": {**{name: cpu_seconds(pid) for name, pid in pids.items()}, **await self._database_cpu()},
                "counts": {k: len(v) for k, v in self.observed_at.items()}}
         self.samples.append(row)
         return row
+
+    async def _database_cpu(self) -> dict[str, float]:
+        """PostgreSQL's CPU for this run: the backends connected to its databases plus the server's own background
+        processes (WAL writer, checkpointer, …), not the backends of other users of the same server. Counted per
+        process and kept when a backend exits, so the sum only grows."""
+        if not self.postgres_databases:
+            return {}  # SQLite: the machine's PostgreSQL serves others, not this run
+        engine = next(iter(self._engines.values()))
+        async with engine.connect() as conn:
+            pids = (await conn.execute(text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names) OR backend_type <> 'client backend'"),
+                {"names": self.postgres_databases})).scalars().all()
+        for pid in pids:
+            seconds = cpu_seconds(pid)
+            if seconds:
+                self._postgres_cpu[pid] = max(seconds, self._postgres_cpu.get(pid, 0.0))
+        return {"postgresql-server": sum(self._postgres_cpu.values())}
 
     async def stop(self) -> None:
         await self.nc.drain()
         for engine in self._engines.values():
             await engine.dispose()
-
-
-def database_server_cpu() -> dict[str, float]:
-    """CPU seconds of a local PostgreSQL server (all its processes), when there is one on this machine."""
-    total, found = 0.0, False
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/comm") as handle:
-                if handle.read().strip() != "postgres":
-                    continue
-        except OSError:
-            continue
-        found = True
-        total += cpu_seconds(int(entry))
-    return {"postgresql-server": total} if found else {}
 
 
 def cpu_seconds(pid: int) -> float:

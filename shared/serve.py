@@ -74,12 +74,14 @@ def serve(service: str, *, role: str = "all", host: str | None = None, port: int
             from prometheus_client import start_http_server
 
             start_http_server(settings.worker_metrics_port, addr=settings.host)
-        asyncio.run(_run_workers(app))
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_run_workers(app))
         return
     import uvicorn
 
+    # loop and http "auto": uvloop and httptools (dependencies) when installed, asyncio and h11 otherwise.
     uvicorn.run(app, host=settings.host, port=bind_port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, loop="auto", http="auto")
 
 
 async def _run_workers(app) -> None:
@@ -90,6 +92,16 @@ async def _run_workers(app) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with app.router.lifespan_context(app):
         await stop.wait()
+
+
+def _loop_factory():
+    """uvloop's event loop for the workers, as uvicorn takes it for the APIs: the loop's own work (callbacks,
+    timers, sockets) costs a fraction of asyncio's, and every consumer, relay and request goes through it."""
+    try:
+        import uvloop
+    except ImportError:  # not installed (it is a dependency on Linux and macOS): the standard loop
+        return None
+    return uvloop.new_event_loop
 
 
 def _redact(url: str) -> str:

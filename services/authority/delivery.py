@@ -1,4 +1,4 @@
-"""Posting receipts to customs: each one signed, one request each, in order per filing, retried until 2xx.
+"""Posting receipts to customs: each one signed, one request each, in order per declaration, retried until 2xx.
 
 The plan is in the database, so a restarted sandbox resumes where it stopped. A receipt's bytes are made and kept
 at its first attempt, so a retry (or a repeat after a lost answer) is byte for byte the same receipt, which customs
@@ -7,6 +7,7 @@ recognises by its guid.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -52,16 +53,33 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, identity:
             if row.body is None:
                 await repository.set_body(session, row.id, body)
             bodies[row.id] = body
-    delivered = 0
+    # Receipts of different declarations go concurrently; one declaration's stay in their order (a batch holds at
+    # most the first waiting receipt of each case, and a declaration's cases keep their due order here). One at a
+    # time, a slow answer from customs held every other declaration's receipt behind it.
+    by_declaration: dict[str, list[Any]] = {}
     for row in due:
-        error = await _post(client, settings, bodies[row.id])
-        async with db.transaction() as session:
+        by_declaration.setdefault(row.cop_no or row.case_guid, []).append(row)
+    limit = asyncio.Semaphore(settings.post_concurrency)
+    errors: dict[int, str | None] = {}
+
+    async def post_in_order(rows: list[Any]) -> None:
+        async with limit:
+            for row in rows:
+                errors[row.id] = await _post(client, settings, bodies[row.id])
+
+    await asyncio.gather(*(post_in_order(rows) for rows in by_declaration.values()))
+    delivered = 0
+    async with db.transaction() as session:  # one commit settles the batch
+        for row in due:
+            error = errors[row.id]
             if error is None:
                 await repository.mark_delivered(session, row.id, now=utcnow())
                 delivered += 1
             else:
                 delay = settings.retry_backoff_s[min(row.attempts, len(settings.retry_backoff_s) - 1)]
                 await repository.postpone(session, row.id, until=utcnow() + timedelta(seconds=delay), error=error)
+    for row in due:
+        error = errors[row.id]
         RECEIPTS.labels(str(row.return_status), "delivered" if error is None else "failed").inc()
         ids = {"guid": row.case_guid, "cop_no": row.cop_no, "receipt_type": row.receipt_type,
                "status": row.return_status}

@@ -79,6 +79,7 @@ class AuthoritySettings(ServiceSettings):
     # every poll_interval_s while nothing is due.
     poll_interval_s: float = Field(default=0.1, gt=0)
     post_batch_size: int = Field(default=100, ge=1)
+    post_concurrency: int = Field(default=16, ge=1)  # declarations whose receipts are posted at once
     post_timeout_s: float = Field(default=5.0, gt=0)
     retry_backoff_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
@@ -56,51 +57,71 @@ async def send_due(runtime: ServiceRuntime, config: CustomsConfig, gateway: Auth
         return 0
     limit = asyncio.Semaphore(config.gateway.concurrency)
 
-    async def attempt(message: OutgoingMessage, purpose: str, attempts: int) -> None:
+    async def attempt(message: OutgoingMessage, purpose: str, attempts: int) -> _Attempt:
         async with limit:
             started = time.monotonic()
             answer = await gateway.file(message)
-            await _settle(runtime, config, message, purpose=purpose, attempts=attempts + 1, answer=answer,
-                          endpoint=endpoint, duration_ms=int((time.monotonic() - started) * 1000))
+            return _Attempt(message, purpose, attempts + 1, answer, int((time.monotonic() - started) * 1000))
 
-    await asyncio.gather(*(attempt(*item) for item in leased))
+    done = await asyncio.gather(*(attempt(*item) for item in leased))
+    # One transaction settles the round: on SQLite every transaction waits for the one writer (behind whole
+    # consumer batches), so settling each message alone made the round as slow as a hundred such waits. A gateway
+    # that dies before this commit leaves its leases to lapse and sends again; the authority is idempotent on guids.
+    async with runtime.db.transaction() as session:
+        exchange = ExchangeRepository(session)
+        await exchange.add_exchanges([_exchange_row(item, endpoint=endpoint, now=config.now()) for item in done])
+        for item in done:
+            await _settle(runtime, config, session, item)
     return len(leased)
 
 
-async def _settle(runtime: ServiceRuntime, config: CustomsConfig, message: OutgoingMessage, *, purpose: str,
-                  attempts: int, answer: GatewayAnswer, endpoint: str, duration_ms: int) -> None:
-    """Record the attempt and what it means for the message (and, on a refusal, for its declaration)."""
-    now = config.now()
-    error = _error(answer)
-    async with runtime.db.transaction() as session:
-        exchange = ExchangeRepository(session)
-        await exchange.add_exchange({
-            "message_guid": message.guid, "attempt": attempts, "at": now, "endpoint": endpoint,
+@dataclass(frozen=True)
+class _Attempt:
+    """One message sent in a round, and what the authority answered."""
+
+    message: OutgoingMessage
+    purpose: str
+    attempts: int  # counting this one
+    answer: GatewayAnswer
+    duration_ms: int
+
+
+def _exchange_row(item: _Attempt, *, endpoint: str, now: datetime) -> dict:
+    """The auditor's record of one attempt: the request and the answer, as they went."""
+    answer = item.answer
+    return {"message_guid": item.message.guid, "attempt": item.attempts, "at": now, "endpoint": endpoint,
             "request_body": answer.request_body.decode("utf-8"), "response_status": answer.status_code,
             "response_body": answer.response_body.decode("utf-8", errors="replace") if answer.response_body else None,
-            "error": error, "duration_ms": duration_ms,
-        })
-        with structlog.contextvars.bound_contextvars(declaration_id=message.cop_no, message_guid=message.guid):
-            if answer.outcome == "accepted":
-                await exchange.settle(message.guid, state="sent", attempts=attempts, next_attempt_at=now,
-                                      last_error=None, sent_at=now)
-                SENT.labels(message.kind).inc()
-                log.info("message.sent", message_type=message.kind, attempts=attempts, duplicate=answer.duplicate)
-            elif answer.outcome == "retry":
-                delay = max(answer.retry_after or 0, backoff(attempts, cap_s=config.gateway.backoff_max_s))
-                await exchange.settle(message.guid, state="queued", attempts=attempts,
-                                      next_attempt_at=now + timedelta(seconds=delay), last_error=error, sent_at=None)
-                FAILED.labels("http" if answer.status_code else "connection").inc()
-                log.warning("message.retry", message_type=message.kind, attempts=attempts,
-                            retry_in_s=round(delay, 1), status_code=answer.status_code, error=error)
-            else:
-                await exchange.settle(message.guid, state="refused", attempts=attempts, next_attempt_at=now,
-                                      last_error=error, sent_at=None)
-                REFUSED.labels(message.kind).inc()
-                log.warning("message.refused", message_type=message.kind, status_code=answer.status_code,
-                            error=error)
-                if purpose in ("declaration", "order"):
-                    await _back_to_broker(runtime, session, message, error or str(answer.status_code), now=now)
+            "error": _error(answer), "duration_ms": item.duration_ms}
+
+
+async def _settle(runtime: ServiceRuntime, config: CustomsConfig, session, item: _Attempt) -> None:
+    """What the attempt means for the message (and, on a refusal, for its declaration), in the round's session."""
+    now = config.now()
+    message, answer, attempts = item.message, item.answer, item.attempts
+    error = _error(answer)
+    exchange = ExchangeRepository(session)
+    with structlog.contextvars.bound_contextvars(declaration_id=message.cop_no, message_guid=message.guid):
+        if answer.outcome == "accepted":
+            await exchange.settle(message.guid, state="sent", attempts=attempts, next_attempt_at=now,
+                                  last_error=None, sent_at=now)
+            SENT.labels(message.kind).inc()
+            log.info("message.sent", message_type=message.kind, attempts=attempts, duplicate=answer.duplicate)
+        elif answer.outcome == "retry":
+            delay = max(answer.retry_after or 0, backoff(attempts, cap_s=config.gateway.backoff_max_s))
+            await exchange.settle(message.guid, state="queued", attempts=attempts,
+                                  next_attempt_at=now + timedelta(seconds=delay), last_error=error, sent_at=None)
+            FAILED.labels("http" if answer.status_code else "connection").inc()
+            log.warning("message.retry", message_type=message.kind, attempts=attempts,
+                        retry_in_s=round(delay, 1), status_code=answer.status_code, error=error)
+        else:
+            await exchange.settle(message.guid, state="refused", attempts=attempts, next_attempt_at=now,
+                                  last_error=error, sent_at=None)
+            REFUSED.labels(message.kind).inc()
+            log.warning("message.refused", message_type=message.kind, status_code=answer.status_code,
+                        error=error)
+            if item.purpose in ("declaration", "order"):
+                await _back_to_broker(runtime, session, message, error or str(answer.status_code), now=now)
 
 
 def _error(answer: GatewayAnswer) -> str | None:

@@ -68,6 +68,10 @@ class ExchangeRepository:
     async def add_exchange(self, row: Mapping[str, Any]) -> None:
         await insert_rows(self.session, _exchanges, [dict(row)])
 
+    async def add_exchanges(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """A gateway round's attempts, in one insert."""
+        await insert_rows(self.session, _exchanges, [dict(row) for row in rows])
+
     async def exchanges_of(self, guid: str) -> list[Exchange]:
         query = select(Exchange).where(Exchange.message_guid == guid).order_by(Exchange.id)
         return list((await self.session.execute(query)).scalars())

@@ -57,7 +57,7 @@ class CustomsSettings(ServiceSettings):
     # The declarant's codes written on every message (copCode, agentCode, ebpCode …; see shared.ceb).
     declarant: dict[str, str] = Field(default_factory=dict)
     gateway_batch_size: int = Field(default=100, ge=1)
-    gateway_concurrency: int = Field(default=8, ge=1)
+    gateway_concurrency: int = Field(default=32, ge=1)
     gateway_idle_interval_s: float = Field(default=0.2, gt=0)
     gateway_timeout_s: float = Field(default=10.0, gt=0)
     gateway_backoff_max_s: float = Field(default=300.0, gt=0)

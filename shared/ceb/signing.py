@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -60,6 +61,14 @@ class SigningIdentity:
         if key.public_key().public_numbers() != cert.public_key().public_numbers():
             raise ValueError("the signing key does not belong to the certificate")
 
+    @cached_property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        """The key, parsed once: loading a PEM RSA key checks it (~38 ms of CPU here), signing takes ~0.4 ms."""
+        key = serialization.load_pem_private_key(self.key_pem, password=None)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise TypeError("the signing key must be an RSA key")
+        return key
+
 
 def load_certificate(cert_file: str | Path) -> bytes:
     """A PEM certificate from a file, checked to parse."""
@@ -72,7 +81,7 @@ def sign_xml(root: etree._Element, identity: SigningIdentity) -> bytes:
     """The document with an enveloped signature appended to its root, as UTF-8 bytes."""
     signer = XMLSigner(signature_algorithm=SignatureMethod.RSA_SHA256, digest_algorithm=DigestAlgorithm.SHA256,
                        c14n_algorithm=C14N)
-    signed = signer.sign(root, key=identity.key_pem, cert=identity.cert_pem.decode())
+    signed = signer.sign(root, key=identity.private_key, cert=identity.cert_pem.decode())
     return to_bytes(signed)
 
 
@@ -101,9 +110,8 @@ def verify_xml(data: bytes, cert_pem: bytes, *, field: str = "Signature") -> etr
 
 def sign_bytes(data: bytes, identity: SigningIdentity) -> str:
     """A detached RSA-SHA256 signature of `data`, base64."""
-    key = serialization.load_pem_private_key(identity.key_pem, password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)
-    return base64.b64encode(key.sign(data, padding.PKCS1v15(), hashes.SHA256())).decode()
+    signature = identity.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode()
 
 
 def verify_bytes(data: bytes, signature: str | None, cert_pem: bytes, *, field: str = "Signature") -> None:
