@@ -201,7 +201,26 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _connection_lost(exc):
+            return await _database(request, exc)
         log.exception("http.unhandled_error", path=request.url.path)
         error = SilkgateError("An unexpected error occurred; it has been logged.", code="internal_error")
         error.status, error.title = 500, "Internal error"
         return problem_response(error, request)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """The database connection died under the request: the driver's own error class (asyncpg's, adapted by
+    SQLAlchemy when the pool checks a connection out, is not a DBAPIError) caused by a reset or a closed socket."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionError) or type(current).__name__ in _LOST_CONNECTION_ERRORS:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+# asyncpg's names for a connection that went away mid-operation (matched by name: asyncpg is optional).
+_LOST_CONNECTION_ERRORS = frozenset({"ConnectionDoesNotExistError", "ConnectionFailureError"})

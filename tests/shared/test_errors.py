@@ -107,3 +107,25 @@ async def test_unexpected_errors_are_problem_json_500_without_internals():
 async def test_unknown_route_is_problem_json_404():
     response = await request("GET", "/nope")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+def test_a_connection_lost_under_the_driver_is_the_database_being_unavailable():
+    from shared.errors import _connection_lost
+
+    class ConnectionDoesNotExistError(Exception):  # asyncpg's, by name
+        pass
+
+    class AdaptedError(Exception):  # SQLAlchemy's adaptation at pool checkout: no DBAPIError
+        pass
+
+    try:
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        except ConnectionResetError:
+            raise AdaptedError("connection was closed") from ConnectionDoesNotExistError("closed")
+    except AdaptedError as exc:
+        lost = exc
+    assert _connection_lost(lost)
+    assert _connection_lost(ConnectionRefusedError())
+    assert not _connection_lost(ValueError("a bug"))
+    assert not _connection_lost(AdaptedError("syntax error at or near"))
