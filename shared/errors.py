@@ -68,6 +68,11 @@ class InvalidInput(SilkgateError):
 class Unauthorized(SilkgateError):
     status, code, title = 401, "unauthorized", "Missing or invalid API key"
 
+    def __init__(self, detail: str = "", **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        # RFC 9110 §11.6.1: a 401 names the scheme that would succeed.
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="silkgate"')
+
 
 class Forbidden(SilkgateError):
     status, code, title = 403, "forbidden", "Not allowed for this key"
@@ -166,12 +171,29 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(invalid_input_from(validation_errors(list(exc.errors()))), request)
+        errors = list(exc.errors())
+        if errors and errors[0].get("type") == "json_invalid":
+            # Truncated or malformed JSON: the body is at fault, not a field named by a byte offset.
+            from shared.bodies import unreadable
+
+            reason = (errors[0].get("ctx") or {}).get("error", "invalid")
+            position = errors[0].get("loc", ("body", "?"))[-1]
+            error = unreadable(ValueError())
+            error.detail = f"The body is not valid JSON: {reason} at byte {position}"
+            return problem_response(error, request)
+        return problem_response(invalid_input_from(validation_errors(errors)), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not read the body (not UTF-8, too deep, a number too long, over the size limit).
+            from shared.bodies import unreadable
+
+            return problem_response(unreadable(exc.__cause__), request)
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
-        error = SilkgateError(str(exc.detail), code=codes.get(exc.status_code, f"http_{exc.status_code}"))
+        # The exception's headers (Allow on 405, WWW-Authenticate on 401) are part of the answer.
+        error = SilkgateError(str(exc.detail), code=codes.get(exc.status_code, f"http_{exc.status_code}"),
+                              headers=dict(exc.headers or {}))
         error.status, error.title = exc.status_code, str(exc.detail)
         return problem_response(error, request)
 

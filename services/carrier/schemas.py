@@ -30,7 +30,7 @@ class ManifestIn(BaseModel):
         "dispatch": {"dispatch_id": "CNURCAKZALAAACN60001", "carrier": "SGPOST", "origin_office": "CNURCA",
                      "destination_office": "KZALAA"},
         "receptacles": [],
-        "items": [{"tracking_number": "CP000000017CN", "addressee": {"city": "Almaty"}}],
+        "items": [{"tracking_number": "CP000000014CN", "addressee": {"city": "Almaty"}}],
     }]})
 
     manifest_version: int = 1

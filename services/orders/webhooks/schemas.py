@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.orders.domain.status import OrderStatus
 from services.orders.webhooks.rules import EVENT_TYPES
 from shared.contract.parcel import Channel
+from shared.instants import Instant
 
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
 _EVENT_TYPES_DOC = ("The event types to receive, or `[\"*\"]` for all: " + ", ".join(f"`{name}`" for name in EVENT_TYPES))
@@ -190,7 +191,7 @@ class ReplayRequest(Schema):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"since": "2026-03-01T00:00:00Z",
                                                                              "status": "failed"}})
 
-    since: datetime
+    since: Instant
     status: Literal["failed"] = "failed"
 
 
