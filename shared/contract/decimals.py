@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field, ValidatorFunctionWrapHandler, WrapValidator
 from pydantic_core import PydanticCustomError
 
 MARKER = "x-silkgate-decimal"
@@ -38,20 +38,22 @@ def amount(integer_digits: int, places: int, *, positive: bool = False) -> Any:
               "maximum": float(Decimal(10) ** integer_digits - Decimal(10) ** -places),
               "multipleOf": float(Decimal(10) ** -places), "positive": positive}
 
-    def plain_text(value: Any) -> Any:
+    def plain_text(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         if isinstance(value, bool):
             raise PydanticCustomError("decimal_type", "Input should be a decimal string or number")
+        # pydantic's own checks first, so a negative or over-precise amount keeps its specific code.
+        parsed = handler(value)
         if isinstance(value, str) and not compiled.fullmatch(value):
             raise PydanticCustomError(
                 "decimal_format", "Input should be plain decimal text with at most {integer} integer and "
                 "{places} decimal digits, e.g. 208.51", {"integer": integer_digits, "places": places})
-        return value
+        return parsed
 
     lower = {"gt": 0} if positive else {"ge": 0}
     # The constraints first, so they stay on the Decimal (and in its JSON schema); the text check wraps them.
     return Annotated[Decimal, Field(**lower, max_digits=integer_digits + places, decimal_places=places,
                                     json_schema_extra={MARKER: bounds}),
-                     BeforeValidator(plain_text)]
+                     WrapValidator(plain_text)]
 
 
 def refine_decimal(node: dict[str, Any]) -> None:
