@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contract.carriers import carrier_description
 from shared.contract.decimals import amount
 
 Channel = Literal["mail", "express", "ecommerce"]
@@ -104,7 +105,7 @@ class Parcel(ContractModel):
     direction: Direction
     trade_mode: TradeMode | None = None
     mail_product: MailProduct | None = None
-    carrier: Annotated[str, Field(min_length=2, max_length=16)] | None = None
+    carrier: Annotated[str, Field(min_length=2, max_length=16, description=carrier_description())] | None = None
     contents_type: ContentsType = "merchandise"
     sender: Party
     consignee: Party

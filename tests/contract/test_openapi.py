@@ -118,3 +118,13 @@ def test_the_tracking_examples_have_valid_s10_numbers():
     numbers += [event["tracking_number"] for event in body["examples"]["batch"]["value"]["events"]]
     mail = [number for number in numbers if re.fullmatch(r"[A-Z]{2}\d{9}[A-Z]{2}", number)]
     assert mail and all(s10.is_valid(number) for number in mail)
+
+
+def test_the_published_carriers_are_the_ones_postal_can_number():
+    """Issue 16 finding 11: an order naming a carrier postal has no waybill scheme for was accepted, then stalled."""
+    from services.postal.domain.carriers import DEFAULT_CARRIERS
+    from shared.contract.carriers import CARRIERS
+
+    assert set(CARRIERS) == set(DEFAULT_CARRIERS)
+    carrier = document("orders")["components"]["schemas"]["Parcel-Input"]["properties"]["carrier"]
+    assert all(f"`{code}`" in str(carrier) for code in CARRIERS)
