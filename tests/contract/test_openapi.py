@@ -128,3 +128,10 @@ def test_the_published_carriers_are_the_ones_postal_can_number():
     assert set(CARRIERS) == set(DEFAULT_CARRIERS)
     carrier = document("orders")["components"]["schemas"]["Parcel-Input"]["properties"]["carrier"]
     assert all(f"`{code}`" in str(carrier) for code in CARRIERS)
+
+
+def test_a_retried_payment_or_waybill_documents_its_200():
+    """Issue 16 finding 6: a retry answers 200 with the first receipt; the document says so."""
+    paths = document("orders")["paths"]
+    for path in ("/v1/orders/{order_id}/payment", "/v1/orders/{order_id}/waybill"):
+        assert {"200", "201"} <= paths[path]["post"]["responses"].keys()
