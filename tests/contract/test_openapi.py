@@ -135,3 +135,12 @@ def test_a_retried_payment_or_waybill_documents_its_200():
     paths = document("orders")["paths"]
     for path in ("/v1/orders/{order_id}/payment", "/v1/orders/{order_id}/waybill"):
         assert {"200", "201"} <= paths[path]["post"]["responses"].keys()
+
+
+def test_webhook_event_types_are_an_enumeration():
+    """Issue 16 finding 9: the event types lived only in the description."""
+    from services.orders.webhooks.rules import EVENT_TYPES
+
+    schemas = document("orders")["components"]["schemas"]
+    items = schemas["EndpointCreate"]["properties"]["event_types"]["items"]
+    assert set(items["enum"]) == {"*", *EVENT_TYPES}

@@ -78,6 +78,12 @@ ALLOWED = (
         "in the future; the schema can give the shape only. Rejections are documented 404/422 problems.",
     ),
     Allowance(
+        ("customs",), r"^/v1/declarations/\{declaration_id\}/(release|inspect|detain|inspection-result)$", "POST",
+        "positive_data_acceptance",
+        "Removed broker decisions (deprecated in the document): they remain only to tell old clients where the action "
+        "went, so every call, however valid, is the documented 410 `broker_decision_removed`.",
+    ),
+    Allowance(
         ("customs",), r"^/v1/receipts$", "POST", "positive_data_acceptance",
         "Receipts are signed XML from the customs authority; a generated string is never validly signed.",
     ),

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.orders.domain.status import OrderStatus
-from services.orders.webhooks.rules import EVENT_TYPES
+from services.orders.webhooks.rules import ALL_EVENT_TYPES, EVENT_TYPES
 from shared.contract.parcel import Channel
 from shared.instants import Instant
 
@@ -73,7 +73,10 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-EventTypeList = Annotated[list[Annotated[str, Field(max_length=64)]],
+# The enumeration is documented (issue 16: it lived in the description only); the service checks it itself, so an
+# unknown type is reported with its index (`event_type_unknown`) together with the URL's faults.
+EventTypeList = Annotated[list[Annotated[str, Field(max_length=64, json_schema_extra={
+                              "enum": [ALL_EVENT_TYPES, *EVENT_TYPES]})]],
                           Field(min_length=1, max_length=32, description=_EVENT_TYPES_DOC)]
 Description = Annotated[str, Field(max_length=256, description="Your note on what the endpoint is for")]
 Url = Annotated[str, Field(min_length=1, max_length=2048,
