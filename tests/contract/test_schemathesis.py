@@ -90,6 +90,15 @@ ALLOWED = (
 )
 
 
+# Operations left out of the run because of a defect found by it and reported, not fixed here (each with why).
+KNOWN_DEFECTS = (
+    ("^/v1/ops/dead-letters", "The services' own NATS users may not read the dead-letter stream "
+     "($JS.API.STREAM.MSG.GET.SILKGATE_DLQ) nor publish a replay to another service's subject, so every call of the "
+     "ops dead-letter API answers 503 after the 10 s request timeout on a system with NATS users (the CLI "
+     "`silkgate dlq`, which connects as admin, works). Found by this run; needs a permissions decision."),
+)
+
+
 # ── the stack ────────────────────────────────────────────────────────────────
 
 
@@ -173,6 +182,8 @@ def render_config(service: str, stack: Stack, seeds: dict[str, str]) -> str:
         "[parameters]",
         *(f'"path.{name}" = {json.dumps(value)}' for name, value in seeds.items()),
     ]
+    for regex, reason in KNOWN_DEFECTS:
+        lines += ["[[operations]]", f"# {reason}", f"include-path-regex = {json.dumps(regex)}", "enabled = false"]
     for role, regex in others:
         lines += ["[[operations]]", f"include-path-regex = {json.dumps(regex)}", f"headers = {bearer(role)}"]
     for allowance in ALLOWED:
