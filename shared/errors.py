@@ -162,6 +162,17 @@ def invalid_input_from(errors: list[dict[str, Any]]) -> InvalidInput:
     return InvalidInput(first["message"], code=first["code"], field=first["field"], errors=errors)
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first matching route's: one path with
+    POST and DELETE routes answered `Allow: POST`)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.scope["path"]):
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error to problem+json exactly once."""
 
@@ -192,8 +203,11 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem_response(unreadable(exc.__cause__), request)
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
         # The exception's headers (Allow on 405, WWW-Authenticate on 401) are part of the answer.
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
         error = SilkgateError(str(exc.detail), code=codes.get(exc.status_code, f"http_{exc.status_code}"),
-                              headers=dict(exc.headers or {}))
+                              headers=headers)
         error.status, error.title = exc.status_code, str(exc.detail)
         return problem_response(error, request)
 

@@ -75,8 +75,9 @@ SHARED_EXAMPLES: dict[int, dict[str, Any]] = {
 }
 
 
-def install_contract(app: FastAPI, *, secured_prefix: str = "/v1/") -> None:
-    """Make app.openapi() return the refined document (built once, then cached by FastAPI)."""
+def install_contract(app: FastAPI, *, secured_prefix: str | None = "/v1/") -> None:
+    """Make app.openapi() return the refined document (built once, then cached by FastAPI); paths under
+    `secured_prefix` need a key (None: none does)."""
     build = app.openapi
     refined: dict[str, Any] = {}
 
@@ -89,20 +90,23 @@ def install_contract(app: FastAPI, *, secured_prefix: str = "/v1/") -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def refine(document: dict[str, Any], *, secured_prefix: str = "/v1/") -> dict[str, Any]:
+def refine(document: dict[str, Any], *, secured_prefix: str | None = "/v1/") -> dict[str, Any]:
     """The document with the shared layer's answers, the security scheme and resolvable references."""
     document = copy.deepcopy(document)
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
-    components["securitySchemes"] = {SECURITY_SCHEME: {
-        "type": "http", "scheme": "bearer",
-        "description": "An API key: `Authorization: Bearer sg_<role>_…` (made with `silkgate keys create` or "
-                       "POST /v1/api-keys)"}}
+    if secured_prefix is None:
+        components.pop("securitySchemes", None)
+    else:
+        components["securitySchemes"] = {SECURITY_SCHEME: {
+            "type": "http", "scheme": "bearer",
+            "description": "An API key: `Authorization: Bearer sg_<role>_…` (made with `silkgate keys create` or "
+                           "POST /v1/api-keys)"}}
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             if method in ("get", "put", "post", "patch", "delete", "head", "options", "trace"):
-                _refine_operation(operation, secured=path.startswith(secured_prefix))
+                _refine_operation(operation, secured=secured_prefix is not None and path.startswith(secured_prefix))
     _resolve_dangling(document, schemas)
     _refine_decimals(document)
     for name in FASTAPI_VALIDATION_SCHEMAS:

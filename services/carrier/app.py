@@ -66,7 +66,8 @@ def create_app(settings: CarrierSettings | None = None, *,
     app.state.settings = settings
     install_offline_docs(app)
     install_error_handlers(app)
-    install_contract(app)
+    # The sandbox asks for a key only when one is configured; its document says which.
+    install_contract(app, secured_prefix="/v1/" if settings.manifest_api_key else None)
     app.add_middleware(RequestContext, service="carrier")  # request metrics, as every service has
     app.include_router(_health())
     app.include_router(router)

@@ -84,6 +84,13 @@ ALLOWED = (
         "went, so every call, however valid, is the documented 410 `broker_decision_removed`.",
     ),
     Allowance(
+        ("orders", "postal"), r"^/v1/(orders/batch|payments/batch|tracking-events)$", "POST",
+        "negative_data_rejection",
+        "Batches answer 200 with one result per item by design (documented): an item that breaks the item schema "
+        "is reported `failed`/`rejected` with its problem instead of sinking the batch. The check sees a "
+        "schema-violating body answered 200; JSON Schema has no way to say 'invalid items are reported, not refused'.",
+    ),
+    Allowance(
         ("customs",), r"^/v1/receipts$", "POST", "positive_data_acceptance",
         "Receipts are signed XML from the customs authority; a generated string is never validly signed.",
     ),
@@ -119,7 +126,7 @@ async def _seed(stack: Stack, actors: Actors) -> dict[str, str]:
     mail = await actors.place(order("mail"))
     express = await actors.place(order("express"))
     ecommerce = await actors.place(order("ecommerce"))
-    travelled = await actors.wait_status(mail["id"], "handed_off", "in_transit", "delivered", timeout=90)
+    travelled = await actors.wait_status(mail["id"], "released", "handed_off", "in_transit", "delivered", timeout=90)
     declaration = await actors.declaration_of(ecommerce["id"])
     # An address literal: nothing to resolve on a machine without DNS.
     hook = await actors.merchant.post("/v1/webhook-endpoints",
@@ -155,7 +162,9 @@ async def test_the_service_does_what_its_openapi_document_says(seeded, service, 
     result = await asyncio.to_thread(
         subprocess.run,
         [str(Path(sys.executable).with_name("st")), "--no-color", "--config-file", str(config), "run",
-         f"{stack.url(service)}/openapi.json", "--checks", "all", "--report-dir", str(tmp_path / "report")],
+         # No --checks on the command line: it would override the allowances; every check is on by default
+         # (schemathesis 4: each `checks.<name>.enabled` defaults to true).
+         f"{stack.url(service)}/openapi.json", "--report-dir", str(tmp_path / "report")],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )
     print(f"schemathesis {service}: {time.monotonic() - started:.0f} s")
