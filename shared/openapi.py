@@ -46,6 +46,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 SHARED_ANSWERS: dict[int, str] = {
     401: "No API key, or an unknown, revoked or expired one (`WWW-Authenticate: Bearer`)",
     403: "The key's role may not do this",
+    409: ("Conflict: the resource's state does not allow this, or a unique value is taken (a concurrent write: "
+          "`concurrent_update`)"),
     413: "The body is larger than the service's limit (`body_too_large`), declared or chunked",
     422: ("Invalid input: `field` and a stable `code`. A body that cannot be read answers with `field: body` and "
           f"one of {', '.join(f'`{c}`' for c in UNREADABLE_CODES)} (not UTF-8, not JSON, nested deeper than "
@@ -106,7 +108,8 @@ def refine(document: dict[str, Any], *, secured_prefix: str | None = "/v1/") -> 
     for path, item in document.get("paths", {}).items():
         for method, operation in item.items():
             if method in ("get", "put", "post", "patch", "delete", "head", "options", "trace"):
-                _refine_operation(operation, secured=secured_prefix is not None and path.startswith(secured_prefix))
+                _refine_operation(operation, secured=secured_prefix is not None and path.startswith(secured_prefix),
+                                  writes=method in ("post", "put", "patch", "delete"))
     _resolve_dangling(document, schemas)
     _refine_decimals(document)
     for name in FASTAPI_VALIDATION_SCHEMAS:
@@ -115,7 +118,7 @@ def refine(document: dict[str, Any], *, secured_prefix: str | None = "/v1/") -> 
     return document
 
 
-def _refine_operation(operation: dict[str, Any], *, secured: bool) -> None:
+def _refine_operation(operation: dict[str, Any], *, secured: bool, writes: bool) -> None:
     responses = operation.setdefault("responses", {})
     if secured:
         operation.setdefault("security", [{SECURITY_SCHEME: []}])
@@ -123,6 +126,8 @@ def _refine_operation(operation: dict[str, Any], *, secured: bool) -> None:
     else:
         operation["security"] = []
         wanted = []
+    if writes and secured:
+        wanted.append(409)  # any write may meet a unique constraint another request settled (shared.errors)
     if "requestBody" in operation:
         wanted += [413, 422]
     elif operation.get("parameters"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.orders.domain.status import OrderStatus
 from services.orders.webhooks.rules import ALL_EVENT_TYPES, EVENT_TYPES
@@ -92,7 +92,7 @@ class EndpointCreate(Schema):
     url: Url
     event_types: EventTypeList
     description: Description = ""
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class EndpointUpdate(Schema):
@@ -104,7 +104,7 @@ class EndpointUpdate(Schema):
     url: Url | None = None
     event_types: EventTypeList | None = None
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class EndpointOut(Schema):
