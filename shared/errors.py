@@ -165,12 +165,14 @@ def invalid_input_from(errors: list[dict[str, Any]]) -> InvalidInput:
 def allowed_methods(request: Request) -> str:
     """Every method some route serves at this path (Starlette names only the first matching route's: one path with
     POST and DELETE routes answered `Allow: POST`)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
-        if regex is not None and route_methods and regex.match(request.scope["path"]):
-            methods |= set(route_methods)
-    return ", ".join(sorted(methods))
+    from starlette.routing import Match
+
+    methods = []
+    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            methods.append(method)
+    return ", ".join(methods)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -6,10 +6,11 @@ represent: comparing or storing it raised OverflowError (a 500). These types ref
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 
@@ -25,6 +26,15 @@ def in_utc_range(value: datetime) -> datetime:
     return value
 
 
+def rfc3339_only(value: Any) -> Any:
+    """pydantic reads a number (or `0.5` in a query) as Unix seconds; the documents say an RFC 3339 date-time."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise PydanticCustomError("datetime_format", "Input should be an RFC 3339 date-time, e.g. 2026-03-01T00:00:00Z")
+    return value
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
 # Either kind: a naive value is passed through (endpoints that require a zone say so themselves).
-Instant = Annotated[datetime, AfterValidator(in_utc_range)]
-AwareInstant = Annotated[AwareDatetime, AfterValidator(in_utc_range)]
+Instant = Annotated[datetime, BeforeValidator(rfc3339_only), AfterValidator(in_utc_range)]
+AwareInstant = Annotated[AwareDatetime, BeforeValidator(rfc3339_only), AfterValidator(in_utc_range)]

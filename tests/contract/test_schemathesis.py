@@ -99,10 +99,11 @@ ALLOWED = (
 
 # Operations left out of the run because of a defect found by it and reported, not fixed here (each with why).
 KNOWN_DEFECTS = (
-    ("^/v1/ops/dead-letters", "The services' own NATS users may not read the dead-letter stream "
-     "($JS.API.STREAM.MSG.GET.SILKGATE_DLQ) nor publish a replay to another service's subject, so every call of the "
-     "ops dead-letter API answers 503 after the 10 s request timeout on a system with NATS users (the CLI "
-     "`silkgate dlq`, which connects as admin, works). Found by this run; needs a permissions decision."),
+    ("^/v1/ops/dead-letters", (
+        "The services' own NATS users may not read the dead-letter stream ($JS.API.STREAM.MSG.GET.SILKGATE_DLQ) "
+        "nor publish a replay to another service's subject, so every call of the ops dead-letter API answers 503 "
+        "after the 10 s request timeout on a system with NATS users (the CLI `silkgate dlq`, which connects as "
+        "admin, works). Found by this run; needs a permissions decision.")),
 )
 
 
@@ -136,11 +137,19 @@ async def _seed(stack: Stack, actors: Actors) -> dict[str, str]:
     return {
         "order_id": express["id"], "declaration_id": declaration["id"], "endpoint_id": hook.json()["id"],
         "tracking_number": travelled["tracking_number"],
-        "dispatch_id": dispatches[0]["id"] if dispatches else "dsp_none",
+        "dispatch_id": dispatches[0]["id"] if dispatches else "",
     }
 
 
 # ── the run ──────────────────────────────────────────────────────────────────
+
+# Seeded ids given to the operations that read them, so those reach past a 404. Not the webhook endpoint (the
+# fuzzing phase may delete it, and the stateful phase then finds the pinned id gone where it created its own).
+PINNED = {
+    "orders": [(r"^/v1/orders/\{order_id\}", ["order_id"])],
+    "customs": [(r"^/v1/declarations/\{declaration_id\}", ["declaration_id"])],
+    "postal": [(r"^/v1/parcels/", ["tracking_number"]), (r"^/v1/dispatches/", ["dispatch_id"])],
+}
 
 # Which key each operation is called with: the role it is for (the default first).
 ROLES = {
@@ -188,11 +197,13 @@ def render_config(service: str, stack: Stack, seeds: dict[str, str]) -> str:
         "[phases.coverage]\nenabled = true",
         "[phases.fuzzing]\nenabled = true",
         f"[phases.stateful]\nenabled = true\nmax-steps = {STATEFUL_MAX_STEPS}",
-        "[parameters]",
-        *(f'"path.{name}" = {json.dumps(value)}' for name, value in seeds.items()),
     ]
     for regex, reason in KNOWN_DEFECTS:
         lines += ["[[operations]]", f"# {reason}", f"include-path-regex = {json.dumps(regex)}", "enabled = false"]
+    for regex, names in PINNED.get(service, ()):
+        pins = ", ".join(f'"path.{name}" = {json.dumps(seeds[name])}' for name in names if seeds.get(name))
+        if pins:
+            lines += ["[[operations]]", f"include-path-regex = {json.dumps(regex)}", f"parameters = {{ {pins} }}"]
     for role, regex in others:
         lines += ["[[operations]]", f"include-path-regex = {json.dumps(regex)}", f"headers = {bearer(role)}"]
     for allowance in ALLOWED:

@@ -116,6 +116,7 @@ async def test_list_filters(orders):
     # Issue 16: valid RFC 3339, but before year 1 / after 9999 in UTC (was OverflowError, a 500).
     ({"created_gte": "0001-01-01T00:00:00+01:00"}, "created_gte", "date_out_of_range"),
     ({"created_lt": "9999-12-31T23:59:59-01:00"}, "created_lt", "date_out_of_range"),
+    ({"created_lt": "0.5"}, "created_lt", "datetime_format"),  # not Unix seconds: the document says date-time
 ])
 async def test_bad_list_parameters_are_422(orders, params, field, code):
     response = await orders.client.get("/v1/orders", params=params, headers=orders.merchant)
