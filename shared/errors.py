@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -163,16 +164,19 @@ def invalid_input_from(errors: list[dict[str, Any]]) -> InvalidInput:
 
 
 def allowed_methods(request: Request) -> str:
-    """Every method some route serves at this path (Starlette names only the first matching route's: one path with
-    POST and DELETE routes answered `Allow: POST`)."""
-    from starlette.routing import Match
+    """The methods the OpenAPI document gives this path (Starlette names only the first matching route's: one path
+    with POST and DELETE routes answered `Allow: POST`). As in OpenAPI, a literal path (/v1/orders/batch) wins over
+    a template that also matches it (/v1/orders/{order_id})."""
+    path = request.scope["path"]
+    matching = [(template.count("{"), item) for template, item in request.app.openapi().get("paths", {}).items()
+                if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)]
+    if not matching:
+        return ""
+    _, item = min(matching, key=lambda candidate: candidate[0])
+    return ", ".join(sorted(method.upper() for method in item if method in _HTTP_METHODS))
 
-    methods = []
-    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
-        scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
-            methods.append(method)
-    return ", ".join(methods)
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "patch", "delete", "head", "options", "trace"})
 
 
 def install_error_handlers(app: FastAPI) -> None:

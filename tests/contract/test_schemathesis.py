@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from shared.stack import Stack
+from shared.stack import SANDBOXES, SERVICES, Stack
 from tests.e2e.conftest import FAST
 from tests.e2e.journey import Actors, order
 from tests.support import POSTGRES_URL
@@ -97,6 +97,16 @@ ALLOWED = (
 )
 
 
+# Phases not run for an operation, and why that is the tool's limit.
+PHASES_OFF = (
+    Allowance(
+        ("customs",), r"^/v1/receipts$", "POST", "fuzzing",
+        "The authority's receipts are signed XML, documented as an `application/xml` string; schemathesis' XML "
+        "serializer discards almost every string it generates for that media type and its own `filter_too_much` "
+        "health check then stops the operation. The examples and coverage phases still call it.",
+    ),
+)
+
 # Operations left out of the run because of a defect found by it and reported, not fixed here (each with why).
 KNOWN_DEFECTS = (
     ("^/v1/ops/dead-letters", (
@@ -110,10 +120,20 @@ KNOWN_DEFECTS = (
 # ── the stack ────────────────────────────────────────────────────────────────
 
 
+SERVICE_NAMES = (*SERVICES, *SANDBOXES)
+
+
+class PatientStack(Stack):
+    """The stack, given three minutes to get ready: this run goes in CI after the whole suite, on a busy machine."""
+
+    async def wait_ready(self, services=SERVICE_NAMES, timeout: float = 180) -> None:
+        await super().wait_ready(services, timeout=max(timeout, 180))
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def seeded(tmp_path_factory):
     """A running stack with an order of every channel, a declaration, a parcel on its way and a webhook."""
-    stack = Stack(tmp_path_factory.mktemp("contract"), postgres_url=POSTGRES_URL, extra_env=FAST)
+    stack = PatientStack(tmp_path_factory.mktemp("contract"), postgres_url=POSTGRES_URL, extra_env=FAST)
     await stack.start()
     actors = Actors(stack)
     try:
@@ -198,6 +218,11 @@ def render_config(service: str, stack: Stack, seeds: dict[str, str]) -> str:
         "[phases.fuzzing]\nenabled = true",
         f"[phases.stateful]\nenabled = true\nmax-steps = {STATEFUL_MAX_STEPS}",
     ]
+    for allowance in PHASES_OFF:
+        if service in allowance.services:
+            lines += ["[[operations]]", f"# {allowance.reason}",
+                      f"include-path-regex = {json.dumps(allowance.path_regex)}",
+                      f'include-method = "{allowance.method}"', f"phases.{allowance.check}.enabled = false"]
     for regex, reason in KNOWN_DEFECTS:
         lines += ["[[operations]]", f"# {reason}", f"include-path-regex = {json.dumps(regex)}", "enabled = false"]
     for regex, names in PINNED.get(service, ()):
