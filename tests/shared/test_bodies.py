@@ -90,3 +90,19 @@ def test_parse_json_refuses_deep_nesting_before_anything_recurses_on_it():
 def test_metrics_label_only_known_methods():
     assert metric_method("GET") == "GET"
     assert metric_method("FOOBAR") == "other"
+
+
+async def test_a_made_up_method_does_not_become_a_metrics_series():
+    """Issue 16 finding 7: `FOOBAR /things` created a series labelled FOOBAR."""
+    from prometheus_client import REGISTRY
+
+    from shared.app import RequestContext
+
+    app = make_app()
+    app.add_middleware(RequestContext, service="bodies-test")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                 base_url="http://t") as client:
+        await client.request("FOOBAR", "/things")
+    methods = {sample.labels["method"] for metric in REGISTRY.collect() for sample in metric.samples
+               if sample.labels.get("service") == "bodies-test" and "method" in sample.labels}
+    assert methods == {"other"}
