@@ -176,6 +176,13 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(method.upper() for method in item if method in _HTTP_METHODS))
 
 
+def _is_nul_character(exc: DBAPIError) -> bool:
+    """PostgreSQL refusing a U+0000 in text (SQLSTATE 22021): the client sent it, SQLite would have stored it."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state == "22021" or "0x00" in str(orig)
+
+
 _HTTP_METHODS = frozenset({"get", "put", "post", "patch", "delete", "head", "options", "trace"})
 
 
@@ -239,6 +246,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # invalidated and the next request reconnects. Anything else from the driver is a bug.
         if exc.connection_invalidated:
             return await _database(request, exc)
+        if _is_nul_character(exc):
+            return problem_response(InvalidInput("Text may not contain the NUL character (U+0000)",
+                                                 code="nul_character_not_allowed"), request)
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)

@@ -43,6 +43,10 @@ def make_app() -> FastAPI:
     async def driver_bug() -> dict:
         raise DBAPIError("SELECT 1", {}, Exception("invalid input for query argument $1"))
 
+    @app.get("/nul")
+    async def nul() -> dict:
+        raise DBAPIError("INSERT …", {}, Exception('invalid byte sequence for encoding "UTF8": 0x00'))
+
     @app.get("/boom")
     async def boom() -> dict:
         raise RuntimeError("bug")
@@ -107,3 +111,9 @@ async def test_unexpected_errors_are_problem_json_500_without_internals():
 async def test_unknown_route_is_problem_json_404():
     response = await request("GET", "/nope")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
+
+
+async def test_a_nul_character_postgresql_refuses_is_invalid_input_not_a_500():
+    """Issue 16 (found by the contract run on PostgreSQL): text with U+0000 answered 500."""
+    response = await request("GET", "/nul")
+    assert (response.status_code, response.json()["code"]) == (422, "nul_character_not_allowed")
