@@ -20,21 +20,24 @@ MARKER = "x-silkgate-decimal"
 
 
 def decimal_pattern(integer_digits: int, places: int, *, positive: bool) -> str:
-    """A regular expression for the plain decimal text: no sign, exponent, spaces or leading zeros."""
-    fraction = rf"(?:\.\d{{1,{places}}})?" if places else ""
+    """A regular expression for the plain decimal text: no sign, exponent, spaces or leading zeros. Trailing zeros
+    are no extra precision (208.510 is 208.51), as pydantic counts decimal places."""
+    fraction = rf"(?:\.\d{{1,{places}}}0*)?" if places else ""
     whole = rf"[1-9]\d{{0,{integer_digits - 1}}}{fraction}"
     if not positive:
         return rf"^(?:0|{whole.removesuffix(fraction)}){fraction}$"
     # Positive: a whole part from 1, or 0.<at least one non-zero digit>.
     tails = "|".join("0" * zeros + rf"[1-9]\d{{0,{places - zeros - 1}}}" for zeros in range(places))
-    return rf"^(?:{whole}|0\.(?:{tails}))$" if places else rf"^{whole}$"
+    return rf"^(?:{whole}|0\.(?:{tails})0*)$" if places else rf"^{whole}$"
 
 
 def amount(integer_digits: int, places: int, *, positive: bool = False) -> Any:
     """An Annotated Decimal type of at most `integer_digits`.`places` digits, zero allowed unless `positive`."""
     pattern = decimal_pattern(integer_digits, places, positive=positive)
     compiled = re.compile(pattern)
-    bounds = {"pattern": pattern, "maxLength": integer_digits + (places + 1 if places else 0),
+    # Room for a few trailing zeros; the length is enforced with the pattern.
+    max_length = integer_digits + (places + 1 if places else 0) + 4
+    bounds = {"pattern": pattern, "maxLength": max_length,
               "maximum": float(Decimal(10) ** integer_digits - Decimal(10) ** -places),
               "multipleOf": float(Decimal(10) ** -places), "positive": positive}
 
@@ -43,7 +46,7 @@ def amount(integer_digits: int, places: int, *, positive: bool = False) -> Any:
             raise PydanticCustomError("decimal_type", "Input should be a decimal string or number")
         # pydantic's own checks first, so a negative or over-precise amount keeps its specific code.
         parsed = handler(value)
-        if isinstance(value, str) and not compiled.fullmatch(value):
+        if isinstance(value, str) and not (len(value) <= max_length and compiled.fullmatch(value)):
             raise PydanticCustomError(
                 "decimal_format", "Input should be plain decimal text with at most {integer} integer and "
                 "{places} decimal digits, e.g. 208.51", {"integer": integer_digits, "places": places})
