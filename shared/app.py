@@ -15,11 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.apidocs import install_offline_docs
 from shared.auth import ApiKeyGate
+from shared.bodies import BodyTooLarge
 from shared import tracing
 from shared.dlq_api import dead_letter_router
-from shared.errors import PayloadTooLarge, install_error_handlers, problem_response
+from shared.errors import install_error_handlers, problem_response
 from shared.logging import configure_logging
 from shared.metrics import HTTP_REQUESTS, HTTP_SECONDS
+from shared.openapi import install_contract
 from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
@@ -46,6 +48,7 @@ def build_app(runtime: ServiceRuntime, *, title: str, description: str, routers:
     app.state.runtime = runtime
     install_offline_docs(app)  # /docs with Swagger UI's assets from the package: works without internet
     install_error_handlers(app)
+    install_contract(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Keys are checked from the headers before the body limit and anything else reads the body (shared.auth).
     app.add_middleware(ApiKeyGate)
@@ -87,11 +90,20 @@ class RequestContext:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(self.service, scope["method"], path, str(status)).inc()
+            HTTP_REQUESTS.labels(self.service, metric_method(scope["method"]), path, str(status)).inc()
             HTTP_SECONDS.labels(self.service, path).observe(elapsed)
             if path not in ("/healthz", "/readyz", "/metrics"):
                 log.info("http.request", method=scope["method"], path=scope["path"], status=status,
                          duration_ms=round(elapsed * 1000, 1))
+
+
+# A label value per method a client makes up would be a new time series each (`FOOBAR /v1/orders`).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
+def metric_method(method: str) -> str:
+    """The method as a metrics label: one of the standard methods, or `other`."""
+    return method if method in KNOWN_METHODS else "other"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -124,21 +136,22 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    # Raised inside the app's body read: the error handler answers 413 (shared.bodies).
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         try:
             await self.app(scope, limited_receive, send)
-        except _TooLarge:
+        except BodyTooLarge:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(f"Request body is larger than {self.max_bytes} bytes", code="body_too_large")
-        await problem_response(error)(scope, receive, send)
+        await problem_response(BodyTooLarge(self.max_bytes))(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+# Prometheus text exposition format, not JSON.
+METRICS_RESPONSE = {"description": "Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 def health_router() -> APIRouter:
@@ -162,7 +175,8 @@ def health_router() -> APIRouter:
         return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
                             status_code=200 if ready else 503)
 
-    @router.get("/metrics", summary="Prometheus metrics")
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+                responses={200: METRICS_RESPONSE})
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

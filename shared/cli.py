@@ -12,6 +12,7 @@ import click
 
 from shared.auth import ROLES
 from shared.services import ALL_PROCESSES, SERVICE_NAMES
+from shared.settings import data_dir as default_data_dir
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,15 +21,15 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True,
-              help="SQLite files, JetStream store and logs.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="SQLite files, JetStream store and logs [default: $SILKGATE_DATA_DIR, else ./var].")
 @click.option("--demo/--no-demo", default=False, help="Also send demo parcels once the services are up.")
 @click.option("--json", "raw_logs", is_flag=True, help="Print the services' raw JSON log lines.")
 def up(data_dir: Path, demo: bool, raw_logs: bool) -> None:
     """Start nats-server, migrate, and run the three services and the sandbox carrier until Ctrl-C."""
     from shared.embedded import up as run_up
 
-    run_up(data_dir=data_dir.resolve(), demo=demo, raw_logs=raw_logs)
+    run_up(data_dir=(data_dir or default_data_dir()).resolve(), demo=demo, raw_logs=raw_logs)
 
 
 @main.command()
@@ -133,13 +134,14 @@ def keys_revoke(key_id: str) -> None:
 
 
 @main.command("certs")
-@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("var/certs"), show_default=True,
-              help="Where customs.{key,crt} and authority.{key,crt} are kept.")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=None,
+              help="Where customs.{key,crt} and authority.{key,crt} are kept [default: <data dir>/certs].")
 def certs_command(directory: Path) -> None:
     """Make the self-signed signing identities of customs and the sandbox authority if they are missing (what
     `silkgate up` does on first start; containers share the directory as a volume)."""
     from shared.certificates import certificate_fingerprint, ensure_pair
 
+    directory = directory or default_data_dir() / "certs"
     for name, common_name in (("customs", "silkgate customs (declarant)"),
                               ("authority", "silkgate sandbox customs authority")):
         pair = ensure_pair(directory, name, common_name=common_name)
@@ -294,13 +296,15 @@ def contract_export(out: str, check: bool) -> None:
 
 @main.command("trace")
 @click.argument("identifier")
-@click.option("--log-dir", type=click.Path(path_type=Path), default=Path("var/log"), show_default=True)
+@click.option("--log-dir", type=click.Path(path_type=Path), default=None,
+              help="[default: <data dir>/log, the data dir being $SILKGATE_DATA_DIR, else ./var]")
 @click.option("--json", "as_json", is_flag=True, help="Print the matching log entries as JSON lines.")
 def trace_command(identifier: str, log_dir: Path, as_json: bool) -> None:
     """One parcel's journey across the three services, in time order (order id, tracking number,
     declaration id or correlation id). Reads var/log/*.jsonl, or standard input when piped."""
     from shared.trace import format_entry, parse_lines, read_log_dir, trace
 
+    log_dir = log_dir or default_data_dir() / "log"
     entries = list(parse_lines(sys.stdin)) if _piped() else read_log_dir(log_dir)
     journey = trace(entries, identifier)
     if not journey:
@@ -322,12 +326,14 @@ def _piped() -> bool:
 
 
 @main.command("logs")
-@click.option("--log-dir", type=click.Path(path_type=Path), default=Path("var/log"), show_default=True)
+@click.option("--log-dir", type=click.Path(path_type=Path), default=None,
+              help="[default: <data dir>/log, the data dir being $SILKGATE_DATA_DIR, else ./var]")
 @click.option("--from-start", is_flag=True, help="Print what is already there, then follow.")
 def logs_command(log_dir: Path, from_start: bool) -> None:
     """Follow the services' logs merged in time order, one readable line per thing that happened."""
     from shared.console import follow_logs
 
+    log_dir = log_dir or default_data_dir() / "log"
     if not log_dir.exists():
         raise click.ClickException(f"{log_dir} does not exist — start the system with `silkgate up`")
     try:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from nats.errors import Error as NatsError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from shared.auth import Principal, require_roles
 from shared.dlq import DeadLetterNotFound, DeadLetters
@@ -51,7 +51,7 @@ class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ids: list[DeadLetterId] = Field(default_factory=list, max_length=1000)
-    all: bool = Field(default=False, description="Replay every dead letter of this service")
+    all: StrictBool = Field(default=False, description="Replay every dead letter of this service")
 
     @model_validator(mode="after")
     def _one_of(self) -> ReplayRequest:

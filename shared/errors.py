@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -67,6 +68,11 @@ class InvalidInput(SilkgateError):
 
 class Unauthorized(SilkgateError):
     status, code, title = 401, "unauthorized", "Missing or invalid API key"
+
+    def __init__(self, detail: str = "", **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        # RFC 9110 §11.6.1: a 401 names the scheme that would succeed.
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="silkgate"')
 
 
 class Forbidden(SilkgateError):
@@ -157,6 +163,29 @@ def invalid_input_from(errors: list[dict[str, Any]]) -> InvalidInput:
     return InvalidInput(first["message"], code=first["code"], field=first["field"], errors=errors)
 
 
+def allowed_methods(request: Request) -> str:
+    """The methods the OpenAPI document gives this path (Starlette names only the first matching route's: one path
+    with POST and DELETE routes answered `Allow: POST`). As in OpenAPI, a literal path (/v1/orders/batch) wins over
+    a template that also matches it (/v1/orders/{order_id})."""
+    path = request.scope["path"]
+    matching = [(template.count("{"), item) for template, item in request.app.openapi().get("paths", {}).items()
+                if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)]
+    if not matching:
+        return ""
+    _, item = min(matching, key=lambda candidate: candidate[0])
+    return ", ".join(sorted(method.upper() for method in item if method in _HTTP_METHODS))
+
+
+def _is_nul_character(exc: DBAPIError) -> bool:
+    """PostgreSQL refusing a U+0000 in text (SQLSTATE 22021): the client sent it, SQLite would have stored it."""
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return state == "22021" or "0x00" in str(orig)
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "patch", "delete", "head", "options", "trace"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map every error to problem+json exactly once."""
 
@@ -166,12 +195,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem_response(invalid_input_from(validation_errors(list(exc.errors()))), request)
+        errors = list(exc.errors())
+        if errors and errors[0].get("type") == "json_invalid":
+            # Truncated or malformed JSON: the body is at fault, not a field named by a byte offset.
+            from shared.bodies import unreadable
+
+            reason = (errors[0].get("ctx") or {}).get("error", "invalid")
+            position = errors[0].get("loc", ("body", "?"))[-1]
+            error = unreadable(ValueError())
+            error.detail = f"The body is not valid JSON: {reason} at byte {position}"
+            return problem_response(error, request)
+        return problem_response(invalid_input_from(validation_errors(errors)), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not read the body (not UTF-8, too deep, a number too long, over the size limit).
+            from shared.bodies import unreadable
+
+            return problem_response(unreadable(exc.__cause__), request)
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
-        error = SilkgateError(str(exc.detail), code=codes.get(exc.status_code, f"http_{exc.status_code}"))
+        # The exception's headers (Allow on 405, WWW-Authenticate on 401) are part of the answer.
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+        error = SilkgateError(str(exc.detail), code=codes.get(exc.status_code, f"http_{exc.status_code}"),
+                              headers=headers)
         error.status, error.title = exc.status_code, str(exc.detail)
         return problem_response(error, request)
 
@@ -197,6 +246,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # invalidated and the next request reconnects. Anything else from the driver is a bug.
         if exc.connection_invalidated:
             return await _database(request, exc)
+        if _is_nul_character(exc):
+            return problem_response(InvalidInput("Text may not contain the NUL character (U+0000)",
+                                                 code="nul_character_not_allowed"), request)
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)

@@ -77,7 +77,7 @@ async def receive(db: Database, settings: AuthoritySettings, customs_cert_pem: b
     digest = hashlib.sha256(raw).hexdigest()
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return await _refuse(db, raw, digest, None, None, _Refusal(400, "json_invalid", "Message",
                                                                    "the body is not JSON"))
     try:

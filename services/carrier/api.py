@@ -35,6 +35,7 @@ async def post_manifest(
 
 
 @router.get("/manifests/{dispatch_id}", response_model=ManifestStatus,
+            responses={404: {"description": "No manifest was received for this dispatch"}},
             summary="A received manifest's receipt and how many of its events went out")
 async def get_manifest(dispatch_id: str, request: Request) -> ManifestStatus:
     _check_key(request)

@@ -14,16 +14,19 @@ from contextlib import asynccontextmanager
 import httpx
 import structlog
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.carrier.api import router
 from services.carrier.models import metadata
 from services.carrier.service import post_due_events
 from services.carrier.settings import CarrierSettings
 from shared.apidocs import install_offline_docs
+from shared.app import METRICS_RESPONSE, RequestContext
 from shared.db import Database
 from shared.errors import install_error_handlers
 from shared.logging import configure_logging, safe_error
+from shared.openapi import install_contract
 
 log = structlog.get_logger()
 
@@ -63,6 +66,9 @@ def create_app(settings: CarrierSettings | None = None, *,
     app.state.settings = settings
     install_offline_docs(app)
     install_error_handlers(app)
+    # The sandbox asks for a key only when one is configured; its document says which.
+    install_contract(app, secured_prefix="/v1/" if settings.manifest_api_key else None)
+    app.add_middleware(RequestContext, service="carrier")  # request metrics, as every service has
     app.include_router(_health())
     app.include_router(router)
     return app
@@ -101,5 +107,9 @@ def _health() -> APIRouter:
         except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
             return JSONResponse({"status": "not_ready", "checks": {"database": type(exc).__name__}}, status_code=503)
         return JSONResponse({"status": "ready", "checks": {"database": "ok"}})
+
+    @health.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: METRICS_RESPONSE})
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return health

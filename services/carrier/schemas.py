@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class ManifestDispatch(BaseModel):
@@ -30,10 +30,10 @@ class ManifestIn(BaseModel):
         "dispatch": {"dispatch_id": "CNURCAKZALAAACN60001", "carrier": "SGPOST", "origin_office": "CNURCA",
                      "destination_office": "KZALAA"},
         "receptacles": [],
-        "items": [{"tracking_number": "CP000000017CN", "addressee": {"city": "Almaty"}}],
+        "items": [{"tracking_number": "CP000000014CN", "addressee": {"city": "Almaty"}}],
     }]})
 
-    manifest_version: int = 1
+    manifest_version: StrictInt = 1  # JSON false is not 0
     dispatch: ManifestDispatch
     items: Annotated[list[ManifestItem], Field(min_length=1, max_length=50_000)]
 

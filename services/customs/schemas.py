@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contract.events import CustomsStatus, Lane
-from shared.contract.parcel import Channel
+from shared.contract.parcel import Channel, PositiveMoney
 
 Note = Annotated[str, Field(max_length=2000, examples=["Invoice and waybill checked against the goods."])]
 
@@ -51,7 +51,7 @@ class CancelBody(Body):
     note: Note | None = None
 
 
-MoneyText = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+MoneyText = PositiveMoney
 
 
 class LineAmendment(Body):

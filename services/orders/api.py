@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, TypeVar
 
 import structlog
@@ -25,6 +24,7 @@ from shared.auth import Principal, require_roles
 from shared.contract.parcel import Channel, Parcel
 from shared.db import utcnow
 from shared.errors import InvalidInput
+from shared.instants import Instant
 from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
@@ -171,8 +171,8 @@ async def list_orders(
     starting_after: Annotated[str | None, Query(max_length=64, description="The last id of the previous page")] = None,
     status: OrderStatus | None = None,
     channel: Channel | None = None,
-    created_gte: Annotated[datetime | None, Query(description="Created at or after (with a time zone)")] = None,
-    created_lt: Annotated[datetime | None, Query(description="Created before (with a time zone)")] = None,
+    created_gte: Annotated[Instant | None, Query(description="Created at or after (with a time zone)")] = None,
+    created_lt: Annotated[Instant | None, Query(description="Created before (with a time zone)")] = None,
     merchant_order_no: Annotated[str | None, Query(max_length=64)] = None,
     merchant: Annotated[str | None, Query(max_length=64, description="Ops only: one merchant's orders")] = None,
 ) -> JSONResponse:

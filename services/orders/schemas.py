@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.orders import examples
 from services.orders.domain.status import OrderStatus
@@ -160,7 +160,7 @@ class PartnerUpdate(Schema):
 
     name: PartnerName | None = None
     uscc: UsccCode | None = None
-    active: bool | None = None
+    active: StrictBool | None = None  # JSON true/false only: 0 or "no" is not a boolean (issue 16)
 
 
 class PartnerOut(Schema):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,6 +19,7 @@ from services.postal.schemas import (
 )
 from services.postal.tracking import ANY_CARRIER, TrackingEventInput, carrier_codes, record_events
 from shared.auth import Principal, require_roles
+from shared.bodies import parse_json
 from shared.db import utcnow
 from shared.errors import Forbidden, InvalidInput, SilkgateError, invalid_input_from, validation_errors
 
@@ -59,7 +59,7 @@ _TRACKING_BODY = {
             "examples": {
                 "one": {"value": TrackingEventIn.model_config["json_schema_extra"]["examples"][0]},
                 "batch": {"value": {"events": [
-                    {"tracking_number": "CP000000017CN", "code": "EMC", "occurred_at": "2026-03-02T06:00:00Z",
+                    {"tracking_number": "CP000000014CN", "code": "EMC", "occurred_at": "2026-03-02T06:00:00Z",
                      "location": "CNURCA"},
                     {"tracking_number": "SGX0000000019", "code": "DL", "occurred_at": "2026-03-03T10:30:00Z",
                      "location": "Almaty"},
@@ -71,10 +71,7 @@ _TRACKING_BODY = {
 
 
 async def _json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("The body is not valid JSON", code="json_invalid") from None
+    return parse_json(await request.body())
 
 
 def _parse_item(raw: Any, prefix: str) -> TrackingEventInput:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contract.events import TrackingStatus
+from shared.instants import AwareInstant
 
 
 class _In(BaseModel):
@@ -20,7 +21,7 @@ class TrackingEventIn(_In):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{
-            "tracking_number": "CP000000017CN", "code": "EMD", "occurred_at": "2026-03-02T08:15:00Z",
+            "tracking_number": "CP000000014CN", "code": "EMD", "occurred_at": "2026-03-02T08:15:00Z",
             "location": "KZALAA", "description": "Arrived at inward office of exchange",
         }]},
     )
@@ -28,7 +29,7 @@ class TrackingEventIn(_In):
     tracking_number: Annotated[str, Field(min_length=1, max_length=40)]
     code: Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_\-]+$",
                                description="EMSEVT code for mail (EMC, EMD, EMI …), the carrier's own otherwise")]
-    occurred_at: AwareDatetime
+    occurred_at: AwareInstant
     location: Annotated[str, Field(max_length=128)] = ""
     description: Annotated[str, Field(max_length=512)] = ""
 
@@ -56,11 +57,11 @@ class TrackingEventsResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "accepted": 1, "duplicate": 0, "rejected": 1,
         "results": [
-            {"index": 0, "tracking_number": "CP000000017CN", "result": "accepted", "code": "EMD",
+            {"index": 0, "tracking_number": "CP000000014CN", "result": "accepted", "code": "EMD",
              "status": "in_transit", "known": True},
-            {"index": 1, "tracking_number": "CP000000025CN", "result": "rejected",
+            {"index": 1, "tracking_number": "CP000000028CN", "result": "rejected",
              "problem": {"status": 404, "code": "parcel_not_found", "title": "Not found",
-                         "detail": "No parcel CP000000025CN has been handed off to you", "field": "tracking_number"}},
+                         "detail": "No parcel CP000000028CN has been handed off to you", "field": "tracking_number"}},
         ],
     }]})
 
@@ -126,7 +127,7 @@ class DispatchPage(BaseModel):
 
 class ParcelOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "tracking_number": "CP000000017CN", "order_id": "ord_3f9c…", "merchant_order_no": "SHOP-1001",
+        "tracking_number": "CP000000014CN", "order_id": "ord_3f9c…", "merchant_order_no": "SHOP-1001",
         "channel": "mail", "carrier": "SGPOST", "status": "handed_off", "tracking_status": "in_transit",
         "weight_kg": "1.200", "destination_office": "KZALAA", "mail_category": "A", "mail_subclass": "CN",
         "customs_form": "CN23", "declaration_id": "dcl_…", "issued_at": "2026-03-02T08:00:00Z",

@@ -21,6 +21,7 @@ from pydantic.json_schema import models_json_schema
 
 from shared.contract import compat
 from shared.contract.compat import check_compatibility
+from shared.contract.decimals import strip_marker
 from shared.contract.envelope import Envelope
 from shared.contract.events import ALL_EVENTS, Event
 from shared.contract.subjects import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, consumers_of, stream_name
@@ -46,7 +47,8 @@ SERVERS: dict[str, Any] = {
 
 def event_schema(event_cls: type[Event]) -> dict[str, Any]:
     """JSON Schema 2020-12 of one message of this event type: the envelope with `data` = the payload."""
-    payload = event_cls.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
+    # The HTTP documents' decimal bounds (shared.contract.decimals) are not part of the versioned event shape.
+    payload = strip_marker(event_cls.model_json_schema(mode="validation", ref_template="#/$defs/{model}"))
     defs = payload.pop("$defs", {})
     name = event_cls.__name__
     if name in defs:
@@ -71,7 +73,8 @@ def event_schema(event_cls: type[Event]) -> dict[str, Any]:
 
 def asyncapi_document() -> dict[str, Any]:
     """AsyncAPI 3.0.0: one channel per subject, `send` by the publisher, `receive` by each consumer."""
-    refs, top = models_json_schema([(e, "validation") for e in ALL_EVENTS], ref_template="#/components/schemas/{model}")
+    refs, top = strip_marker(models_json_schema([(e, "validation") for e in ALL_EVENTS],
+                                                ref_template="#/components/schemas/{model}"))
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}

@@ -13,6 +13,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contract.carriers import carrier_description
+from shared.contract.decimals import amount
+
 Channel = Literal["mail", "express", "ecommerce"]
 Direction = Literal["export", "import"]
 # Customs supervision modes for cross-border e-commerce (DOMAIN.md §2).
@@ -23,8 +26,9 @@ MailProduct = Literal["letter", "registered_letter", "tracked_letter", "parcel",
 # Nature of the contents as on CN22/CN23; "documents" makes an express shipment category A.
 ContentsType = Literal["documents", "gift", "commercial_sample", "merchandise", "returned_goods", "other"]
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-PositiveMoney = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
+# At most 12 integer and 2 decimal digits; documented with its pattern in the OpenAPI documents.
+Money = amount(12, 2)
+PositiveMoney = amount(12, 2, positive=True)
 CountryCode = Annotated[str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$")]
 CurrencyCode = Annotated[str, Field(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
 ShortText = Annotated[str, Field(min_length=1, max_length=128)]
@@ -101,7 +105,7 @@ class Parcel(ContractModel):
     direction: Direction
     trade_mode: TradeMode | None = None
     mail_product: MailProduct | None = None
-    carrier: Annotated[str, Field(min_length=2, max_length=16)] | None = None
+    carrier: Annotated[str, Field(min_length=2, max_length=16, description=carrier_description())] | None = None
     contents_type: ContentsType = "merchandise"
     sender: Party
     consignee: Party

@@ -162,3 +162,12 @@ async def test_a_restarted_sandbox_resumes_its_plan(carrier_settings):
     async with running_carrier(carrier_settings(step_interval_s=0.3), postal):
         await eventually(lambda: postal.delivered() == [MAIL])
     assert [e["code"] for e in postal.events()] == ["EMC", "EMD", "EDB", "EMF", "EDG", "EMI"]
+
+
+async def test_the_carrier_serves_prometheus_metrics_like_every_service(carrier_settings):
+    """Issue 16 finding 10: the README says every service has /metrics; the carrier had none."""
+    async with running_carrier(carrier_settings(step_interval_s=60), FakePostal()) as client:
+        await client.get("/v1/manifests/nope")
+        response = await client.get("/metrics")
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+        assert 'service="carrier"' in response.text

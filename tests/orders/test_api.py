@@ -113,6 +113,10 @@ async def test_list_filters(orders):
     ({"created_gte": "2026-03-01T00:00:00"}, "created_gte", "timezone_required"),
     ({"created_lt": "yesterday"}, "created_lt", "datetime_from_date_parsing"),
     ({"starting_after": "ord_unknown"}, "starting_after", "cursor_invalid"),
+    # Issue 16: valid RFC 3339, but before year 1 / after 9999 in UTC (was OverflowError, a 500).
+    ({"created_gte": "0001-01-01T00:00:00+01:00"}, "created_gte", "date_out_of_range"),
+    ({"created_lt": "9999-12-31T23:59:59-01:00"}, "created_lt", "date_out_of_range"),
+    ({"created_lt": "0.5"}, "created_lt", "datetime_format"),  # not Unix seconds: the document says date-time
 ])
 async def test_bad_list_parameters_are_422(orders, params, field, code):
     response = await orders.client.get("/v1/orders", params=params, headers=orders.merchant)

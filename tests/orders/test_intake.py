@@ -152,6 +152,9 @@ RULES = [
     (mail_parcel, _set("mail_product", None), "mail_product", "mail_product_required"),
     (express_parcel, _set("mail_product", "parcel"), "mail_product", "mail_product_not_allowed"),
     (express_parcel, _set("carrier", None), "carrier", "carrier_required"),
+    # issue 16 finding 11: accepted, then dead-lettered by postal (no numbering) and stalled
+    (express_parcel, _set("carrier", "NOPE"), "carrier", "carrier_unknown"),
+    (mail_parcel, _set("gross_weight_kg", "1000.000"), "gross_weight_kg", "weight_too_large"),
     (mail_parcel, _set("channel", "pigeon"), "channel", "value_not_allowed"),
     (mail_parcel, _set("consignee.name", "x" * 129), "consignee.name", "too_long"),
     (mail_parcel, _set("consignee.address", ""), "consignee.address", "too_short"),

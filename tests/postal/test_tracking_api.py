@@ -128,10 +128,12 @@ async def test_a_batch_answers_each_event_on_its_own(postal):
         {"tracking_number": mail, "code": "EMD", "occurred_at": "2026-03-02T10:00:00"},
         {"tracking_number": mail, "code": "EMD", "occurred_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()},
         {"tracking_number": mail, "code": "EMD", "occurred_at": "0001-01-01T00:00:00Z"},  # a typed-in year
+        # Issue 16: no UTC equivalent (was OverflowError: a 500 for the whole batch); one rejected item.
+        {"tracking_number": mail, "code": "EMD", "occurred_at": "0001-01-01T00:00:00+01:00"},
     ]})
     assert response.status_code == 200
     body = response.json()
-    assert (body["accepted"], body["duplicate"], body["rejected"]) == (1, 1, 7)
+    assert (body["accepted"], body["duplicate"], body["rejected"]) == (1, 1, 8)
     problems = [(r["result"], r["problem"] and (r["problem"]["status"], r["problem"]["code"], r["problem"].get("field")))
                 for r in body["results"]]
     assert problems == [
@@ -144,10 +146,22 @@ async def test_a_batch_answers_each_event_on_its_own(postal):
         ("rejected", (422, "timezone_aware", "events[6].occurred_at")),
         ("rejected", (422, "occurred_in_future", "occurred_at")),
         ("rejected", (422, "occurred_too_early", "occurred_at")),
+        ("rejected", (422, "date_out_of_range", "events[9].occurred_at")),
     ]
     assert "check digit" in body["results"][4]["problem"]["detail"]
     assert not s10.is_valid(bad_check)
     assert len(await postal.emitted(ParcelTracking)) == 1
+
+
+async def test_unreadable_tracking_bodies_answer_422_not_500(postal):
+    """Issue 16: nesting that made the parser recurse (RecursionError, a 500) and nested arrays in `events`."""
+    headers = {**postal.post_key, "content-type": "application/json"}
+    for body, code in ((b"[" * 100_000, "json_too_deep"), (b'{"events": [' + b"[" * 200 + b"]" * 200 + b"]}",
+                                                           "json_too_deep"),
+                       (b'{"tracking_number": ' + b"9" * 5000 + b"}", "json_number_too_long"),
+                       (b'{"tracking_number": "CP', "json_invalid")):
+        response = await postal.client.post("/v1/tracking-events", content=body, headers=headers)
+        assert (response.status_code, response.json()["code"], response.json()["field"]) == (422, code, "body")
 
 
 async def test_a_single_rejected_event_answers_with_its_problem_status(postal):

@@ -43,6 +43,10 @@ def make_app() -> FastAPI:
     async def driver_bug() -> dict:
         raise DBAPIError("SELECT 1", {}, Exception("invalid input for query argument $1"))
 
+    @app.get("/nul")
+    async def nul() -> dict:
+        raise DBAPIError("INSERT …", {}, Exception('invalid byte sequence for encoding "UTF8": 0x00'))
+
     @app.get("/boom")
     async def boom() -> dict:
         raise RuntimeError("bug")
@@ -129,3 +133,9 @@ def test_a_connection_lost_under_the_driver_is_the_database_being_unavailable():
     assert _connection_lost(ConnectionRefusedError())
     assert not _connection_lost(ValueError("a bug"))
     assert not _connection_lost(AdaptedError("syntax error at or near"))
+
+
+async def test_a_nul_character_postgresql_refuses_is_invalid_input_not_a_500():
+    """Issue 16 (found by the contract run on PostgreSQL): text with U+0000 answered 500."""
+    response = await request("GET", "/nul")
+    assert (response.status_code, response.json()["code"]) == (422, "nul_character_not_allowed")

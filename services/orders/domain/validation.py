@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from services.orders.domain.identity import is_valid_passport_number, is_valid_resident_id, is_valid_uscc
 from services.orders.domain.reference import COUNTRY_CODES, TENDER_CURRENCY_CODES
+from shared.contract.carriers import CARRIERS, MAX_PARCEL_WEIGHT_KG
 from shared.contract.parcel import Parcel, Party
 
 CENT = Decimal("0.01")
@@ -39,6 +40,7 @@ VIOLATION_CODES = frozenset(
         "buyer_id_type_not_allowed",
         "carrier_conflict",
         "carrier_required",
+        "carrier_unknown",
         "consignee_id_required",
         "country_unknown",
         "currency_mismatch",
@@ -63,6 +65,7 @@ VIOLATION_CODES = frozenset(
         "trade_mode_direction",
         "trade_mode_not_allowed",
         "trade_mode_required",
+        "weight_too_large",
     }
 )
 
@@ -162,9 +165,21 @@ def check_mail_product(parcel: Parcel) -> Iterator[Violation]:
 
 
 def check_carrier(parcel: Parcel) -> Iterator[Violation]:
-    """Express needs the carrier whose waybill number the parcel will travel under."""
+    """Express needs the carrier whose waybill number the parcel will travel under, one of the published list
+    (an e-commerce parcel may also name its logistics company)."""
     if parcel.channel == "express" and parcel.carrier is None:
         yield Violation("carrier", "carrier_required", "an express parcel needs a carrier")
+    elif parcel.carrier is not None and parcel.carrier not in CARRIERS and (
+            parcel.logistics_company is None or parcel.carrier.upper() != parcel.logistics_company):
+        yield Violation("carrier", "carrier_unknown",
+                        f"carrier {parcel.carrier} is not one of {', '.join(CARRIERS)}")
+
+
+def check_weight(parcel: Parcel) -> Iterator[Violation]:
+    """A receptacle's S9 weight field holds 999.9 kg at most: a heavier parcel could be accepted but never bagged."""
+    if parcel.weight_kg > Decimal(MAX_PARCEL_WEIGHT_KG):
+        field = "gross_weight_kg" if parcel.gross_weight_kg is not None else "lines"
+        yield Violation(field, "weight_too_large", f"a parcel weighs at most {MAX_PARCEL_WEIGHT_KG} kg")
 
 
 def check_logistics_company(parcel: Parcel) -> Iterator[Violation]:
@@ -351,6 +366,7 @@ RULES: tuple[Callable[[Parcel], Iterator[Violation]], ...] = (
     check_trade_mode,
     check_mail_product,
     check_carrier,
+    check_weight,
     check_logistics_company,
     check_ecommerce_route,
     check_hs_codes,

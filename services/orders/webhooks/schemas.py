@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.orders.domain.status import OrderStatus
-from services.orders.webhooks.rules import EVENT_TYPES
+from services.orders.webhooks.rules import ALL_EVENT_TYPES, EVENT_TYPES
 from shared.contract.parcel import Channel
+from shared.instants import Instant
 
 DeliveryStatus = Literal["pending", "succeeded", "failed"]
 _EVENT_TYPES_DOC = ("The event types to receive, or `[\"*\"]` for all: " + ", ".join(f"`{name}`" for name in EVENT_TYPES))
@@ -72,7 +73,10 @@ class Schema(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-EventTypeList = Annotated[list[Annotated[str, Field(max_length=64)]],
+# The enumeration is documented (issue 16: it lived in the description only); the service checks it itself, so an
+# unknown type is reported with its index (`event_type_unknown`) together with the URL's faults.
+EventTypeList = Annotated[list[Annotated[str, Field(max_length=64, json_schema_extra={
+                              "enum": [ALL_EVENT_TYPES, *EVENT_TYPES]})]],
                           Field(min_length=1, max_length=32, description=_EVENT_TYPES_DOC)]
 Description = Annotated[str, Field(max_length=256, description="Your note on what the endpoint is for")]
 Url = Annotated[str, Field(min_length=1, max_length=2048,
@@ -88,7 +92,7 @@ class EndpointCreate(Schema):
     url: Url
     event_types: EventTypeList
     description: Description = ""
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class EndpointUpdate(Schema):
@@ -100,7 +104,7 @@ class EndpointUpdate(Schema):
     url: Url | None = None
     event_types: EventTypeList | None = None
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class EndpointOut(Schema):
@@ -190,7 +194,7 @@ class ReplayRequest(Schema):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"since": "2026-03-01T00:00:00Z",
                                                                              "status": "failed"}})
 
-    since: datetime
+    since: Instant
     status: Literal["failed"] = "failed"
 
 

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -135,6 +136,9 @@ CASES: list[tuple[Callable[[], Body], str, str]] = [
     (lambda: mail_parcel(mail_product=None), "mail_product", "mail_product_required"),
     (lambda: express_parcel(mail_product="ems"), "mail_product", "mail_product_not_allowed"),
     (lambda: express_parcel(carrier=None), "carrier", "carrier_required"),
+    # issue 16 finding 11: a carrier postal cannot number, a parcel no receptacle can weigh
+    (lambda: express_parcel(carrier="NOPE"), "carrier", "carrier_unknown"),
+    (lambda: express_parcel(gross_weight_kg=Decimal("999.901")), "gross_weight_kg", "weight_too_large"),
     (lambda: express_parcel(logistics_company="YTO"), "logistics_company", "logistics_company_not_allowed"),
     (lambda: ecommerce_parcel(logistics_company="YTO", carrier="SGE"), "carrier", "carrier_conflict"),
     # e-commerce routes: imports come into China, exports leave it

@@ -158,6 +158,10 @@ async def test_replay_since_needs_a_time_zone(orders):
                                         json={"since": "2026-03-01T00:00:00Z", "status": "succeeded"},
                                         headers=orders.merchant)
     assert (response.status_code, response.json()["field"]) == (422, "status")
+    # Issue 16: a time with no UTC equivalent is invalid input, not a 500.
+    response = await orders.client.post(f"/v1/webhook-endpoints/{created['id']}/replay",
+                                        json={"since": "0001-01-01T00:00:00+01:00"}, headers=orders.merchant)
+    assert (response.status_code, response.json()["code"]) == (422, "date_out_of_range")
 
 
 async def test_the_delivery_log_cursor_must_belong_to_the_endpoint(orders):
