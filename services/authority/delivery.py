@@ -57,9 +57,10 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, identity:
             if row.body is None:
                 await repository.set_body(session, row.id, body)
             bodies[row.id] = body
-    # Receipts of different declarations go concurrently; one declaration's stay in their order (a batch holds at
-    # most the first waiting receipt of each case, and a declaration's cases keep their due order here). One at a
-    # time, a slow answer from customs held every other declaration's receipt behind it.
+    # Requests of up to receipt_batch receipts go concurrently; one declaration's receipts stay in their order, in
+    # one request or one sequence of requests (a round holds at most the first waiting receipt of each case, and a
+    # declaration's cases keep their due order here). One at a time, a slow answer from customs held every other
+    # declaration's receipt behind it.
     by_declaration: dict[str, list[Any]] = {}
     for row in due:
         by_declaration.setdefault(row.cop_no or row.case_guid, []).append(row)

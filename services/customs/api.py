@@ -307,10 +307,10 @@ def _problem_example(status: int, code: str, detail: str, **extra: str) -> dict[
     200: {"description": "One result per receipt, in the order posted; each `status` is what POST /v1/receipts "
                          "would have answered for it (refused ones are kept all the same)",
           "content": {"application/json": {"example": {"results": [
-              {"status": 200, "receipt_id": 4711, "outcome": "applied", "declaration_id": "dcl_3f2a9c0e5b7d41e8a6c2f1b0",
-               "declaration_status": "accepted"},
-              {"status": 200, "receipt_id": 4712, "outcome": "applied", "declaration_id": "dcl_3f2a9c0e5b7d41e8a6c2f1b0",
-               "declaration_status": "released"},
+              {"status": 200, "receipt_id": 4711, "outcome": "applied",
+               "declaration_id": "dcl_3f2a9c0e5b7d41e8a6c2f1b0", "declaration_status": "accepted"},
+              {"status": 200, "receipt_id": 4712, "outcome": "applied",
+               "declaration_id": "dcl_3f2a9c0e5b7d41e8a6c2f1b0", "declaration_status": "released"},
               {"status": 422, "code": "receipt_signature_invalid",
                "detail": "The receipt's signature does not verify: digest mismatch"},
               {"status": 404, "code": "receipt_unknown_message",

@@ -47,7 +47,8 @@ class Keys:
 
 class CustomsReceiver:
     """customs' POST /v1/receipts as the sandbox sees it: checks the key and the signature, records every receipt
-    it takes (POST /v1/receipts/batch too); `script` gives, per call, an exception to raise or a status to answer instead."""
+    it takes (POST /v1/receipts/batch too); `script` gives, per call, an exception to raise or a status to answer
+    instead."""
 
     def __init__(self, keys: Keys) -> None:
         self.keys = keys

@@ -8,11 +8,12 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.customs import receipts_batch
 from services.customs.intake import cancel_order
 from services.customs.models import Message, Receipt
 from services.customs.repository import DeclarationRepository
 from services.customs.repository_exchange import ExchangeRepository
-from services.customs.service import outbox_emitter
+from services.customs.service import StaleDeclaration, outbox_emitter
 from shared.ceb.signing import SigningIdentity
 from shared.certificates import ensure_pair
 from tests.customs.events import accepted, cancelled, mail, new_order_id
@@ -210,3 +211,19 @@ async def test_a_batch_needs_the_authoritys_key_and_a_sound_body(customs):
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["field"] == field, response.text
     assert await _all_receipts(customs) == []
+
+
+async def test_a_batch_whose_declaration_changed_concurrently_is_applied_one_receipt_at_a_time(customs, monkeypatch):
+    declaration = await customs.file(mail(new_order_id()))
+    [message] = await customs.messages(declaration.id)
+    start = customs.config.now()
+    bodies = [customs.receipt_xml(message, status, at=start + timedelta(milliseconds=n))
+              for n, status in enumerate((2, 120, 800))]
+
+    async def lost_a_race(*_args, **_kwargs):
+        raise StaleDeclaration(declaration.id)  # a broker changed the declaration under the shared transaction
+
+    monkeypatch.setattr(receipts_batch, "_apply_together", lost_a_race)
+    results = (await _send_batch(customs, bodies)).json()["results"]
+    assert [(r["status"], r["outcome"]) for r in results] == [(200, "recorded"), (200, "applied"), (200, "applied")]
+    assert (await customs.reload(declaration.id)).status == "released"
