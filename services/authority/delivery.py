@@ -1,4 +1,7 @@
-"""Posting receipts to customs: each one signed, one request each, in order per declaration, retried until 2xx.
+"""Posting receipts to customs: each one signed, in order per declaration, retried until customs takes it (2xx).
+
+Receipts go in batches to POST /v1/receipts/batch (settings.receipt_batch a request; customs answers per receipt,
+and each is settled on its own answer), or, with receipt_batch 1, one request each to POST /v1/receipts.
 
 The plan is in the database, so a restarted sandbox resumes where it stopped. A receipt's bytes are made and kept
 at its first attempt, so a retry (or a repeat after a lost answer) is byte for byte the same receipt, which customs
@@ -8,6 +11,7 @@ recognises by its guid.
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import timedelta
 from typing import Any
 
@@ -53,21 +57,28 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, identity:
             if row.body is None:
                 await repository.set_body(session, row.id, body)
             bodies[row.id] = body
-    # Receipts of different declarations go concurrently; one declaration's stay in their order (a batch holds at
-    # most the first waiting receipt of each case, and a declaration's cases keep their due order here). One at a
-    # time, a slow answer from customs held every other declaration's receipt behind it.
+    # Requests of up to receipt_batch receipts go concurrently; one declaration's receipts stay in their order, in
+    # one request or one sequence of requests (a round holds at most the first waiting receipt of each case, and a
+    # declaration's cases keep their due order here). One at a time, a slow answer from customs held every other
+    # declaration's receipt behind it.
     by_declaration: dict[str, list[Any]] = {}
     for row in due:
         by_declaration.setdefault(row.cop_no or row.case_guid, []).append(row)
     limit = asyncio.Semaphore(settings.post_concurrency)
     errors: dict[int, str | None] = {}
 
-    async def post_in_order(rows: list[Any]) -> None:
+    async def post_in_order(requests: list[list[Any]]) -> None:
         async with limit:
-            for row in rows:
-                errors[row.id] = await _post(client, settings, bodies[row.id])
+            for rows in requests:
+                if settings.receipt_batch == 1:
+                    errors[rows[0].id] = await _post(client, settings, bodies[rows[0].id])
+                else:
+                    errors.update(zip((row.id for row in rows),
+                                      await _post_batch(client, settings, [bodies[row.id] for row in rows]),
+                                      strict=True))
 
-    await asyncio.gather(*(post_in_order(rows) for rows in by_declaration.values()))
+    await asyncio.gather(*(post_in_order(requests)
+                           for requests in batches(list(by_declaration.values()), size=settings.receipt_batch)))
     delivered = 0
     async with db.transaction() as session:  # one commit settles the batch
         for row in due:
@@ -100,3 +111,42 @@ async def _post(client: httpx.AsyncClient, settings: AuthoritySettings, body: by
     if 200 <= response.status_code < 300:
         return None
     return f"customs answered {response.status_code}: {response.text[:300]}"
+
+
+def batches(declarations: list[list[Any]], *, size: int) -> list[list[list[Any]]]:
+    """Requests of at most `size` receipts, as sequences posted one after the other: a declaration's receipts stay
+    in one request (or, past `size`, in consecutive requests of one sequence), so they arrive in their order."""
+    sequences: list[list[list[Any]]] = []
+    shared: list[Any] = []
+    for rows in declarations:
+        if len(rows) > size:
+            sequences.append([rows[i:i + size] for i in range(0, len(rows), size)])
+            continue
+        if len(shared) + len(rows) > size:
+            sequences.append([shared])
+            shared = []
+        shared.extend(rows)
+    if shared:
+        sequences.append([shared])
+    return sequences
+
+
+async def _post_batch(client: httpx.AsyncClient, settings: AuthoritySettings, bodies: list[bytes]) -> list[str | None]:
+    """Per receipt: None when customs took it (its item answered 2xx), else what went wrong (the whole request
+    failing fails each of its receipts)."""
+    try:
+        response = await client.post("/v1/receipts/batch", headers={"Authorization": f"Bearer {settings.api_key}"},
+                                     json={"receipts": [base64.b64encode(body).decode("ascii") for body in bodies]})
+    except httpx.HTTPError as exc:
+        return [f"{type(exc).__name__}: {exc}"] * len(bodies)
+    if response.status_code != 200:
+        return [f"customs answered {response.status_code}: {response.text[:300]}"] * len(bodies)
+    try:
+        results = response.json()["results"]
+        if len(results) != len(bodies):
+            raise ValueError(f"{len(results)} results for {len(bodies)} receipts")
+    except (ValueError, KeyError, TypeError) as exc:
+        return [f"customs answered an unreadable batch result: {exc}"] * len(bodies)
+    return [None if 200 <= int(item.get("status", 0)) < 300 else
+            f"customs answered {item.get('status')} for it: {item.get('code')}: {str(item.get('detail'))[:200]}"
+            for item in results]

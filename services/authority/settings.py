@@ -75,12 +75,15 @@ class AuthoritySettings(ServiceSettings):
     seed: int = 0
     rules: list[Rule] = Field(default_factory=list)
 
-    # Posting receipts: one request each, retried with backoff until customs answers 2xx. The plan is looked at
+    # Posting receipts: retried with backoff until customs answers 2xx for each. The plan is looked at
     # every poll_interval_s while nothing is due.
     poll_interval_s: float = Field(default=0.1, gt=0)
     post_batch_size: int = Field(default=100, ge=1)
     post_concurrency: int = Field(default=16, ge=1)  # declarations whose receipts are posted at once
     post_timeout_s: float = Field(default=5.0, gt=0)
+    # Receipts per request to customs' POST /v1/receipts/batch; 1 posts each alone to POST /v1/receipts, as the
+    # single window does (SILKGATE_AUTHORITY_RECEIPT_BATCH=1).
+    receipt_batch: int = Field(default=50, ge=1, le=100)
     retry_backoff_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 5.0, 10.0, 30.0])
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from services.customs import broker_actions, brokers, receipts
+from services.customs import broker_actions, brokers, receipts, receipts_batch
 from services.customs.repository import DeclarationRepository, QueueFilters
 from services.customs.repository_exchange import ExchangeRepository
 from services.customs.schemas import (
@@ -29,6 +29,8 @@ from services.customs.schemas import (
     InspectionBody,
     MessageList,
     ReceiptAnswer,
+    ReceiptBatchAnswer,
+    ReceiptBatchBody,
     RejectBody,
     RequestDocumentsBody,
 )
@@ -292,3 +294,44 @@ def _gone(declaration_id: str, action: str, instead: str) -> Gone:
 async def post_receipt(request: Request, principal: Authority) -> ReceiptAnswer:
     body = await request.body()
     return await receipts.receive(_runtime(request), _config(request), body, principal=principal)
+
+
+def _problem_example(status: int, code: str, detail: str, **extra: str) -> dict[str, Any]:
+    return {"content": {"application/problem+json": {"example": {
+        "type": f"https://silkgate.dev/problems/{code}", "status": status, "code": code, "detail": detail,
+        "instance": "/v1/receipts/batch", **extra}}}}
+
+
+@router.post("/receipts/batch", response_model=ReceiptBatchAnswer, response_model_exclude_none=True,
+             tags=["receipts"], responses={
+    200: {"description": "One result per receipt, in the order posted; each `status` is what POST /v1/receipts "
+                         "would have answered for it (refused ones are kept all the same)",
+          "content": {"application/json": {"example": {"results": [
+              {"status": 200, "receipt_id": 4711, "outcome": "applied",
+               "declaration_id": "dcl_3f2a9c0e5b7d41e8a6c2f1b0", "declaration_status": "accepted"},
+              {"status": 200, "receipt_id": 4712, "outcome": "applied",
+               "declaration_id": "dcl_3f2a9c0e5b7d41e8a6c2f1b0", "declaration_status": "released"},
+              {"status": 422, "code": "receipt_signature_invalid",
+               "detail": "The receipt's signature does not verify: digest mismatch"},
+              {"status": 404, "code": "receipt_unknown_message",
+               "detail": "The receipt answers message 0000000-…, which silkgate never filed"},
+              {"status": 503, "code": "receipt_busy",
+               "detail": "The declaration kept changing while the receipt was applied; send it again"}]}}}},
+    401: {"description": "Missing or unknown API key",
+          **_problem_example(401, "api_key_invalid", "Missing or unknown API key")},
+    403: {"description": "Not the customs authority's key",
+          **_problem_example(403, "role_not_allowed", "This key's role (broker) may not do this")},
+    422: {"description": "Invalid body (not JSON, no receipts, more than 100, an item not base64); names the field",
+          **_problem_example(422, "value_error", "Value error, not base64 (RFC 4648, standard alphabet, padded)",
+                             field="receipts[3]")},
+    503: {"description": "The authority's certificate is not configured (code authority_certificate_missing) or "
+                         "the database is unavailable; nothing was applied",
+          **_problem_example(503, "authority_certificate_missing", "The customs authority's certificate is not "
+                                                                   "configured: receipts cannot be verified")},
+}, summary="Up to 100 receipts from the customs authority at once (base64 of each signed XML), applied in order")
+async def post_receipt_batch(request: Request, body: ReceiptBatchBody, principal: Authority) -> ReceiptBatchAnswer:
+    """Each receipt is verified as POST /v1/receipts verifies it; the good ones are applied in one transaction, in
+    the order given (a declaration's receipts in the batch one after the other). A concurrent change of one of
+    their declarations makes the batch fall back to one transaction per receipt."""
+    return await receipts_batch.receive_batch(_runtime(request), _config(request),
+                                              body.signed(), principal=principal)

@@ -46,7 +46,7 @@ from shared.ceb.errors import MessageMalformed, SignatureInvalid
 from shared.ceb.fields import return_time as format_return_time
 from shared.ceb.receipts import Receipt, read_receipt
 from shared.contract.events import DeclarationCancellationRefusedV2, TaxBill
-from shared.errors import InvalidInput, NotFound, ServiceUnavailable
+from shared.errors import InvalidInput, NotFound, ServiceUnavailable, SilkgateError
 from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
@@ -76,52 +76,107 @@ class ParsedReceipt:
                    receipt.return_info, receipt.pre_no, receipt.invt_no)
 
 
+@dataclass(frozen=True)
+class ReceiptProblem:
+    """Why a receipt was not applied: the HTTP status and stable code POST /v1/receipts answers, and the detail.
+    A refused receipt (`kept`) is stored all the same; a busy one is for the authority to send again."""
+
+    status: int
+    code: str
+    detail: str
+    error: str
+    field: str | None = None
+    parsed: ParsedReceipt | None = None
+    kept: bool = True
+
+    def as_error(self) -> SilkgateError:
+        """The problem as the single endpoint raises it."""
+        if self.status == 404:
+            return NotFound(self.detail, code=self.code)
+        if self.status == 503:
+            return ServiceUnavailable(self.detail, code=self.code, headers={"Retry-After": "1"})
+        return InvalidInput(self.detail, code=self.code, field=self.field)
+
+
 async def receive(runtime: ServiceRuntime, config: CustomsConfig, body: bytes, *,
                   principal: Principal) -> ReceiptAnswer:
     """Verify a receipt and apply it; a refused one is kept all the same (the boundary of POST /v1/receipts)."""
     text = body.decode("utf-8", errors="replace")
+    verified = verify(config, body)
+    if isinstance(verified, ReceiptProblem):
+        await keep_refused(runtime, config, [(text, verified)], key_id=principal.key_id)
+        raise verified.as_error()
+    done = await apply_alone(runtime, config, verified, body=text, key_id=principal.key_id)
+    if isinstance(done, ReceiptProblem):
+        raise done.as_error()
+    return ReceiptAnswer(receipt_id=done.receipt_id, outcome=done.outcome, declaration_id=done.declaration_id,
+                         status=done.status)
+
+
+def verify(config: CustomsConfig, body: bytes) -> ParsedReceipt | ReceiptProblem:
+    """Check the receipt's signature against the authority's certificate and read it (CPU only, no I/O)."""
     if config.authority_certificate is None:
         raise ServiceUnavailable("The customs authority's certificate is not configured: receipts cannot be verified",
                                  code="authority_certificate_missing")
     try:
-        parsed = ParsedReceipt.of(read_receipt(body, config.authority_certificate))
+        return ParsedReceipt.of(read_receipt(body, config.authority_certificate))
     except SignatureInvalid as exc:
-        await _keep_refused(runtime, config, text, principal, "receipt_signature_invalid", exc.detail)
-        raise InvalidInput(f"The receipt's signature does not verify: {exc.detail}",
-                           code="receipt_signature_invalid", field=exc.field) from None
+        return ReceiptProblem(422, "receipt_signature_invalid",
+                              f"The receipt's signature does not verify: {exc.detail}", exc.detail, field=exc.field)
     except MessageMalformed as exc:
-        await _keep_refused(runtime, config, text, principal, "receipt_malformed", exc.detail)
-        raise InvalidInput(f"The receipt cannot be read: {exc.detail}", code="receipt_malformed",
-                           field=exc.field) from None
+        return ReceiptProblem(422, "receipt_malformed", f"The receipt cannot be read: {exc.detail}", exc.detail,
+                              field=exc.field)
+
+
+def unknown_message(parsed: ParsedReceipt) -> ReceiptProblem:
+    """A verified receipt answering a guid silkgate never filed."""
+    return ReceiptProblem(404, "receipt_unknown_message",
+                          f"The receipt answers message {parsed.guid}, which silkgate never filed",
+                          f"no message {parsed.guid} was filed", parsed=parsed)
+
+
+def busy(parsed: ParsedReceipt) -> ReceiptProblem:
+    """The declaration kept changing under the receipt: not kept, the authority sends it again."""
+    return ReceiptProblem(503, "receipt_busy", "The declaration kept changing while the receipt was applied; "
+                          "send it again", "busy", parsed=parsed, kept=False)
+
+
+async def apply_alone(runtime: ServiceRuntime, config: CustomsConfig, parsed: ParsedReceipt, *, body: str,
+                      key_id: str | None) -> ReceiptOutcome | ReceiptProblem:
+    """Apply a verified receipt in a transaction of its own, redone on a concurrent change of its declaration;
+    a receipt for an unknown message is kept as refused."""
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             async with runtime.db.transaction() as session:
-                done = await apply_receipt(DeclarationRepository(session), config, parsed, body=text,
-                                           key_id=principal.key_id, emit=outbox_emitter(runtime.outbox, session))
-            return ReceiptAnswer(receipt_id=done.receipt_id, outcome=done.outcome,
-                                 declaration_id=done.declaration_id, status=done.status)
+                return await apply_receipt(DeclarationRepository(session), config, parsed, body=body,
+                                           key_id=key_id, emit=outbox_emitter(runtime.outbox, session))
         except StaleDeclaration:
             log.info("receipt.retried", attempt=attempt, guid=parsed.guid)
         except UnknownMessage:
-            await _keep_refused(runtime, config, text, principal, "receipt_unknown_message",
-                                f"no message {parsed.guid} was filed", parsed=parsed)
-            raise NotFound(f"The receipt answers message {parsed.guid}, which silkgate never filed",
-                           code="receipt_unknown_message") from None
-    raise ServiceUnavailable("The declaration kept changing while the receipt was applied; send it again",
-                             code="receipt_busy", headers={"Retry-After": "1"})
+            problem = unknown_message(parsed)
+            await keep_refused(runtime, config, [(body, problem)], key_id=key_id)
+            return problem
+    return busy(parsed)
 
 
-async def _keep_refused(runtime: ServiceRuntime, config: CustomsConfig, text: str, principal: Principal, code: str,
-                        error: str, *, parsed: ParsedReceipt | None = None) -> None:
-    """Evidence first: a receipt refused is stored in its own transaction before the refusal is answered."""
-    row = {"received_at": config.now(), "key_id": principal.key_id, "body": text, "outcome": "refused",
-           "error_code": code, "error": error[:512]}
-    if parsed is not None:
+async def keep_refused(runtime: ServiceRuntime, config: CustomsConfig, refused: list[tuple[str, ReceiptProblem]], *,
+                       key_id: str | None) -> None:
+    """Evidence first: refused receipts are stored in their own transaction before the refusal is answered."""
+    async with runtime.db.transaction() as session:
+        exchange = ExchangeRepository(session)
+        for text, problem in refused:
+            await exchange.add_receipt(refused_row(config, text, problem, key_id=key_id))
+
+
+def refused_row(config: CustomsConfig, text: str, problem: ReceiptProblem, *, key_id: str | None) -> dict:
+    """The stored form of a refused receipt: the body as received, why, and what could be read of it."""
+    row = {"received_at": config.now(), "key_id": key_id, "body": text, "outcome": "refused",
+           "error_code": problem.code, "error": problem.error[:512]}
+    if (parsed := problem.parsed) is not None:
         row.update(message_type=parsed.message_type, message_guid=parsed.guid, return_status=parsed.return_status,
                    return_time=parsed.return_time, return_info=parsed.return_info[:1024])
-    async with runtime.db.transaction() as session:
-        await ExchangeRepository(session).add_receipt(row)
-    log.warning("receipt.refused", code=code, error=error[:200])
+    log.warning("receipt.refused", code=problem.code, error=problem.error[:200])
+    return row
 
 
 @dataclass(frozen=True)

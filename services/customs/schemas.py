@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contract.events import CustomsStatus, Lane
 from shared.contract.parcel import Channel, PositiveMoney
@@ -257,6 +259,53 @@ class ReceiptAnswer(BaseModel):
     outcome: Literal["applied", "recorded", "duplicate", "late", "superseded"]
     declaration_id: str
     status: CustomsStatus
+
+
+def _signed_receipt(value: str) -> str:
+    try:
+        base64.b64decode(value, validate=True)
+        return value
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64 (RFC 4648, standard alphabet, padded)") from None
+
+
+# One signed receipt's XML, base64 (a receipt is a few kB; the request body stays under max_body_bytes).
+SignedReceipt = Annotated[str, Field(min_length=4, max_length=100_000), AfterValidator(_signed_receipt)]
+RECEIPT_BATCH_MAX = 100
+
+
+class ReceiptBatchBody(Body):
+    """Signed receipts posted together, each exactly as POST /v1/receipts takes it, base64; applied in this order."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"receipts": ["PD94bWwgdmVyc2lvbj0iMS4wIiBlbmNvZGluZz0iVVRGLTgiPz4KPENFQjYyMk1lc3NhZ2UgLi4u",
+                                   "PD94bWwgdmVyc2lvbj0iMS4wIiBlbmNvZGluZz0iVVRGLTgiPz4KPENVU1JTUCAuLi4="]}]})
+
+    receipts: Annotated[list[SignedReceipt], Field(min_length=1, max_length=RECEIPT_BATCH_MAX)]
+
+    def signed(self) -> list[bytes]:
+        """Each receipt's signed XML, as posted."""
+        return [base64.b64decode(receipt, validate=True) for receipt in self.receipts]
+
+
+class ReceiptBatchItem(BaseModel):
+    """What one receipt of a batch did: `status` is what POST /v1/receipts would have answered for it (200, or
+    422 receipt_malformed / receipt_signature_invalid, 404 receipt_unknown_message, 503 receipt_busy); the
+    refused ones are kept as received all the same."""
+
+    status: int
+    receipt_id: int | None = None
+    outcome: Literal["applied", "recorded", "duplicate", "late", "superseded"] | None = None
+    declaration_id: str | None = None
+    declaration_status: CustomsStatus | None = None
+    code: str | None = None
+    detail: str | None = None
+
+
+class ReceiptBatchAnswer(BaseModel):
+    """One result per receipt posted, in the order posted."""
+
+    results: list[ReceiptBatchItem]
 
 
 class DeclarationDetail(DeclarationSummary):

@@ -3,6 +3,7 @@ through customs' real gateway adapter, and the authority as an in-process app.""
 
 from __future__ import annotations
 
+import base64
 import json
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -46,7 +47,8 @@ class Keys:
 
 class CustomsReceiver:
     """customs' POST /v1/receipts as the sandbox sees it: checks the key and the signature, records every receipt
-    it takes; `script` gives, per call, an exception to raise or a status to answer instead."""
+    it takes (POST /v1/receipts/batch too); `script` gives, per call, an exception to raise or a status to answer
+    instead."""
 
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
@@ -54,10 +56,14 @@ class CustomsReceiver:
         self.refused: list[str] = []
         self.calls = 0
         self.script: list[Any] = []
+        self.item_script: list[int] = []
+        self.requests: list[str] = []
+        self.batch_sizes: list[int] = []
         self.transport = httpx.MockTransport(self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.calls += 1
+        self.requests.append(request.url.path)
         step = self.script.pop(0) if self.script else None
         if isinstance(step, Exception):
             raise step
@@ -66,18 +72,29 @@ class CustomsReceiver:
         if request.headers.get("authorization") != f"Bearer {AUTHORITY_KEY}":
             self.refused.append("api key")
             return httpx.Response(401, json={"code": "api_key_invalid"})
+        if request.url.path == "/v1/receipts/batch":
+            bodies = [base64.b64decode(b) for b in json.loads(request.content)["receipts"]]
+            self.batch_sizes.append(len(bodies))
+            return httpx.Response(200, json={"results": [self._take(body) for body in bodies]})
         if request.headers.get("content-type") != "application/xml":
             self.refused.append("content type")
             return httpx.Response(415, json={"code": "unsupported_media_type"})
+        answer = self._take(request.content)
+        return httpx.Response(answer["status"], json=answer)
+
+    def _take(self, body: bytes) -> dict[str, Any]:
+        """One receipt as customs answers it (in a batch: its item); `item_script` answers instead, per receipt."""
+        if self.item_script:
+            return {"status": self.item_script.pop(0), "code": "scripted"}
         try:
-            receipt = read_receipt(request.content, self.keys.authority_cert)
+            receipt = read_receipt(body, self.keys.authority_cert)
         except ExchangeError as exc:
             self.refused.append(exc.code)
-            return httpx.Response(422, json={"code": exc.code})
+            return {"status": 422, "code": exc.code}
         if any(r.receipt_guid == receipt.receipt_guid for r in self.received):
-            return httpx.Response(200, json={"duplicate": True})
+            return {"status": 200, "outcome": "duplicate"}
         self.received.append(receipt)
-        return httpx.Response(200, json={"status": "applied"})
+        return {"status": 200, "outcome": "applied"}
 
     def statuses(self, guid: str) -> list[int]:
         return [r.return_status for r in self.received if r.guid == guid]

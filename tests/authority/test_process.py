@@ -3,6 +3,8 @@ receipts to a small HTTP server in the test; killed mid-plan and restarted, it f
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import subprocess
@@ -27,7 +29,7 @@ pytestmark = pytest.mark.e2e
 
 
 class Receiver:
-    """customs' POST /v1/receipts on a real socket: checks key and signature, keeps each receipt once."""
+    """customs' POST /v1/receipts (and …/batch) on a real socket: checks key and signature, keeps each receipt once."""
 
     def __init__(self, authority_cert: bytes) -> None:
         self.receipts: list[Receipt] = []
@@ -37,21 +39,31 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                status = 200
-                if self.path != "/v1/receipts" or self.headers.get("authorization") != f"Bearer {AUTHORITY_KEY}":
+                if self.path not in ("/v1/receipts", "/v1/receipts/batch") or \
+                        self.headers.get("authorization") != f"Bearer {AUTHORITY_KEY}":
                     receiver.problems.append(f"{self.path} {self.headers.get('authorization')}")
-                    status = 401
+                    self.answer(401)
+                elif self.path == "/v1/receipts":
+                    self.answer(self.take(body))
                 else:
-                    try:
-                        receipt = read_receipt(body, authority_cert)
-                        if all(r.receipt_guid != receipt.receipt_guid for r in receiver.receipts):
-                            receiver.receipts.append(receipt)
-                    except ExchangeError as exc:
-                        receiver.problems.append(exc.code)
-                        status = 422
+                    items = [self.take(base64.b64decode(b)) for b in json.loads(body)["receipts"]]
+                    self.answer(200, json.dumps({"results": [{"status": s} for s in items]}).encode())
+
+            def take(self, body: bytes) -> int:
+                try:
+                    receipt = read_receipt(body, authority_cert)
+                except ExchangeError as exc:
+                    receiver.problems.append(exc.code)
+                    return 422
+                if all(r.receipt_guid != receipt.receipt_guid for r in receiver.receipts):
+                    receiver.receipts.append(receipt)
+                return 200
+
+            def answer(self, status: int, content: bytes = b"") -> None:
                 self.send_response(status)
-                self.send_header("content-length", "0")
+                self.send_header("content-length", str(len(content)))
                 self.end_headers()
+                self.wfile.write(content)
 
             def log_message(self, *args) -> None:
                 pass

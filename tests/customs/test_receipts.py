@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
+from services.customs import receipts_batch
 from services.customs.intake import cancel_order
-from services.customs.models import Receipt
+from services.customs.models import Message, Receipt
 from services.customs.repository import DeclarationRepository
 from services.customs.repository_exchange import ExchangeRepository
-from services.customs.service import outbox_emitter
+from services.customs.service import StaleDeclaration, outbox_emitter
 from shared.ceb.signing import SigningIdentity
 from shared.certificates import ensure_pair
 from tests.customs.events import accepted, cancelled, mail, new_order_id
@@ -138,3 +140,90 @@ async def test_a_cancellation_before_the_authority_numbered_the_list_is_filed_wh
     cancel = (await customs.messages(declaration.id))[-1]
     assert (declaration.status, cancel.message_type, cancel.purpose) == ("cancel_requested", "CEB623", "cancel")
     assert (await customs.answer(declaration, 899, purpose="cancel")).status == "cancelled"
+
+
+# ── POST /v1/receipts/batch ────────────────────────────────────────────────
+
+
+async def _send_batch(customs, bodies, *, headers=None):
+    if customs._authority_headers is None:
+        customs._authority_headers = await customs.key("authority", "customs-authority")
+    return await customs.client.post("/v1/receipts/batch", headers=headers or customs._authority_headers,
+                                     json={"receipts": [base64.b64encode(body).decode() for body in bodies]})
+
+
+async def test_a_batch_answers_each_receipt_in_order_and_keeps_the_refused_ones(customs, tmp_path):
+    first = await customs.file(mail(new_order_id()))
+    second = await customs.file(accepted(new_order_id()))
+    [message] = await customs.messages(first.id)
+    other = next(m for m in await customs.messages(second.id) if m.purpose == "declaration")
+    start = customs.config.now()
+    forger = ensure_pair(tmp_path, "forger")
+    forged = customs.receipt_xml(message, 100, identity=SigningIdentity.from_files(forger.key_file, forger.cert_file))
+    nobody = Message(**{**{c: getattr(message, c) for c in ("message_type", "declaration_id")},
+                        "guid": "0" * 8 + message.guid[8:]})
+    bodies = [customs.receipt_xml(message, 2, at=start), customs.receipt_xml(other, 120, at=start),
+              forged, customs.receipt_xml(message, 120, at=start + timedelta(milliseconds=1)),
+              b"<not xml", customs.receipt_xml(nobody, 800),
+              customs.receipt_xml(message, 800, at=start + timedelta(milliseconds=2)),
+              customs.receipt_xml(message, 120, at=start + timedelta(milliseconds=1))]  # a repeat, in the batch
+    response = await _send_batch(customs, bodies)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [(r["status"], r.get("outcome") or r["code"]) for r in results] == [
+        (200, "recorded"), (200, "applied"), (422, "receipt_signature_invalid"), (200, "applied"),
+        (422, "receipt_malformed"), (404, "receipt_unknown_message"), (200, "applied"), (200, "late")]
+    assert [r.get("declaration_status") for r in results if r["status"] == 200] == \
+        ["filed", "accepted", "accepted", "released", "released"]  # one declaration's receipts in the order given
+    assert (await customs.reload(first.id)).status == "released"
+    assert (await customs.reload(second.id)).status == "accepted"
+    kept = await _all_receipts(customs)
+    assert sorted(r.error_code for r in kept if r.outcome == "refused") == \
+        ["receipt_malformed", "receipt_signature_invalid", "receipt_unknown_message"]
+    assert len(kept) == len(bodies)
+    assert [r.outcome for r in await _receipts(customs, first.id)] == ["recorded", "applied", "applied", "late"]
+
+
+async def test_a_batch_posted_again_changes_nothing(customs):
+    declaration = await customs.file(mail(new_order_id()))
+    [message] = await customs.messages(declaration.id)
+    start = customs.config.now()
+    bodies = [customs.receipt_xml(message, status, at=start + timedelta(milliseconds=n))
+              for n, status in enumerate((2, 120, 800))]
+    first = (await _send_batch(customs, bodies)).json()["results"]
+    again = (await _send_batch(customs, bodies)).json()["results"]
+    assert [r["outcome"] for r in first] == ["recorded", "applied", "applied"]
+    assert [r["outcome"] for r in again] == ["late", "late", "duplicate"]  # only the last one ranks as high
+    assert (await customs.reload(declaration.id)).status == "released"
+    assert len(await customs.published(declaration.order_id, "declaration.released")) == 1
+
+
+async def test_a_batch_needs_the_authoritys_key_and_a_sound_body(customs):
+    declaration = await customs.file(mail(new_order_id()))
+    [message] = await customs.messages(declaration.id)
+    broker = await customs.key("broker")
+    assert (await _send_batch(customs, [customs.receipt_xml(message, 2)], headers=broker)).status_code == 403
+    authority = await customs.key("authority", "customs-authority")
+    for body, field in (({"receipts": []}, "receipts"), ({"receipts": ["x" * 8] * 101}, "receipts"),
+                        ({"receipts": ["PD94bWw=", "not base64!"]}, "receipts[1]"), ({}, "receipts")):
+        response = await customs.client.post("/v1/receipts/batch", headers=authority, json=body)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["field"] == field, response.text
+    assert await _all_receipts(customs) == []
+
+
+async def test_a_batch_whose_declaration_changed_concurrently_is_applied_one_receipt_at_a_time(customs, monkeypatch):
+    declaration = await customs.file(mail(new_order_id()))
+    [message] = await customs.messages(declaration.id)
+    start = customs.config.now()
+    bodies = [customs.receipt_xml(message, status, at=start + timedelta(milliseconds=n))
+              for n, status in enumerate((2, 120, 800))]
+
+    async def lost_a_race(*_args, **_kwargs):
+        raise StaleDeclaration(declaration.id)  # a broker changed the declaration under the shared transaction
+
+    monkeypatch.setattr(receipts_batch, "_apply_together", lost_a_race)
+    results = (await _send_batch(customs, bodies)).json()["results"]
+    assert [(r["status"], r["outcome"]) for r in results] == [(200, "recorded"), (200, "applied"), (200, "applied")]
+    assert (await customs.reload(declaration.id)).status == "released"

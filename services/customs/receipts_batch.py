@@ -1,0 +1,83 @@
+"""The customs authority's receipts posted together (POST /v1/receipts/batch): each verified exactly as one posted
+alone, the refused ones kept, the rest applied in one transaction in the order given.
+
+Three receipts per filed message, each with its own request, signature check and transaction, made the receipt
+endpoint the pipeline's bottleneck; a batch shares the request and the transaction. A concurrent change of one of
+the batch's declarations (StaleDeclaration: a broker acting at the same moment) rolls the shared transaction back;
+the batch's receipts are then applied one transaction each, with the single endpoint's retries, so one busy
+declaration cannot hold the others' receipts back.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from services.customs.receipts import (
+    ParsedReceipt,
+    ReceiptOutcome,
+    ReceiptProblem,
+    UnknownMessage,
+    apply_alone,
+    apply_receipt,
+    keep_refused,
+    refused_row,
+    unknown_message,
+    verify,
+)
+from services.customs.repository import DeclarationRepository
+from services.customs.repository_exchange import ExchangeRepository
+from services.customs.schemas import ReceiptBatchAnswer, ReceiptBatchItem
+from services.customs.service import CustomsConfig, StaleDeclaration, outbox_emitter
+from shared.auth import Principal
+from shared.runtime import ServiceRuntime
+
+log = structlog.get_logger()
+
+Done = ReceiptOutcome | ReceiptProblem
+
+
+async def receive_batch(runtime: ServiceRuntime, config: CustomsConfig, bodies: list[bytes], *,
+                        principal: Principal) -> ReceiptBatchAnswer:
+    """Verify each receipt, keep the refused ones, apply the others together; one result each, in order."""
+    texts = [body.decode("utf-8", errors="replace") for body in bodies]
+    verified = [verify(config, body) for body in bodies]
+    refused = {i: v for i, v in enumerate(verified) if isinstance(v, ReceiptProblem)}
+    if refused:
+        await keep_refused(runtime, config, [(texts[i], problem) for i, problem in refused.items()],
+                           key_id=principal.key_id)
+    good = [(i, v) for i, v in enumerate(verified) if isinstance(v, ParsedReceipt)]
+    done: dict[int, Done] = dict(refused)
+    if good:
+        try:
+            done.update(await _apply_together(runtime, config, good, texts, key_id=principal.key_id))
+        except StaleDeclaration as stale:
+            log.info("receipt.batch_split", receipts=len(good), declaration_id=stale.declaration_id)
+            for i, parsed in good:
+                done[i] = await apply_alone(runtime, config, parsed, body=texts[i], key_id=principal.key_id)
+    log.info("receipt.batch", receipts=len(bodies), refused=len(refused))
+    return ReceiptBatchAnswer(results=[_item(done[i]) for i in range(len(bodies))])
+
+
+async def _apply_together(runtime: ServiceRuntime, config: CustomsConfig, good: list[tuple[int, ParsedReceipt]],
+                          texts: list[str], *, key_id: str | None) -> dict[int, Done]:
+    """Every verified receipt in one transaction, in the order given (a declaration's receipts one after the
+    other, each ranked against the last); one for an unknown message is kept as refused in the same transaction."""
+    done: dict[int, Done] = {}
+    async with runtime.db.transaction() as session:
+        repo = DeclarationRepository(session)
+        emit = outbox_emitter(runtime.outbox, session)
+        for i, parsed in good:
+            try:
+                done[i] = await apply_receipt(repo, config, parsed, body=texts[i], key_id=key_id, emit=emit)
+            except UnknownMessage:  # raised before the receipt wrote anything
+                problem = unknown_message(parsed)
+                await ExchangeRepository(session).add_receipt(refused_row(config, texts[i], problem, key_id=key_id))
+                done[i] = problem
+    return done
+
+
+def _item(done: Done) -> ReceiptBatchItem:
+    if isinstance(done, ReceiptProblem):
+        return ReceiptBatchItem(status=done.status, code=done.code, detail=done.detail)
+    return ReceiptBatchItem(status=200, receipt_id=done.receipt_id, outcome=done.outcome,
+                            declaration_id=done.declaration_id, declaration_status=done.status)
