@@ -28,6 +28,7 @@ from shared.inbox import Inbox
 from shared.logging import message_context, safe_error
 from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
 from shared.outbox import Outbox
+from shared.stall import StallRecorder, announce_stall
 
 log = structlog.get_logger()
 
@@ -96,6 +97,8 @@ class DurableConsumer:
         self.db, self.bus, self.inbox, self.outbox = db, bus, inbox, outbox
         self.settings = settings
         self._sub = None
+        # Set by a service that records its own stalls in its database instead of announcing them (orders).
+        self.record_stall: StallRecorder | None = None
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -307,7 +310,9 @@ class DurableConsumer:
         }
         if msg.headers and tracing.TRACEPARENT in msg.headers:  # a replay continues the parcel's trace
             headers[tracing.TRACEPARENT] = msg.headers[tracing.TRACEPARENT]
-        await js.publish(dead_letter_subject(self.name, msg.subject), msg.data, headers=headers)
+        parked = await js.publish(dead_letter_subject(self.name, msg.subject), msg.data, headers=headers)
+        await announce_stall(service=self.service, consumer=self.name, js=js, data=msg.data, reason=reason,
+                             dead_letter_id=getattr(parked, "seq", None), record=self.record_stall)
         await _quietly(msg.ack())
         DEAD_LETTERED.labels(self.service).inc()
         log.error("consumer.dead_lettered", consumer=self.name, subject=msg.subject, deliveries=meta.num_delivered,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from sqlalchemy import MetaData, Table
 from shared.auth import ApiKeyRepository
 from shared.bus import Bus
 from shared.consumer import ConsumerSettings, DurableConsumer, Handler, Prefetcher, build_consumers
+from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.db import Database
 from shared.dlq import DeadLetterMonitor
@@ -60,6 +62,8 @@ class ServiceRuntime:
     migrate: Callable[[str], Awaitable[None]] | None = None
     # Run first when the process starts (reading certificates, say): building the app does no I/O.
     on_start: list[Callable[[], None]] = field(default_factory=list)
+    # Records the consumers' stalls in this service's database instead of announcing them (shared.stall; orders).
+    record_stall: Callable[[Database, Envelope, Event], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self.service = self.settings.service
@@ -103,6 +107,8 @@ class ServiceRuntime:
                                              inbox=self.inbox, outbox=self.outbox, settings=self.consumer_settings(),
                                              prefetchers=self.prefetchers)
             for consumer in self.consumers:
+                if self.record_stall is not None:
+                    consumer.record_stall = functools.partial(self.record_stall, self.db)
                 self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"{self.service}-{consumer.stream}"))
             for worker in self.workers:
                 self._tasks.append(asyncio.create_task(worker(self, self._stop), name=f"{self.service}-worker"))

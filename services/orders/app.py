@@ -14,7 +14,7 @@ from services.orders.api_documents import PAYMENT_BATCH_PATH
 from services.orders.api_documents import router as documents_router
 from services.orders.api_partners import router as partners_router
 from services.orders.backpressure import BacklogMonitor
-from services.orders.consumers import HANDLERS
+from services.orders.consumers import HANDLERS, record_own_stall
 from services.orders.models import tables
 from services.orders.settings import OrdersSettings
 from services.orders.webhooks.api import router as webhooks_router
@@ -56,7 +56,7 @@ def create_app(settings: OrdersSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(settings=settings, tables=tables, handlers=HANDLERS,
                              workers=[purge_idempotency_keys_worker, webhook_sender_worker,
                                       report_stuck_orders_worker],
-                             migrate=migrate if settings.migrate_on_start else None)
+                             migrate=migrate if settings.migrate_on_start else None, record_stall=record_own_stall)
     app = build_app(runtime, title="silkgate orders", description=DESCRIPTION,
                     routers=[router, documents_router, partners_router, webhooks_router])
     # The kit's limit (max_body_bytes) is sized for a batch; everything else gets the single-order limit.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from services.orders import repository
 from services.orders.recording import batch_recorder, log_unknown_order, record_order_event
 from shared.consumer import Handler, MessageContext
+from shared.contract.envelope import Envelope
 from shared.contract.events import (
+    CustomsEventDeadLettered,
     DeclarationCancellationRefused,
     DeclarationCancellationRefusedV2,
     DeclarationCancelled,
@@ -17,12 +19,15 @@ from shared.contract.events import (
     DeclarationReleased,
     DeclarationReturned,
     Event,
+    EventDeadLettered,
     ParcelDelivered,
     ParcelHandedOff,
     ParcelTracking,
+    PostalEventDeadLettered,
     WaybillIssued,
     WaybillVoided,
 )
+from shared.db import Database
 
 
 async def on_order_event(ctx: MessageContext) -> None:
@@ -44,6 +49,17 @@ async def on_order_event(ctx: MessageContext) -> None:
     await record_order_event(ctx.session, order=order, event=event, event_id=ctx.envelope.id)
 
 
+async def record_own_stall(db: Database, envelope: Envelope, event: EventDeadLettered) -> None:
+    """Orders' consumer gave up on an event about an order: show it on the order as customs' and postal's
+    announcements do (shared.stall), in a transaction of its own (the message is parked outside the batch's)."""
+    async with db.transaction() as session:
+        order = await repository.lock_order_progress(session, event.order_id)
+        if order is None:
+            log_unknown_order(event, envelope.type)
+            return
+        await record_order_event(session, order=order, event=event, event_id=envelope.id)
+
+
 HANDLERS: dict[type[Event], Handler] = {
     event_type: on_order_event
     for event_type in (
@@ -62,5 +78,7 @@ HANDLERS: dict[type[Event], Handler] = {
         ParcelHandedOff,
         ParcelTracking,
         ParcelDelivered,
+        CustomsEventDeadLettered,
+        PostalEventDeadLettered,
     )
 }

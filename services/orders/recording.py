@@ -25,13 +25,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from services.orders import repository
-from services.orders.domain.progress import OrderProgress, customs_status_after, status_reason_after
+from services.orders.domain.progress import (
+    OrderProgress,
+    customs_status_after,
+    reason_after_stall,
+    stall_reason,
+    status_reason_after,
+)
 from services.orders.domain.status import apply_event, timeline_title
 from services.orders.webhooks import repository as webhooks_repository
 from services.orders.webhooks import service as webhooks
 from services.orders.webhooks.rules import webhook_event_type
 from shared.contract.envelope import Envelope
-from shared.contract.events import Event, ParcelTracking, WaybillVoided
+from shared.contract.events import Event, EventDeadLettered, ParcelTracking, WaybillVoided
 from shared.db import utcnow
 
 log = structlog.get_logger()
@@ -41,7 +47,7 @@ log = structlog.get_logger()
 _TIMELINE_OMITS = frozenset({"parcel", "payment", "consignee"})
 # Where each event type keeps the time it happened.
 _TIME_FIELDS = ("occurred_at", "issued_at", "voided_at", "handed_off_at", "delivered_at", "accepted_at",
-                "cancelled_at", "requested_at", "recorded_at")
+                "cancelled_at", "requested_at", "recorded_at", "dead_lettered_at")
 
 
 @dataclass(frozen=True)
@@ -196,10 +202,15 @@ def apply_to_order(order: OrderProgress, event: Event, *, now: datetime) -> Stat
     customs_moved = _apply_customs_status(order, event)
     old_tracking_number = order.tracking_number
     _apply_tracking_number(order, event)
-    order.status_reason = status_reason_after(
-        event_type, old_status=old_status, new_status=new_status, reason=getattr(event, "reason", None),
-        customs_moved=customs_moved, current_reason=order.status_reason,
-    )
+    if isinstance(event, EventDeadLettered):
+        order.status_reason = stall_reason(service=event.SERVICE, original_type=event.original_type,
+                                           reason=event.reason)
+    else:
+        order.status_reason = status_reason_after(
+            event_type, old_status=old_status, new_status=new_status, reason=getattr(event, "reason", None),
+            customs_moved=customs_moved,
+            current_reason=reason_after_stall(order.status_reason, service=event.SERVICE, event_type=event_type),
+        )
     if new_status != old_status:
         order.status, order.status_changed_at = new_status, now
     order.updated_at = now

@@ -268,6 +268,34 @@ class DeclarationReturned(_DeclarationEvent):
     reason: Annotated[str, Field(max_length=512)] = ""
 
 
+# ── any service ───────────────────────────────────────────────────────────────
+
+
+class EventDeadLettered(Event):
+    """A consumer of the service gave up on an event about an order and parked it in the dead-letter stream
+    (shared.consumer, shared.stall): the order is stalled until an operator replays or drops it."""
+
+    NAME = "event.dead_lettered"
+
+    order_id: Id
+    original_type: Annotated[str, Field(min_length=1, max_length=128)]  # the parked event's type (its subject)
+    original_id: Id  # the parked event's envelope id
+    consumer: Id
+    # Why, in a few words without personal data (the exception's type, "unreadable message", "refused"); the
+    # dead letter itself carries the full reason for operators.
+    reason: Annotated[str, Field(max_length=128)]
+    dead_letter_id: int | None = None  # its id in the dead-letter stream (`silkgate dlq show <id>`), when known
+    dead_lettered_at: datetime
+
+
+class CustomsEventDeadLettered(EventDeadLettered):
+    SERVICE = "customs"
+
+
+class PostalEventDeadLettered(EventDeadLettered):
+    SERVICE = "postal"
+
+
 # ── postal ────────────────────────────────────────────────────────────────────
 
 
@@ -350,6 +378,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ParcelHandedOff,
     ParcelTracking,
     ParcelDelivered,
+    CustomsEventDeadLettered,
+    PostalEventDeadLettered,
 )
 
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.event_type(): cls for cls in ALL_EVENTS}

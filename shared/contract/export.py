@@ -71,6 +71,9 @@ def event_schema(event_cls: type[Event]) -> dict[str, Any]:
     }
 
 
+_SHARED_NAMES = {e.NAME for e in ALL_EVENTS if len({o.SERVICE for o in ALL_EVENTS if o.NAME == e.NAME}) > 1}
+
+
 def asyncapi_document() -> dict[str, Any]:
     """AsyncAPI 3.0.0: one channel per subject, `send` by the publisher, `receive` by each consumer."""
     refs, top = strip_marker(models_json_schema([(e, "validation") for e in ALL_EVENTS],
@@ -106,7 +109,9 @@ def asyncapi_document() -> dict[str, Any]:
             "x-stream": stream_name(event.SERVICE),
         }
         for action, service in [("send", event.SERVICE)] + [("receive", s) for s in consumers_of(event)]:
-            operations[f"{service}.{action}.{event.NAME}.v{event.VERSION}"] = {
+            # A name several services publish (event.dead_lettered) names its publisher too, to stay unique.
+            op_name = f"{event.SERVICE}.{event.NAME}" if event.NAME in _SHARED_NAMES else event.NAME
+            operations[f"{service}.{action}.{op_name}.v{event.VERSION}"] = {
                 "action": action,
                 "channel": {"$ref": f"#/channels/{channel_id}"},
                 "messages": [{"$ref": f"#/channels/{channel_id}/messages/{name}"}],

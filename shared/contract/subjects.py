@@ -37,7 +37,8 @@ def events_of(service: str) -> list[type[Event]]:
 # Every version in ALL_EVENTS matches, so while producers move to a `.v2` the consumer is listed on both.
 _CONSUMED_NAMES: dict[str, tuple[str, ...]] = {
     # waybill.recorded is orders' own (an external logistics company's waybill): orders publishes it, postal adopts it.
-    "orders": ("waybill.issued", "waybill.voided", "declaration.*", "parcel.*"),
+    # event.dead_lettered: customs or postal gave up on an event about an order; orders shows the stall on it.
+    "orders": ("waybill.issued", "waybill.voided", "declaration.*", "parcel.*", "event.dead_lettered"),
     # waybill.recorded: an external logistics company's waybill is the third document; order.return_requested: CEB625.
     "customs": ("order.accepted", "order.cancelled", "order.return_requested", "payment.recorded", "waybill.issued",
                 "waybill.recorded"),

@@ -68,5 +68,11 @@ SAMPLES: dict[type[ev.Event], ev.Event] = {
         ev.ParcelTracking(order_id="O-1", tracking_number="LX123456785CN", code="EMD", status="in_transit",
                           location="Shanghai", occurred_at=AT),
         ev.ParcelDelivered(order_id="O-1", tracking_number="LX123456785CN", delivered_at=AT, location="Hangzhou"),
+        ev.CustomsEventDeadLettered(order_id="O-1", original_type="silkgate.orders.order.accepted.v1",
+                                    original_id="E-1", consumer="customs", reason="RuntimeError", dead_letter_id=7,
+                                    dead_lettered_at=AT),
+        ev.PostalEventDeadLettered(order_id="O-1", original_type="silkgate.orders.order.accepted.v1",
+                                   original_id="E-1", consumer="postal", reason="UnknownCarrier",
+                                   dead_lettered_at=AT),
     ]
 }

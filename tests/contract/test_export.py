@@ -68,7 +68,9 @@ def test_consumer_map_follows_the_design():
     for service, types in CONSUMERS.items():
         assert set(types) <= set(TYPES)
         assert not [t for t in types if t.startswith(f"silkgate.{service}.")], "a service consumes its own events"
-    assert {t.split(".")[2] for t in CONSUMERS["orders"]} == {"waybill", "declaration", "parcel"}
+    assert {t.split(".")[2] for t in CONSUMERS["orders"]} == {"waybill", "declaration", "parcel", "event"}
+    # every stall customs and postal announce (shared.stall) shows on the order
+    assert {"silkgate.customs.event.dead_lettered.v1", "silkgate.postal.event.dead_lettered.v1"} <= set(CONSUMERS["orders"])
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=TYPES)

@@ -12,6 +12,7 @@ inspection); released and rejected never replace each other; a late `declaration
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -124,3 +125,37 @@ def status_reason_after(
     if changed and new_status not in EXPLAINED_STATUSES:
         return None
     return current_reason
+
+
+# ── stalls ────────────────────────────────────────────────────────────────────
+# A service that gave up on an event about the order (shared.stall) leaves the status where it is: the order has not
+# moved, and a status `exception` would have to be undone by whatever comes next. The stall shows as the reason and on
+# the timeline instead, and the service's next event about the order clears it (for orders' own stall: the parked
+# event itself, handled once an operator replays it).
+
+_STALL = re.compile(r"^(?P<service>[a-z]+) could not act on (?P<name>[a-z_.]+): ")
+
+
+def event_name(event_type: str) -> str:
+    """`order.accepted` from `silkgate.orders.order.accepted.v1`."""
+    parts = event_type.split(".")
+    return ".".join(parts[2:-1]) if len(parts) > 3 and parts[0] == "silkgate" else event_type
+
+
+def stall_reason(*, service: str, original_type: str, reason: str) -> str:
+    """What the merchant reads while an order is stalled (no personal data: the reason is an error's type)."""
+    return f"{service} could not act on {event_name(original_type)}: {reason}; operators were alerted"
+
+
+def reason_after_stall(current_reason: str | None, *, service: str, event_type: str) -> str | None:
+    """The reason once an event from `service` is recorded: a stall it shows to be over is cleared.
+
+    Customs or postal publishing anything more about the order has moved on (their events keep their order on
+    one stream, after the stall's announcement); orders' own stall ends when it handles the parked event.
+    """
+    found = _STALL.match(current_reason or "")
+    if found is None:
+        return current_reason
+    if found["service"] == "orders":
+        return None if found["name"] == event_name(event_type) else current_reason
+    return None if found["service"] == service else current_reason

@@ -29,6 +29,11 @@ What each event does (anything not listed leaves the status alone):
 - parcel.delivered       → delivered.
 - order.return_requested → return_requested (the merchant asked for a return: after handoff, see returns.py).
 - declaration.returned   → returned (customs approved the return, CEB625 → 700).
+- event.dead_lettered    no change: customs or postal (or orders' own consumer) gave up on an event about the
+                         order; the stall shows as the reason and on the timeline (progress.stall_reason) until
+                         the order moves on. A status `exception` would have to be left again by whatever comes
+                         next, and every rule here would need to know it; the order has not moved, so it keeps its
+                         status.
 
 Terminal statuses (rejected, cancelled, delivered, returned) stay, with one decided exception: `return_requested`
 and `returned` may follow `delivered`. A carrier reporting a return after a delivery scan (refused at the door, or
@@ -43,7 +48,9 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, get_args
 
+from services.orders.domain.progress import stall_reason
 from shared.contract.events import (
+    CustomsEventDeadLettered,
     DeclarationCancellationRefused,
     DeclarationCancelled,
     DeclarationFiled,
@@ -58,6 +65,7 @@ from shared.contract.events import (
     ParcelHandedOff,
     ParcelTracking,
     PaymentRecorded,
+    PostalEventDeadLettered,
     WaybillIssued,
     WaybillRecorded,
     WaybillVoided,
@@ -111,6 +119,8 @@ EVENT_TARGETS: dict[str, str | None] = {
     ParcelDelivered.event_type(): "delivered",
     OrderReturnRequested.event_type(): "return_requested",
     DeclarationReturned.event_type(): "returned",
+    CustomsEventDeadLettered.event_type(): None,
+    PostalEventDeadLettered.event_type(): None,
 }
 TRACKING_TARGETS: dict[str, str | None] = {
     "pre_transit": None,
@@ -191,6 +201,9 @@ TRACKING_LABELS = {
 def timeline_title(event_type: str, data: Mapping[str, Any]) -> str:
     """A merchant-readable line for the order timeline, from an event's type and payload (dumped or parsed JSON)."""
     title = _TITLES.get(event_type)
+    if title is None and event_type.endswith(".event.dead_lettered.v1"):  # customs', postal's or orders' own
+        return stall_reason(service=event_type.split(".")[1], original_type=_text(data, "original_type"),
+                            reason=_text(data, "reason"))
     return title(data) if title is not None else f"Event {event_type}"
 
 

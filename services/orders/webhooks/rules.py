@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from shared.contract.events import DeclarationHeld, WaybillIssued
 
+STALLED = "order.stalled"
+
 ALL_EVENT_TYPES = "*"
 # The webhook event types, named after what happened to the order (documented in the README and OpenAPI).
 EVENT_TYPES: dict[str, str] = {
@@ -23,6 +25,8 @@ EVENT_TYPES: dict[str, str] = {
     "parcel.returned": "The parcel was returned to the sender (status `returned`).",
     "order.cancelled": "The order was cancelled: by the merchant, or when customs or postal undid it "
                        "(status `cancelled`).",
+    STALLED: "A service could not act on an event about the order and operators were alerted: the status stays, "
+             "`status_reason` says what is stuck until the order moves on.",
 }
 # The event type announcing that an order reached a status.
 STATUS_EVENT_TYPES: dict[str, str] = {
@@ -48,6 +52,8 @@ def webhook_event_type(*, event_type: str, old_status: str, new_status: str, tra
     """
     if new_status != old_status:
         return STATUS_EVENT_TYPES.get(new_status)
+    if event_type.endswith(".event.dead_lettered.v1"):
+        return STALLED
     if event_type == WaybillIssued.event_type() and tracking_assigned:
         return "waybill.issued"
     if event_type == DeclarationHeld.event_type() and customs_moved and new_status == "on_hold":

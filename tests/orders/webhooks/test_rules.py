@@ -53,7 +53,7 @@ def test_a_hold_whose_reason_changed_is_announced_again():
 
 
 def test_every_status_has_an_event_type_and_every_event_type_is_documented():
-    assert set(rules.STATUS_EVENT_TYPES.values()) | {"waybill.issued"} == set(rules.EVENT_TYPES)
+    assert set(rules.STATUS_EVENT_TYPES.values()) | {"waybill.issued", rules.STALLED} == set(rules.EVENT_TYPES)
 
 
 def test_subscriptions_are_normalized_and_unknown_types_named_by_index():
