@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
+import aiohttp
 import httpx
 
 from services.customs.messages.outgoing import OutgoingMessage
@@ -76,17 +77,36 @@ def classify(status_code: int) -> Outcome:
     return "refused"
 
 
+@dataclass(frozen=True)
+class _Reply:
+    """What the authority answered, whichever client carried the request."""
+
+    status_code: int
+    headers: dict[str, str]  # lower-case names
+    content: bytes
+
+
 class HttpAuthorityAdapter:
-    """Files through `POST {authority_url}/v1/messages` with the transport envelope of DOMAIN.md §11."""
+    """Files through `POST {authority_url}/v1/messages` with the transport envelope of DOMAIN.md §11.
+
+    The requests go through aiohttp: filing is one request per message, and httpx spent ~0.87 ms of CPU per
+    request here against aiohttp's ~0.09 (the gateway was a fifth of the customs worker's CPU). Given an httpx
+    `transport` (an in-process authority app or a mock, in tests) it posts through httpx instead; the envelope, the
+    classification and what is kept for audit are the same code either way.
+    """
 
     def __init__(self, authority_url: str, *, sender_id: str, receiver_id: str | None = None,
                  api_key: str | None = None, timeout_s: float = 10.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.sender_id = sender_id
         self.receiver_id = receiver_id  # None: the single window's import or export receiver, by message
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.AsyncClient(base_url=authority_url.rstrip("/"), timeout=timeout_s, headers=headers,
-                                        transport=transport)
+        self.url = f"{authority_url.rstrip('/')}/v1/messages"
+        self.headers = {"Content-Type": "application/json"}
+        if api_key:
+            self.headers["Authorization"] = f"Bearer {api_key}"
+        self.timeout_s = timeout_s
+        self._httpx = httpx.AsyncClient(timeout=timeout_s, transport=transport) if transport is not None else None
+        self._session: aiohttp.ClientSession | None = None  # made in the running loop, at the first request
 
     def envelope(self, message: OutgoingMessage, *, now: datetime | None = None) -> bytes:
         """The exact request body for `message` (its guid is the MessageId)."""
@@ -100,31 +120,46 @@ class HttpAuthorityAdapter:
         request_body = self.envelope(message, now=sent_at)
         base = {"message_id": message.guid, "request_body": request_body, "sent_at": sent_at}
         try:
-            response = await self.client.post("/v1/messages", content=request_body,
-                                              headers={"Content-Type": "application/json"})
-        except httpx.TimeoutException as exc:
+            reply = await (self._post_httpx(request_body) if self._httpx is not None
+                           else self._post_aiohttp(request_body))
+        except (httpx.TimeoutException, TimeoutError) as exc:
             return GatewayAnswer(outcome="retry", error=f"timeout: {type(exc).__name__}", **base)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
             return GatewayAnswer(outcome="retry", error=f"{type(exc).__name__}: {exc}", **base)
-        outcome = classify(response.status_code)
-        return GatewayAnswer(outcome=outcome, status_code=response.status_code, response_body=response.content,
-                             problem=_problem(response) if outcome != "accepted" else {},
-                             retry_after=_retry_after(response), **base)
+        outcome = classify(reply.status_code)
+        return GatewayAnswer(outcome=outcome, status_code=reply.status_code, response_body=reply.content,
+                             problem=_problem(reply) if outcome != "accepted" else {},
+                             retry_after=_retry_after(reply), **base)
+
+    async def _post_aiohttp(self, body: bytes) -> _Reply:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+        async with self._session.post(self.url, data=body, headers=self.headers) as response:
+            content = await response.read()
+            return _Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, content)
+
+    async def _post_httpx(self, body: bytes) -> _Reply:
+        assert self._httpx is not None
+        response = await self._httpx.post(self.url, content=body, headers=self.headers)
+        return _Reply(response.status_code, {k.lower(): v for k, v in response.headers.items()}, response.content)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._session is not None:
+            await self._session.close()
+        if self._httpx is not None:
+            await self._httpx.aclose()
 
 
-def _problem(response: httpx.Response) -> dict[str, Any]:
+def _problem(reply: _Reply) -> dict[str, Any]:
     try:
-        body = response.json()
+        body = json.loads(reply.content)
     except ValueError:
-        return {"status": response.status_code, "detail": response.text[:500]}
-    return body if isinstance(body, dict) else {"status": response.status_code, "detail": str(body)[:500]}
+        return {"status": reply.status_code, "detail": reply.content.decode("utf-8", errors="replace")[:500]}
+    return body if isinstance(body, dict) else {"status": reply.status_code, "detail": str(body)[:500]}
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _retry_after(reply: _Reply) -> float | None:
+    value = reply.headers.get("retry-after")
     try:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
