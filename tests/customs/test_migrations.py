@@ -15,7 +15,7 @@ from tests.support import POSTGRES_URL
 
 
 async def _check(url: str) -> None:
-    await assert_schema_at(url, "customs", metadata, "customs_0005")
+    await assert_schema_at(url, "customs", metadata, "customs_0006")
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
@@ -48,6 +48,22 @@ def test_upgrade_on_a_fresh_postgresql_database():
     with fresh_postgres_database("customs") as url:
         upgrade("customs", url)
         asyncio.run(_check(url))
+        assert asyncio.run(_compression(url)) == {"messages.body": "l", "exchanges.request_body": "l",
+                                                  "exchanges.response_body": "l", "receipts.body": "l"}
+
+
+async def _compression(url: str) -> dict[str, str]:
+    """The kept messages' columns and their compression method ('l' is lz4)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT c.relname || '.' || a.attname, a.attcompression::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "WHERE c.relname IN ('messages', 'exchanges', 'receipts') "
+                "AND a.attname IN ('body', 'request_body', 'response_body')"))).all()
+    finally:
+        await engine.dispose()
+    return dict(rows)
 
 
 def test_the_exchange_revision_moves_old_statuses_and_seeds_the_quota(tmp_path):
