@@ -6,27 +6,34 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared import tracing
 from shared.batch import BatchScope, close_scope, open_scope
 from shared.bus import Bus
+from shared.consumer_messages import (
+    bound,
+    deliveries,
+    lock_parcels,
+    observe_ages,
+    parse,
+    quietly,
+    take_queued_messages_at_once,
+)
 from shared.contract.envelope import Envelope
-from shared.contract.events import EVENTS_BY_TYPE, Event
+from shared.contract.events import Event
 from shared.contract.subjects import dead_letter_subject, stream_name
 from shared.db import Database
 from shared.dlq import REPLAY_HEADER
 from shared.inbox import Inbox
-from shared.logging import message_context, safe_error
-from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED, EVENT_AGE
+from shared.logging import safe_error
+from shared.metrics import BATCH_SECONDS, CONSUMED, CONSUMER_LAG, DEAD_LETTERED
 from shared.outbox import Outbox
 from shared.stall import StallRecorder, announce_stall
 
@@ -170,7 +177,7 @@ class DurableConsumer:
         msgs = await self._skip_replays_for_others(msgs)
         if not msgs:
             return
-        parsed = [_parse(msg) for msg in msgs]
+        parsed = [parse(msg) for msg in msgs]
         # Handle one parcel's events together and parcels in a fixed order, so concurrent batches (another stream's
         # consumer, a replica) lock rows in the same order and do not deadlock; a stable sort keeps each parcel's
         # events in their delivery order.
@@ -190,20 +197,20 @@ class DurableConsumer:
             except Exception as exc:  # noqa: BLE001 - commit failed: nothing took effect, all come again
                 log.warning("consumer.batch_failed", consumer=self.name, size=len(msgs), error=safe_error(exc))
                 for msg in msgs:
-                    await _quietly(msg.nak(delay=self.settings.backoff_s[0]))
+                    await quietly(msg.nak(delay=self.settings.backoff_s[0]))
                 return
         outcome.dead.extend(unreadable)
         for msg, reason in outcome.dead:
             await self._dead_letter(msg, reason)
         for msg in outcome.ack:
-            await _quietly(msg.ack())
+            await quietly(msg.ack())
         for msg, _reason in outcome.retry:
-            attempt = _deliveries(msg)
+            attempt = deliveries(msg)
             delay = self.settings.backoff_s[min(attempt - 1, len(self.settings.backoff_s) - 1)]
-            await _quietly(msg.nak(delay=delay))
+            await quietly(msg.nak(delay=delay))
         elapsed = time.perf_counter() - started
         BATCH_SECONDS.labels(self.service).observe(elapsed)
-        _observe_ages(self.service, [envelope for _, envelope, _, _ in parsed if envelope is not None])
+        observe_ages(self.service, [envelope for _, envelope, _, _ in parsed if envelope is not None])
         log.debug("consumer.batch_handled", consumer=self.name, stream=self.stream, size=len(msgs),
                   duration_ms=round(elapsed * 1000, 1))
 
@@ -213,7 +220,7 @@ class DurableConsumer:
         for msg in msgs:
             target = (msg.headers or {}).get(REPLAY_HEADER)
             if target is not None and target != self.name:
-                await _quietly(msg.ack())
+                await quietly(msg.ack())
             else:
                 mine.append(msg)
         return mine
@@ -238,7 +245,7 @@ class DurableConsumer:
             scope = open_scope(session, [ctx.envelope.subject for ctx in contexts])
             await self._prefetch(session, scope, contexts)
             for ctx, msg in zip(contexts, fresh_msgs, strict=True):
-                with _bound(ctx.envelope), tracing.handling(self.service, msg, ctx.envelope):
+                with bound(ctx.envelope), tracing.handling(self.service, msg, ctx.envelope):
                     await self.handlers[ctx.envelope.type](ctx)
                 CONSUMED.labels(self.service, ctx.envelope.type, "ok").inc()
             await close_scope(session)
@@ -266,7 +273,7 @@ class DurableConsumer:
 
     async def _handle_one(self, session: AsyncSession, msg: Any, envelope: Envelope, event: Event,
                           outcome: _Outcome) -> None:
-        with _bound(envelope):
+        with bound(envelope):
             if await self.inbox.seen(session, self.name, envelope.id):
                 log.info("consumer.duplicate_skipped", consumer=self.name)
                 CONSUMED.labels(self.service, envelope.type, "duplicate").inc()
@@ -284,7 +291,7 @@ class DurableConsumer:
                     outcome.ack.append(msg)
                     return
                 reason = safe_error(exc)[:1000]
-                attempt = _deliveries(msg)
+                attempt = deliveries(msg)
                 if attempt >= self.settings.max_attempts:
                     outcome.dead.append((msg, reason))
                 else:
@@ -313,7 +320,7 @@ class DurableConsumer:
         parked = await js.publish(dead_letter_subject(self.name, msg.subject), msg.data, headers=headers)
         await announce_stall(service=self.service, consumer=self.name, js=js, data=msg.data, reason=reason,
                              dead_letter_id=getattr(parked, "seq", None), record=self.record_stall)
-        await _quietly(msg.ack())
+        await quietly(msg.ack())
         DEAD_LETTERED.labels(self.service).inc()
         log.error("consumer.dead_lettered", consumer=self.name, subject=msg.subject, deliveries=meta.num_delivered,
                   reason=reason)
@@ -325,115 +332,6 @@ class DurableConsumer:
         info = await js.consumer_info(self.stream, self.name)
         CONSUMER_LAG.labels(self.service, self.stream).set(info.num_pending + info.num_ack_pending)
         return (info.num_pending or 0) + (info.num_ack_pending or 0)
-
-
-async def lock_parcels(session: AsyncSession, subjects: list[str]) -> None:
-    """Serialize the handling of one parcel's events across consumers and replicas (PostgreSQL).
-
-    Two events about one parcel from different streams (say waybill.issued and order.accepted) handled at the same
-    moment in two transactions would each miss the other's uncommitted rows under READ COMMITTED, and a document
-    could be buffered "for later" while the declaration it belongs to opens without it. A transaction-scoped
-    advisory lock per parcel makes the second wait for the first. All of a batch's locks are taken in one statement
-    in sorted order, before any row lock, so two batches can never wait on each other in a cycle. SQLite needs none
-    of this: it has one writer at a time.
-    """
-    if session.bind.dialect.name != "postgresql" or not subjects:
-        return
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(s, 7)) "
-             "FROM (SELECT DISTINCT unnest(CAST(:subjects AS text[])) AS s ORDER BY 1) AS parcels"),
-        {"subjects": sorted(set(subjects))},
-    )
-
-
-def _bound(envelope: Envelope) -> message_context:
-    """Bind the journey's ids to every log line written while one event is handled."""
-    return message_context(correlation_id=envelope.correlation_id, event_id=envelope.id, event_type=envelope.type,
-                           order_id=envelope.subject)
-
-
-def take_queued_messages_at_once(pull_subscription: Any) -> None:
-    """Let a fetch take messages that already arrived without a task and a timer each.
-
-    nats-py's fetch asks its subscription for a batch's messages one `next_msg` at a time, and each call starts a
-    task running `asyncio.wait_for` even when the message is already queued: for a batch of 200 that is 400 tasks,
-    more CPU than handling the events. Queued messages are handed over directly here; an empty queue waits as
-    before. (nats-py internals, checked: a version without them keeps the library's behaviour.)
-    """
-    sub = getattr(pull_subscription, "_sub", None)
-    queue = getattr(sub, "_pending_queue", None)
-    if sub is None or queue is None or not hasattr(sub, "_pending_size") or getattr(sub, "_cb", None):
-        return
-    waiting_next_msg = sub.next_msg
-
-    async def next_msg(timeout: float | None = 1.0) -> Any:
-        if queue.empty() or sub._conn.is_closed:
-            return await waiting_next_msg(timeout)
-        msg = queue.get_nowait()
-        sub._pending_size -= len(msg.data)
-        queue.task_done()
-        return msg
-
-    sub.next_msg = next_msg
-
-
-_AGE_BY_TYPE: dict[tuple[str, str], Any] = {}
-
-
-def _observe_ages(service: str, envelopes: list[Envelope]) -> None:
-    """How long each handled event waited since it was written (one histogram child per event type, kept)."""
-    now = datetime.now(UTC)
-    for envelope in envelopes:
-        key = (service, envelope.type)
-        histogram = _AGE_BY_TYPE.get(key)
-        if histogram is None:
-            histogram = _AGE_BY_TYPE[key] = EVENT_AGE.labels(service, envelope.type)
-        histogram.observe(max(0.0, (now - envelope.time).total_seconds()))
-
-
-def _parse(msg: Any) -> tuple[Any, Envelope | None, Event | None, str | None]:
-    try:
-        envelope = Envelope.from_bytes(msg.data)
-        event = envelope.event()
-    except Exception as exc:  # noqa: BLE001 - a message we cannot read will never succeed
-        return msg, None, None, f"unreadable message: {safe_error(exc)}"[:1000]
-    refused = provenance_problem(envelope, msg.subject)
-    if refused is not None:
-        log.error("consumer.message_refused", subject=msg.subject, event_id=envelope.id, event_type=envelope.type,
-                  source=envelope.source, reason=refused)
-        return msg, None, None, refused
-    return msg, envelope, event, None
-
-
-def provenance_problem(envelope: Envelope, subject: str) -> str | None:
-    """Why an event may not be believed, or None: its type must be the subject it came on, and its source the
-    service that publishes that subject.
-
-    The broker lets only that service's NATS user publish on its subjects (shared.natsauth); these checks make sure
-    nothing inside the message claims otherwise — a `declaration.released` body sent on a postal subject, or an
-    event whose source names another service, is refused and dead-lettered with the reason, never applied.
-    """
-    if envelope.type != subject:
-        return f"refused: event type {envelope.type} arrived on subject {subject}"
-    publisher = EVENTS_BY_TYPE[envelope.type].SERVICE
-    if envelope.source != f"silkgate/{publisher}":
-        return f"refused: source {envelope.source} does not publish {subject} (silkgate/{publisher} does)"
-    return None
-
-
-def _deliveries(msg: Any) -> int:
-    try:
-        return int(msg.metadata.num_delivered)
-    except Exception:  # noqa: BLE001
-        return 1
-
-
-async def _quietly(awaitable: Awaitable[Any]) -> None:
-    """Acks and naks are best effort: a lost ack means a redelivery, which the inbox absorbs."""
-    try:
-        await awaitable
-    except Exception as exc:  # noqa: BLE001
-        log.debug("consumer.ack_failed", error=safe_error(exc))
 
 
 def build_consumers(*, service: str, handlers: dict[type[Event], Handler], db: Database, bus: Bus, inbox: Inbox,

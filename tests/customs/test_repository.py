@@ -15,7 +15,7 @@ from services.customs.models import AuditEntry, Declaration, Document, EarlyCanc
 from services.customs.repository import DeclarationRepository, DocumentBody, OrderArrivals
 from services.customs.repository_draft import DraftRepository
 from services.customs.service import SYSTEM, audit_entry, outbox_emitter
-from shared.consumer import lock_parcels
+from shared.consumer_messages import lock_parcels
 from shared.contract.events import DeclarationFiledV2, OrderAccepted, PaymentRecorded
 from tests.customs.domain.factories import line
 from tests.customs.events import accepted, mail, new_order_id, paid, waybill_for

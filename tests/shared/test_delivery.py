@@ -189,7 +189,7 @@ async def test_events_of_one_parcel_are_handled_one_transaction_at_a_time(databa
     for the single writer (SQLite) — so neither can miss the other's rows."""
     import time
 
-    from shared.consumer import lock_parcels
+    from shared.consumer_messages import lock_parcels
     from shared.db import Database
 
     url = await database_provider.url_for("kit", metadata)

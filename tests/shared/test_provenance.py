@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.consumer import provenance_problem
+from shared.consumer_messages import provenance_problem
 from shared.contract.envelope import Envelope
 from tests.shared.kit_service import accepted
 
