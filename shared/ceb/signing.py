@@ -1,8 +1,10 @@
 """Signing and verification: enveloped XML-DSig for XML messages and receipts, a detached signature for JSON.
 
-XML: signxml, enveloped signature over the whole document (reference URI ""), RSA-SHA256, digest SHA-256,
-canonical XML 1.0 (C14N), the signer's certificate in KeyInfo; the ds:Signature is the root's last child.
-Verification checks the signature with the *configured* certificate of the other side (never the one the message
+XML: enveloped signature over the whole document (reference URI ""), RSA-SHA256, digest SHA-256, canonical XML 1.0
+(C14N), the signer's certificate in KeyInfo; the ds:Signature is the root's last child. sign_xml writes exactly
+the ds:Signature signxml's XMLSigner would (tests/shared/ceb/test_signing.py compares the bytes), without its
+per-call costs: signxml re-serializes and re-parses the document twice and re-reads the certificate for every
+signature, which cost about as much CPU as the RSA signature itself. Verification (signxml's XMLVerifier) checks the signature with the *configured* certificate of the other side (never the one the message
 carries) and returns the element that was actually signed, which is what callers must read (not the raw document).
 
 JSON messages (CUSITM, EXPMANIFEST, REVIEWANSWER, INSPECTIONRECORD) are signed over their exact bytes with the same
@@ -20,10 +22,11 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.hashes import Hash
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
-from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLSigner, XMLVerifier
-from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLVerifier
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureConstructionMethod, SignatureMethod
 
 from shared.ceb.errors import SignatureInvalid
 from shared.ceb.fields import DSIG_NS, parse_xml, to_bytes
@@ -69,6 +72,14 @@ class SigningIdentity:
             raise TypeError("the signing key must be an RSA key")
         return key
 
+    @cached_property
+    def certificate_text(self) -> str:
+        """The certificate as KeyInfo carries it: the PEM's base64 lines between its header and footer."""
+        x509.load_pem_x509_certificate(self.cert_pem)
+        pem = self.cert_pem.decode().replace("\r", "")
+        begin, end = "-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----"
+        return pem[pem.index(begin) + len(begin):pem.index(end)]
+
 
 def load_certificate(cert_file: str | Path) -> bytes:
     """A PEM certificate from a file, checked to parse."""
@@ -77,12 +88,37 @@ def load_certificate(cert_file: str | Path) -> bytes:
     return pem
 
 
+def _ds(name: str) -> str:
+    return f"{{{DSIG_NS}}}{name}"
+
+
 def sign_xml(root: etree._Element, identity: SigningIdentity) -> bytes:
-    """The document with an enveloped signature appended to its root, as UTF-8 bytes."""
-    signer = XMLSigner(signature_algorithm=SignatureMethod.RSA_SHA256, digest_algorithm=DigestAlgorithm.SHA256,
-                       c14n_algorithm=C14N)
-    signed = signer.sign(root, key=identity.private_key, cert=identity.cert_pem.decode())
-    return to_bytes(signed)
+    """The document with an enveloped signature appended to its root, as UTF-8 bytes (`root`, a document's root
+    element, is left as it was)."""
+    # Reference URI "": the whole document as it is before the signature joins it, which is what the
+    # enveloped-signature transform leaves of the signed one.
+    hasher = Hash(hashes.SHA256())
+    hasher.update(etree.tostring(root, method="c14n"))
+    signature = etree.SubElement(root, _ds("Signature"), nsmap={"ds": DSIG_NS})
+    try:
+        signed_info = etree.SubElement(signature, _ds("SignedInfo"))
+        etree.SubElement(signed_info, _ds("CanonicalizationMethod"), Algorithm=C14N.value)
+        etree.SubElement(signed_info, _ds("SignatureMethod"), Algorithm=SignatureMethod.RSA_SHA256.value)
+        reference = etree.SubElement(signed_info, _ds("Reference"), URI="")
+        transforms = etree.SubElement(reference, _ds("Transforms"))
+        etree.SubElement(transforms, _ds("Transform"), Algorithm=SignatureConstructionMethod.enveloped.value)
+        etree.SubElement(transforms, _ds("Transform"), Algorithm=C14N.value)
+        etree.SubElement(reference, _ds("DigestMethod"), Algorithm=DigestAlgorithm.SHA256.value)
+        etree.SubElement(reference, _ds("DigestValue")).text = base64.b64encode(hasher.finalize()).decode()
+        # SignedInfo is canonicalized where it stands: inclusive C14N renders the namespaces it inherits.
+        value = identity.private_key.sign(etree.tostring(signed_info, method="c14n"), padding.PKCS1v15(),
+                                          hashes.SHA256())
+        etree.SubElement(signature, _ds("SignatureValue")).text = base64.b64encode(value).decode()
+        x509_data = etree.SubElement(etree.SubElement(signature, _ds("KeyInfo")), _ds("X509Data"))
+        etree.SubElement(x509_data, _ds("X509Certificate")).text = identity.certificate_text
+        return to_bytes(root)
+    finally:
+        root.remove(signature)
 
 
 def verify_xml(data: bytes, cert_pem: bytes, *, field: str = "Signature") -> etree._Element:
