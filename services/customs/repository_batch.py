@@ -49,6 +49,7 @@ from shared.batch import BatchScope, scope_of
 from shared.db import bucketed
 
 _declarations = Declaration.__table__
+_DECLARATION_COLUMNS = tuple(column.key for column in _declarations.columns)
 _documents = Document.__table__
 _early = EarlyCancellation.__table__
 _quotas = BuyerQuota.__table__
@@ -137,9 +138,11 @@ def kept_declaration(session: AsyncSession, declaration: Declaration) -> None:
     scope = scope_of(session)
     if scope is None:
         return
-    # Every column loaded (an unset one would be expired, and loading it would need I/O), then persistent.
-    for column in _declarations.columns:
-        set_committed_value(declaration, column.key, getattr(declaration, column.key))
+    # Every column loaded, an unset one as the None it was written with (expired, it would need I/O to load), then
+    # persistent: make_transient_to_detached takes the values as loaded, without history.
+    values = declaration.__dict__
+    for key in _DECLARATION_COLUMNS:
+        values.setdefault(key, None)
     make_transient_to_detached(declaration)
     session.add(declaration)
     scope.cache[DECLARATION_OF, declaration.order_id] = declaration
