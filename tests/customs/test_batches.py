@@ -258,8 +258,8 @@ async def test_two_parcels_of_one_buyer_opened_in_one_batch_after_their_waybills
     """Both are assessed as they open (their waybills came first): the second must count the first, written in the
     same batch after the buyer's history was read ahead."""
     first, second = sorted(new_order_id() for _ in range(2))
-    six_hundred = dict(lines=[line(quantity=Decimal("6"), total_price=Decimal("600"))], goods_value=Decimal("600"),
-                       amount_paid=Decimal("600"))
+    six_hundred = {"lines": [line(quantity=Decimal(6), total_price=Decimal(600))], "goods_value": Decimal(600),
+                   "amount_paid": Decimal(600)}
     orders = [mail(first, **six_hundred), mail(second, **six_hundred)]
     await handle_one_batch(customs, [waybill_for(o) for o in orders])
     statements = await handle_one_batch(customs, orders)
