@@ -4,10 +4,14 @@
     python -m bench.micro_customs --db postgres --events 3000 --round 50
 
 Per parcel customs gets order.accepted (orders stream; a third each mail, express and e-commerce, the e-commerce
-ones carrying their payment) and waybill.issued (postal stream); a share is meant to be held (vague description).
+ones carrying their payment), for an e-commerce one the payment provider's payment.recorded (orders stream), and
+waybill.issued (postal stream); a share is meant to be held (vague description). With the payments the e-commerce
+declarations complete their three documents and file CEB311 + CEB621 (signed XML), as in the pipeline;
+--no-payments leaves them waiting (the figures of the bench before it sent payments).
 
 Two flows:
-  rounds   (default) the pipeline's order: a round of order.accepted, handled, then the same parcels' waybills.
+  rounds   (default) the pipeline's order: a round of order.accepted with the e-commerce ones' payments right
+           behind them (as the payment provider sends them), handled, then the same parcels' waybills.
            Only the waits are measured, so publishing costs nothing; results are given per event type.
   backlog  everything published before the service starts; the two consumers race (waybills often come first).
 
@@ -44,7 +48,7 @@ from services.customs.settings import CustomsSettings
 from shared.bus import Bus
 from shared.consumer import DurableConsumer
 from shared.contract.envelope import Envelope
-from shared.contract.events import OrderAccepted, WaybillIssued
+from shared.contract.events import OrderAccepted, PaymentRecorded, WaybillIssued
 from shared.contract.parcel import Parcel
 from shared.db import Database
 from shared.natsserver import NatsServer
@@ -60,8 +64,9 @@ _actor: contextvars.ContextVar[str] = contextvars.ContextVar("micro_customs_acto
 # ── the events ──────────────────────────────────────────────────────────────
 
 
-def parcel_events(n: int, run: str, held_share: float) -> tuple[Envelope, Envelope]:
-    """order.accepted and waybill.issued of parcel n, in envelopes as the orders and postal relays send them."""
+def parcel_events(n: int, run: str, held_share: float) -> tuple[Envelope, Envelope | None, Envelope]:
+    """order.accepted, payment.recorded (e-commerce only, else None) and waybill.issued of parcel n, in envelopes as
+    the orders and postal relays send them."""
     order_id = f"ord_{run}{n:08d}"
     parcel = Parcel.model_validate(order_body(n, run, held=is_held(n, held_share)))
     now = datetime.now(UTC)
@@ -70,7 +75,12 @@ def parcel_events(n: int, run: str, held_share: float) -> tuple[Envelope, Envelo
                             tracking_number=f"RR{n:09d}CN", channel=parcel.channel, carrier=CARRIERS[parcel.channel],
                             consignee=parcel.consignee, issued_at=now)
     correlation_id = f"corr-{order_id}"
-    return (Envelope.wrap(accepted, subject=order_id, correlation_id=correlation_id),
+    payment = None
+    if parcel.payment is not None:
+        payment = Envelope.wrap(PaymentRecorded(order_id=order_id, merchant_code="kashgar-trading",
+                                                payment=parcel.payment, provider_code="alipay"),
+                                subject=order_id, correlation_id=correlation_id)
+    return (Envelope.wrap(accepted, subject=order_id, correlation_id=correlation_id), payment,
             Envelope.wrap(waybill, subject=order_id, correlation_id=correlation_id))
 
 
@@ -223,9 +233,12 @@ async def drop_database(name: str | None) -> None:
 async def run(args: argparse.Namespace, quiet: TextIO) -> None:
     parcels = max(args.events // 2, 1)
     run_id = uuid.uuid4().hex[:6]
-    print(f"micro_customs: {args.db}, {parcels} parcels ({parcels * 2} events), flow {args.flow}, "
+    print(f"micro_customs: {args.db}, {parcels} parcels, flow {args.flow}, "
           f"round {args.round}, batch size {args.batch_size}", flush=True)
     events = [parcel_events(n, run_id, args.held_share) for n in range(parcels)]
+    if not args.payments:
+        events = [(accepted, None, waybill) for accepted, _, waybill in events]
+    expected = sum(1 for triple in events for e in triple if e is not None)
     tmp = Path(tempfile.mkdtemp(prefix="micro-customs-"))
     server = NatsServer()
     server.start()
@@ -234,7 +247,7 @@ async def run(args: argparse.Namespace, quiet: TextIO) -> None:
         database_url=url, nats_url=server.url, migrate_on_start=False, run_api=False, log_level=args.log_level,
         log_file=str(tmp / "customs.jsonl"), consumer_batch_size=args.batch_size,
     )
-    phases = {"order.accepted": Phase(), "waybill.issued": Phase(), "all": Phase()}
+    phases = {"order+payment": Phase(), "waybill.issued": Phase(), "all": Phase()}
     meter = Meter(profiler=cProfile.Profile(time.process_time) if args.profile else None)
     try:
         with contextlib.redirect_stdout(quiet):  # the service's log lines go to stdout as well as to its file
@@ -246,32 +259,35 @@ async def run(args: argparse.Namespace, quiet: TextIO) -> None:
     if meter.profiler is not None:
         meter.profiler.dump_stats(args.profile)
     print(f"declarations: {statuses}")
-    if handled != 2 * parcels:
-        print(f"WARNING: inbox holds {handled} events, expected {2 * parcels}")
+    if handled != expected:
+        print(f"WARNING: inbox holds {handled} events, expected {expected}")
     print(f"{'':<16} {'msgs':>7} {'msgs/s':>9} {'CPU ms':>9} {'stmts':>10} {'relay':>7} {'total':>7}")
     print(f"{'':<16} {'':>7} {'':>9} {'/msg':>9} {'consumer':>10} {'/msg':>7} {'/msg':>7}")
     for name, phase in phases.items():
         if phase.messages:
             print(phase.row(name))
+    every = phases["all"]
+    print(f"per parcel: CPU {every.cpu_s * 1000 / parcels:.2f} ms, "
+          f"{every.statements['consumers'] / parcels:.2f} consumer statements ({parcels} parcels)")
     if args.statements:
         print_statements(phases)
 
 
-async def run_service(settings: CustomsSettings, meter: Meter, events: list[tuple[Envelope, Envelope]],
+async def run_service(settings: CustomsSettings, meter: Meter, events: list[tuple[Envelope, Envelope | None, Envelope]],
                       args: argparse.Namespace, phases: dict[str, Phase]) -> tuple[int, dict[str, int]]:
     """Start the service, feed it the events, wait; returns the inbox count and how the declarations ended."""
     bus = Bus(settings.nats_url)
     await bus.connect(retry=False)
     try:
         if args.flow == "backlog":
-            await publish(bus, [e for pair in events for e in pair])
+            await publish(bus, [e for triple in events for e in triple if e is not None])
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             runtime = app.state.runtime
             meter.install(runtime.db)
             await runtime.bus.wait_ready()
             if args.flow == "backlog":
-                phases["all"].add(await measured(meter, 2 * len(events)))
+                phases["all"].add(await measured(meter, sum(1 for t in events for e in t if e is not None)))
             else:
                 await run_rounds(bus, meter, events, args.round, phases)
             return await inbox_count(runtime.db), await declaration_statuses(runtime.db)
@@ -290,13 +306,18 @@ def print_statements(phases: dict[str, Phase]) -> None:
             print(f"  {count / phase.messages:6.2f}  {kind}")
 
 
-async def run_rounds(bus: Bus, meter: Meter, events: list[tuple[Envelope, Envelope]], size: int,
+async def run_rounds(bus: Bus, meter: Meter, events: list[tuple[Envelope, Envelope | None, Envelope]], size: int,
                      phases: dict[str, Phase]) -> None:
     for start in range(0, len(events), size):
         chunk = events[start:start + size]
-        for index, name in ((0, "order.accepted"), (1, "waybill.issued")):
-            await publish(bus, [pair[index] for pair in chunk])
-            phase = await measured(meter, len(chunk))
+        # The payment provider pays the orders just accepted (bench.run): its payments follow their orders closely,
+        # so a consumer batch often holds a parcel's order.accepted and payment.recorded together.
+        for indexes, name in (((0, 1), "order+payment"), ((2,), "waybill.issued")):
+            envelopes = [triple[i] for triple in chunk for i in indexes if triple[i] is not None]
+            if not envelopes:
+                continue
+            await publish(bus, envelopes)
+            phase = await measured(meter, len(envelopes))
             phases[name].add(phase)
             phases["all"].add(phase)
 
@@ -316,7 +337,10 @@ async def inbox_count(db: Database) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--events", type=int, default=3000, help="events in all (two per parcel)")
+    parser.add_argument("--events", type=int, default=3000,
+                        help="twice the parcels (order.accepted and waybill.issued; e-commerce payments come on top)")
+    parser.add_argument("--no-payments", dest="payments", action="store_false",
+                        help="send no payment.recorded: e-commerce declarations keep waiting (no XML filing)")
     parser.add_argument("--flow", choices=["rounds", "backlog"], default="rounds")
     parser.add_argument("--round", type=int, default=100, help="parcels per round (rounds flow)")
     parser.add_argument("--batch-size", type=int, default=200, help="consumer batch size")

@@ -7,9 +7,9 @@ message with backoff, so a declaration changed concurrently by a broker or the d
 again.
 
 Before the handlers of a batch run, the prefetchers read what they will ask for, for all the batch's parcels at once
-(repository_batch.py says when a handler may use it): an order's arrivals and its buyer's history when it will be
-assessed on filing; a document's declaration, and for a declaration waiting for documents, the documents and the
-buyer's history of its assessment.
+(repository_batch.py says how the batch's writes keep it exact): an order's arrivals, its documents when they came
+first, and its buyer's history when it will be assessed on filing; a document's declaration, and for a declaration
+waiting for documents, the documents and the buyer's history of its assessment.
 """
 
 from __future__ import annotations
@@ -85,9 +85,15 @@ def build_prefetchers(config: CustomsConfig) -> dict[type[Event], Prefetcher]:
                                    limit=PRIOR_DECLARATIONS_LIMIT)
 
     async def before_orders(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
-        orders: list[OrderAccepted] = _alone_in_batch(scope, contexts)
+        orders: list[OrderAccepted] = _locked(contexts)
         read = ReadAhead(session, scope)
-        arrivals = await read.arrivals([order.order_id for order in orders])
+        arrivals = await read.arrivals(list(dict.fromkeys(order.order_id for order in orders)))
+        # What the new declarations will match: an order's documents are those kept for it (a document names a
+        # declaration only once the order opened one), none at all when nothing came first.
+        unopened = {order_id: buffered for order_id, (declaration_id, _, buffered) in arrivals.items()
+                    if declaration_id is None}
+        read.no_documents([order_id for order_id, buffered in unopened.items() if not buffered])
+        await read.match_documents([order_id for order_id, buffered in unopened.items() if buffered])
         # Assessed on opening: those whose documents came first; not a second order.accepted nor one a
         # cancellation overtook.
         await history(read, [(buyer_key(o.parcel), o.parcel.channel, filing.counts_annually(o.parcel.channel,
@@ -96,7 +102,7 @@ def build_prefetchers(config: CustomsConfig) -> dict[type[Event], Prefetcher]:
 
     async def before_documents(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
         read = ReadAhead(session, scope)
-        declarations = await read.declarations([event.order_id for event in _alone_in_batch(scope, contexts)])
+        declarations = await read.declarations(list(dict.fromkeys(event.order_id for event in _locked(contexts))))
         waiting = [d for d in declarations.values() if d.status == "pending_documents" and d.awaiting_documents]
         await read.match_documents([d.order_id for d in waiting])
         await history(read, [(d.buyer_key, d.channel, filing.counts_annually(d.channel, d.direction))
@@ -106,10 +112,9 @@ def build_prefetchers(config: CustomsConfig) -> dict[type[Event], Prefetcher]:
             WaybillRecorded: before_documents}
 
 
-def _alone_in_batch(scope: BatchScope, contexts: list[MessageContext]) -> list:
-    """The events of parcels with no other event in the batch: no earlier handler can have changed their rows."""
-    return [ctx.event for ctx in contexts
-            if ctx.envelope.subject in scope.unique_subjects and ctx.event.order_id == ctx.envelope.subject]
+def _locked(contexts: list[MessageContext]) -> list:
+    """The events about the parcel they are sent for: the kit's lock of that parcel covers their order's rows."""
+    return [ctx.event for ctx in contexts if ctx.event.order_id == ctx.envelope.subject]
 
 
 def _assessed_on_filing(order: OrderAccepted, declaration_id: str | None, cancellation_reason: str | None,

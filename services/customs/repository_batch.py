@@ -2,9 +2,12 @@
 
 Read ahead: before the handlers run, `ReadAhead` reads for all of the batch's parcels at once (one statement per
 kind) and keeps the answers in the scope's cache; DeclarationRepository's reads take them from there while they
-are still exact. Per parcel (arrivals, declaration, documents) only for parcels with one event in the batch, so no
-earlier handler of the batch can have changed them; the kit's per-parcel locks keep other consumers out. A buyer's
-history spans parcels: it is used only while no handler of the batch has written a declaration of that buyer.
+are still exact. Per parcel (arrivals, declaration, documents) the batch's own writes keep them exact: the
+repository's writes of those rows go through the `kept_*` functions below, which apply each write to what is
+cached (a parcel's order.accepted and payment.recorded often share a batch: the payment then finds the
+declaration the order opened, and its documents, without a statement). The kit's per-parcel locks keep other
+consumers out. A buyer's history spans parcels: it is used only while no handler of the batch has written a
+declaration of that buyer.
 
 Write behind: inserts go through shared.batch.insert_rows; a declaration's versioned UPDATE is held here (see
 hold_change) and written with the batch's other changes in one statement, its version still checked.
@@ -15,7 +18,7 @@ repository modules runs SQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -38,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.customs.models import BuyerQuota, Declaration, Document, EarlyCancellation
@@ -46,6 +49,7 @@ from shared.batch import BatchScope, scope_of
 from shared.db import bucketed
 
 _declarations = Declaration.__table__
+_DECLARATION_COLUMNS = tuple(column.key for column in _declarations.columns)
 _documents = Document.__table__
 _early = EarlyCancellation.__table__
 _quotas = BuyerQuota.__table__
@@ -86,23 +90,76 @@ def read_ahead(session: AsyncSession, key: tuple[str, str]) -> tuple[bool, Any]:
     return True, scope.cache[key]
 
 
-def note_buyer_written(session: AsyncSession, buyer_key: str) -> None:
-    """A declaration of this buyer is written in this batch: from now on the buyer's history is read live."""
+def note_buyer_written(session: AsyncSession, buyer_key: str, declaration_id: str) -> None:
+    """A declaration of this buyer is written in this batch: from now on the buyer's history is read live, but
+    for that declaration's own look-up, which leaves it out."""
     scope = scope_of(session)
     if scope is not None:
-        scope.cache.setdefault(_BUYERS_WRITTEN, set()).add(buyer_key)
+        scope.cache.setdefault((_BUYERS_WRITTEN, buyer_key), set()).add(declaration_id)
 
 
 def cached_history(session: AsyncSession, *, buyer_key: str, channel: str, since: datetime, exclude_id: str,
                    limit: int) -> list[tuple[datetime, Decimal]] | None:
     """The buyer's recent declarations as the look-up would read them now, or None: read live."""
     scope = scope_of(session)
-    if scope is None or buyer_key in scope.cache.get(_BUYERS_WRITTEN, ()):
+    if scope is None or not scope.cache.get((_BUYERS_WRITTEN, buyer_key), set()) <= {exclude_id}:
         return None
     read: ReadHistory | None = scope.cache.get((HISTORY_OF, buyer_key, channel))
     if read is None or since < read.since:
         return None
     return [(at, value) for id_, at, value in read.recent if at >= since and id_ != exclude_id][:limit]
+
+
+def _cached(session: AsyncSession, key: tuple[str, str]) -> tuple[BatchScope | None, Any]:
+    scope = scope_of(session)
+    if scope is None or key not in scope.cache:
+        return None, None
+    return scope, scope.cache[key]
+
+
+def kept_document(session: AsyncSession, document: Mapping[str, Any]) -> None:
+    """A document is written: it joins the order's documents read ahead (last: its id is the highest), and one
+    kept for an order without a declaration yet counts among the order's arrivals."""
+    order_id = document["order_id"]
+    _, documents = _cached(session, (DOCUMENTS_OF, order_id))
+    if documents is not None:
+        documents.append(ReadDocument(document["received_at"], document["kind"], document["source"],
+                                      document["body"]))
+    scope, arrivals = _cached(session, (ARRIVALS_OF, order_id))
+    if arrivals is not None and document["declaration_id"] is None:
+        declaration_id, cancellation, buffered = arrivals
+        scope.cache[ARRIVALS_OF, order_id] = (declaration_id, cancellation, buffered + 1)
+
+
+def kept_declaration(session: AsyncSession, declaration: Declaration) -> None:
+    """A new declaration is written (held, inside a batch): from now on the batch reads it as any declaration it
+    read, the object itself, in the session as if loaded (its later changes are held and version-checked as
+    theirs are)."""
+    scope = scope_of(session)
+    if scope is None:
+        return
+    # Every column loaded, an unset one as the None it was written with (expired, it would need I/O to load), then
+    # persistent: make_transient_to_detached takes the values as loaded, without history.
+    values = declaration.__dict__
+    for key in _DECLARATION_COLUMNS:
+        values.setdefault(key, None)
+    make_transient_to_detached(declaration)
+    session.add(declaration)
+    scope.cache[DECLARATION_OF, declaration.order_id] = declaration
+    arrivals = scope.cache.get((ARRIVALS_OF, declaration.order_id))
+    if arrivals is not None:
+        scope.cache[ARRIVALS_OF, declaration.order_id] = (declaration.id, *arrivals[1:])
+
+
+def kept_arrivals(session: AsyncSession, order_id: str, *, cancellation: Any = ..., buffered: int | None = None) -> None:
+    """The order's early cancellation (a reason, or None once dropped) or its documents kept without a declaration
+    (0 once attached) changed."""
+    scope, arrivals = _cached(session, (ARRIVALS_OF, order_id))
+    if arrivals is None:
+        return
+    declaration_id, reason, count = arrivals
+    scope.cache[ARRIVALS_OF, order_id] = (declaration_id, reason if cancellation is ... else cancellation,
+                                          count if buffered is None else buffered)
 
 
 @dataclass
@@ -199,7 +256,15 @@ class ReadAhead:
         self.scope.cache.update(((DECLARATION_OF, order_id), found.get(order_id)) for order_id in order_ids)
         return found
 
+    def no_documents(self, order_ids: Sequence[str]) -> None:
+        """Orders known to have no documents at all (none kept, no declaration to name)."""
+        self.scope.cache.update(((DOCUMENTS_OF, order_id), []) for order_id in order_ids
+                                if (DOCUMENTS_OF, order_id) not in self.scope.cache)
+
     async def match_documents(self, order_ids: Sequence[str]) -> None:
+        """The orders' documents as the three-document match reads them (those another prefetcher of the batch read
+        already are not read again)."""
+        order_ids = [order_id for order_id in dict.fromkeys(order_ids) if (DOCUMENTS_OF, order_id) not in self.scope.cache]
         documents: dict[str, list[ReadDocument]] = {order_id: [] for order_id in order_ids}
         if order_ids:
             for order_id, *document in await self.session.execute(_DOCUMENTS_OF_ORDERS,

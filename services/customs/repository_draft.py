@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.customs.models import AuditEntry, Declaration, Document, FindingRecord, Message
 from services.customs.repository import DeclarationRepository, DocumentBody, finding_rows
+from services.customs.repository_batch import kept_document
 from shared.batch import insert_rows
 from shared.contract.events import Finding
 
@@ -68,6 +69,8 @@ class DraftRepository(DeclarationRepository):
     async def write(self) -> None:
         """Insert the declaration and everything held for it (inside a consumer batch: with the batch's rows)."""
         await self.insert_declaration(self.declaration, self._lines)
+        for document in self._documents:
+            kept_document(self.session, document)
         for table, rows in ((_documents, self._documents), (_audit, self._audit), (_findings, self._findings),
                             (_messages, self._messages)):
             await insert_rows(self.session, table, rows)

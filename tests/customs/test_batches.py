@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from services.customs.consumers import build_handlers, build_prefetchers
-from services.customs.models import AuditEntry, Declaration, tables
+from services.customs.models import AuditEntry, Declaration, EarlyCancellation, Message, tables
 from shared.consumer import build_consumers
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
@@ -191,3 +191,92 @@ async def test_an_order_accepted_twice_in_one_batch_opens_one_declaration(custom
     async with customs.runtime.db.reader() as session:
         count = (await session.execute(select(func.count()).select_from(Declaration))).scalar_one()
     assert count == 2
+
+
+@pytest.mark.parametrize("customs_overrides", [BY_HAND])
+async def test_orders_with_their_payments_in_one_batch_take_no_statement_of_their_own(customs):
+    """The payment provider pays orders right after they are accepted: a batch holds both events of each parcel.
+    The payment finds the declaration its order opened in the batch, and the order's documents, as read ahead."""
+    shops = sorted(new_order_id() for _ in range(6))
+    orders = [accepted(o, consignee=_buyer(n)) for n, o in enumerate(shops)]
+    payments = [paid(o, payer_name=f"Buyer {n}", payer_id_number=order.parcel.consignee.id_number)
+                for n, (o, order) in enumerate(zip(shops, orders, strict=True))]
+    statements = await handle_one_batch(customs, [e for pair in zip(orders, payments, strict=True) for e in pair])
+    assert not split(statements)
+    assert await statuses(customs, shops) == ["pending_documents"] * 6  # the waybill is still to come
+    assert len(statements) <= 12  # as a batch of orders alone: not one statement more per parcel
+    for order_id in shops:
+        assert sorted(d.kind for d in await customs.documents(order_id)) == ["order", "payment"]
+    filing = await handle_one_batch(customs, [waybill_for(o) for o in orders])
+    assert not split(filing)
+    assert await statuses(customs, shops) == ["filed"] * 6
+    for order_id in shops:
+        assert await emitted(customs, order_id) == ["declaration.filed"]
+
+
+@pytest.mark.parametrize("customs_overrides", [BY_HAND])
+async def test_an_order_its_payment_and_its_payment_again_in_one_batch_file_once_their_waybill_came_first(customs):
+    """The waybill came first and waits; the batch opens the declaration (documents kept for it attached), takes the
+    payment, files, and the repeated payment (a provider's retry) joins the file without a second filing."""
+    order_id = new_order_id()
+    order = accepted(order_id)
+    await handle_one_batch(customs, [waybill_for(order)])
+    assert await statuses(customs, [order_id]) == [None]
+    payment = paid(order_id)
+    statements = await handle_one_batch(customs, [order, payment, paid(order_id)])
+    assert not split(statements)
+    assert await statuses(customs, [order_id]) == ["filed"]
+    assert await emitted(customs, order_id) == ["declaration.filed"]
+    declaration = await customs.declaration(order_id)
+    documents = await customs.documents(order_id)
+    assert sorted(d.kind for d in documents) == ["order", "payment", "payment", "waybill"]
+    assert {d.declaration_id for d in documents} == {declaration.id}  # the waybill kept for it was attached
+    async with customs.runtime.db.reader() as session:
+        filings = (await session.execute(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.declaration_id == declaration.id, AuditEntry.action == "file"))).scalar_one()
+        messages = (await session.execute(select(func.count()).select_from(Message).where(
+            Message.declaration_id == declaration.id))).scalar_one()
+    assert (filings, messages) == (1, 2)  # CEB311 + CEB621, once
+    assert declaration.version == 2  # opened, then filed once, each change version-checked in the batch's update
+
+
+@pytest.mark.parametrize("customs_overrides", [BY_HAND])
+async def test_a_cancellation_before_its_order_in_one_batch_opens_it_cancelled(customs):
+    order_id = new_order_id()
+    statements = await handle_one_batch(customs, [cancelled(order_id, "out of stock"), mail(order_id)])
+    assert not split(statements)
+    assert await statuses(customs, [order_id]) == ["cancelled"]
+    assert await emitted(customs, order_id) == ["declaration.cancelled"]
+    async with customs.runtime.db.reader() as session:
+        kept = (await session.execute(select(func.count()).select_from(EarlyCancellation).where(
+            EarlyCancellation.order_id == order_id))).scalar_one()
+    assert kept == 0  # the cancellation kept for the order went with its opening
+
+
+@pytest.mark.parametrize("customs_overrides", [BY_HAND])
+async def test_two_parcels_of_one_buyer_opened_in_one_batch_after_their_waybills_see_each_other(customs):
+    """Both are assessed as they open (their waybills came first): the second must count the first, written in the
+    same batch after the buyer's history was read ahead."""
+    first, second = sorted(new_order_id() for _ in range(2))
+    six_hundred = {"lines": [line(quantity=Decimal(6), total_price=Decimal(600))], "goods_value": Decimal(600),
+                   "amount_paid": Decimal(600)}
+    orders = [mail(first, **six_hundred), mail(second, **six_hundred)]
+    await handle_one_batch(customs, [waybill_for(o) for o in orders])
+    statements = await handle_one_batch(customs, orders)
+    assert not split(statements)
+    assert await statuses(customs, [first, second]) == ["filed", "held"]
+    assert await emitted(customs, second) == ["declaration.held"]
+
+
+@pytest.mark.parametrize("customs_overrides", [BY_HAND])
+async def test_a_payment_before_its_order_in_one_batch_is_attached_to_the_declaration_the_order_opens(customs):
+    order_id = new_order_id()
+    order = accepted(order_id)
+    statements = await handle_one_batch(customs, [paid(order_id), order])
+    assert not split(statements)
+    declaration = await customs.declaration(order_id)
+    documents = await customs.documents(order_id)
+    assert sorted(d.kind for d in documents) == ["order", "payment"]
+    assert {d.declaration_id for d in documents} == {declaration.id}
+    await handle_one_batch(customs, [waybill_for(order)])
+    assert await statuses(customs, [order_id]) == ["filed"]

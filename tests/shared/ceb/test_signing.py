@@ -111,3 +111,52 @@ def test_sign_and_verify_a_minimal_document():
     data = sign_xml(root, identity())
     assert verify_xml(data, identity().cert_pem).text == "x"
     assert sign_bytes(b"x", identity()) != sign_bytes(b"y", identity())
+
+
+def _signxml_signed(root: etree._Element, signer: SigningIdentity) -> bytes:
+    """What signxml's XMLSigner makes of `root` given the certificate as PEM text (sign_xml hands it the parsed
+    certificate, read once)."""
+    from signxml import XMLSigner
+    from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+
+    xml_signer = XMLSigner(signature_algorithm=SignatureMethod.RSA_SHA256, digest_algorithm=DigestAlgorithm.SHA256,
+                           c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0)
+    return to_bytes(xml_signer.sign(root, key=signer.private_key, cert=signer.cert_pem.decode()))
+
+
+def _documents() -> list[etree._Element]:
+    """Every XML message customs files (with the numbers a cancel or return names) and every receipt type."""
+    from dataclasses import replace
+
+    from services.customs.messages.outgoing import XML_BUILDERS
+    from shared.ceb.fields import new_guid
+    from shared.ceb.receipts import RECEIPT_OF, build_receipt
+    from tests.customs.messages.factories import export_facts
+    from tests.shared.ceb.test_receipts import receipt
+
+    roots = []
+    for kind, build in sorted(XML_BUILDERS.items()):
+        base = export_facts() if kind in ("CEB303", "CEB603", "CEB605") else facts()
+        numbered = replace(base, pre_no="B20260301000000001", invt_no="46002026I000000001", reason="cancelled & <why>")
+        roots.append(build(numbered, DECLARANT, guid=new_guid()))
+    roots += [build_receipt(receipt(kind)) for kind in sorted(set(RECEIPT_OF.values()))]
+    return roots
+
+
+@pytest.mark.parametrize("root", _documents(), ids=lambda root: etree.QName(root).localname)
+def test_sign_xml_with_the_parsed_certificate_writes_what_the_pem_gives_and_leaves_the_document_as_it_was(root):
+    """RSA PKCS#1 v1.5 is deterministic: equal bytes mean the same digest, SignedInfo, signature and KeyInfo."""
+    unsigned = to_bytes(root)
+    signed = sign_xml(root, identity())
+    assert to_bytes(root) == unsigned
+    assert signed == _signxml_signed(root, identity())
+    assert etree.QName(verify_xml(signed, identity().cert_pem)).localname == etree.QName(root).localname
+
+
+def test_sign_xml_with_a_namespace_prefix_and_characters_c14n_escapes():
+    root = etree.Element("{urn:probe}Probe", nsmap={"p": "urn:probe", None: "urn:other"}, note="tab\there\r\n")
+    etree.SubElement(root, "{urn:other}Child").text = "a < b & c > d\r"
+    etree.SubElement(root, "{urn:probe}Empty", attr='"quoted"')
+    signed = sign_xml(root, identity())
+    assert signed == _signxml_signed(root, identity())
+    verify_xml(signed, identity().cert_pem)
