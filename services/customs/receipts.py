@@ -24,11 +24,11 @@ from services.customs.domain.status import (
 from services.customs.domain.tax import tax_figures
 from services.customs.filing import give_back_quota
 from services.customs.intake import quota_back_on_return
-from services.customs.models import Declaration, Message
+from services.customs.models import Declaration
 from services.customs.outgoing import FilingRefused, file_follow_up
 from services.customs.repository import DeclarationRepository
 from services.customs.repository_exchange import ExchangeRepository
-from services.customs.repository_receipts import Answer, ReceiptRepository
+from services.customs.repository_receipts import Answer, FiledMessage, ReceiptRepository
 from services.customs.schemas import ReceiptAnswer
 from services.customs.service import (
     AUTHORITY,
@@ -195,21 +195,20 @@ async def apply_receipt(repo: DeclarationRepository, config: CustomsConfig, rece
                         key_id: str | None, emit: Emitter) -> ReceiptOutcome:
     """Apply a verified receipt in the caller's transaction (raises StaleDeclaration on a concurrent change:
     the caller redoes the whole transaction)."""
-    exchange = ExchangeRepository(repo.session)
+    reads = ReceiptRepository(repo.session)
     now = config.now()
-    message = await exchange.message(receipt.guid)
+    message = (await reads.messages([receipt.guid])).get(receipt.guid)
     if message is None:
         raise UnknownMessage(receipt.guid)
     declaration = await repo.get(message.declaration_id)
-    answered = set() if message.purpose == "declaration" else \
-        await ReceiptRepository(repo.session).answered([receipt.guid])
+    answered = set() if message.purpose == "declaration" else await reads.answered([receipt.guid])
     outcome = await settle(repo, config, message, declaration, receipt, answered=answered, now=now, emit=emit)
-    receipt_id = await exchange.add_receipt(kept_row(receipt, body=body, key_id=key_id, now=now,
+    receipt_id = await ExchangeRepository(repo.session).add_receipt(kept_row(receipt, body=body, key_id=key_id, now=now,
                                                      declaration_id=declaration.id, outcome=outcome))
     return ReceiptOutcome(receipt_id, outcome, declaration.id, declaration.status)
 
 
-async def settle(repo: DeclarationRepository, config: CustomsConfig, message: Message, declaration: Declaration,
+async def settle(repo: DeclarationRepository, config: CustomsConfig, message: FiledMessage, declaration: Declaration,
                  receipt: ParsedReceipt, *, answered: set[Answer], now: datetime, emit: Emitter) -> str:
     """What a verified receipt does to its declaration (the message it answers and the declaration as read);
     returns the outcome. `answered`: the message's answers applied or recorded before (cancellations, returns and
@@ -242,7 +241,7 @@ class UnknownMessage(Exception):
 
 
 async def _apply(repo: DeclarationRepository, exchange: ExchangeRepository, config: CustomsConfig,
-                 declaration: Declaration, message: Message, receipt: ParsedReceipt, *, answered: set[Answer],
+                 declaration: Declaration, message: FiledMessage, receipt: ParsedReceipt, *, answered: set[Answer],
                  now: datetime, emit: Emitter) -> str:
     code, at = receipt.return_status, receipt.return_time
     if message.purpose == "declaration":

@@ -9,7 +9,7 @@ statements, whose per-statement overhead was most of the batch's CPU. Nothing he
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,20 @@ _receipts = Receipt.__table__
 # An answer already applied or recorded, as receipts._seen compares them: the message answered, the status, its time.
 Answer = tuple[str, int, str]
 
-_MESSAGES = select(Message).where(Message.guid.in_(bindparam("guids", expanding=True)))
+
+
+class FiledMessage(NamedTuple):
+    """What a receipt needs of the message it answers (not its body: a filed message is kilobytes of XML)."""
+
+    guid: str
+    declaration_id: str
+    message_type: str
+    purpose: str
+
+
+_m = Message.__table__.c
+_MESSAGES = (select(_m.guid, _m.declaration_id, _m.message_type, _m.purpose)
+             .where(_m.guid.in_(bindparam("guids", expanding=True))))
 _DECLARATIONS = select(Declaration).where(Declaration.id.in_(bindparam("ids", expanding=True)))
 _ANSWERED = (select(_receipts.c.message_guid, _receipts.c.return_status, _receipts.c.return_time)
              .where(_receipts.c.message_guid.in_(bindparam("guids", expanding=True)),
@@ -41,12 +54,12 @@ class ReceiptRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def messages(self, guids: Collection[str]) -> dict[str, Message]:
+    async def messages(self, guids: Collection[str]) -> dict[str, FiledMessage]:
         """The messages filed with these guids (absent: never filed), by guid."""
         if not guids:
             return {}
         result = await self.session.execute(_MESSAGES, {"guids": bucketed(sorted(guids))})
-        return {message.guid: message for message in result.scalars()}
+        return {row.guid: FiledMessage(*row) for row in result}
 
     async def declarations(self, ids: Collection[str]) -> dict[str, Declaration]:
         """The declarations with these ids, by id; the objects join the session (repository.get finds them)."""
