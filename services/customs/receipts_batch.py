@@ -2,10 +2,11 @@
 alone, the refused ones kept, the rest applied in one transaction in the order given.
 
 Three receipts per filed message, each with its own request, signature check and transaction, made the receipt
-endpoint the pipeline's bottleneck; a batch shares the request and the transaction. A concurrent change of one of
-the batch's declarations (StaleDeclaration: a broker acting at the same moment) rolls the shared transaction back;
-the batch's receipts are then applied one transaction each, with the single endpoint's retries, so one busy
-declaration cannot hold the others' receipts back.
+endpoint the pipeline's bottleneck; a batch shares the request and the transaction, and its reads and writes are
+set-based (one statement per kind for the whole batch, see _apply_together). A concurrent change of one of the
+batch's declarations (a broker acting at the same moment: StaleBatch when the batch writes its versioned updates,
+or StaleDeclaration) rolls the shared transaction back; the batch's receipts are then applied one transaction
+each, with the single endpoint's retries, so one busy declaration cannot hold the others' receipts back.
 """
 
 from __future__ import annotations
