@@ -2,7 +2,7 @@
 receipts written in one insert.
 
 A batch of 50 receipts read its message, its declaration and (for an order's, cancellation's or return's answer) the
-declaration's earlier receipts one receipt at a time, and kept each receipt with an ORM flush of its own: some 250
+declaration's earlier receipts one receipt at a time, and kept each receipt with an ORM flush of its own: some 220
 statements, whose per-statement overhead was most of the batch's CPU. Nothing here commits: the endpoint does.
 """
 
@@ -19,9 +19,8 @@ from shared.db import bucketed
 
 _receipts = Receipt.__table__
 
-# An answer already applied or recorded, as receipts._seen compares them: the message answered, the status, its time.
+# An answer applied or recorded before, as a repeat is recognised: the message answered, the status, its time.
 Answer = tuple[str, int, str]
-
 
 
 class FiledMessage(NamedTuple):
@@ -84,4 +83,3 @@ class ReceiptRepository:
         if self.session.bind.dialect.name == "postgresql":
             return list((await self.session.execute(_ADD_IN_ORDER, full)).scalars())
         return sorted((await self.session.execute(_ADD, full)).scalars())
-
