@@ -24,10 +24,11 @@ from services.customs.domain.status import (
 from services.customs.domain.tax import tax_figures
 from services.customs.filing import give_back_quota
 from services.customs.intake import quota_back_on_return
-from services.customs.models import Declaration, Message
+from services.customs.models import Declaration
 from services.customs.outgoing import FilingRefused, file_follow_up
 from services.customs.repository import DeclarationRepository
 from services.customs.repository_exchange import ExchangeRepository
+from services.customs.repository_receipts import Answer, FiledMessage, ReceiptRepository
 from services.customs.schemas import ReceiptAnswer
 from services.customs.service import (
     AUTHORITY,
@@ -194,22 +195,41 @@ async def apply_receipt(repo: DeclarationRepository, config: CustomsConfig, rece
                         key_id: str | None, emit: Emitter) -> ReceiptOutcome:
     """Apply a verified receipt in the caller's transaction (raises StaleDeclaration on a concurrent change:
     the caller redoes the whole transaction)."""
-    exchange = ExchangeRepository(repo.session)
+    reads = ReceiptRepository(repo.session)
     now = config.now()
-    message = await exchange.message(receipt.guid)
-    row = {"received_at": now, "key_id": key_id, "body": body, "message_type": receipt.message_type,
-           "message_guid": receipt.guid, "return_status": receipt.return_status,
-           "return_time": receipt.return_time, "return_info": (receipt.return_info or "")[:1024]}
+    message = (await reads.messages([receipt.guid])).get(receipt.guid)
     if message is None:
         raise UnknownMessage(receipt.guid)
     declaration = await repo.get(message.declaration_id)
+    answered = set() if message.purpose == "declaration" else await reads.answered([receipt.guid])
+    outcome = await settle(repo, config, message, declaration, receipt, answered=answered, now=now, emit=emit)
+    receipt_id = await ExchangeRepository(repo.session).add_receipt(kept_row(receipt, body=body, key_id=key_id, now=now,
+                                                     declaration_id=declaration.id, outcome=outcome))
+    return ReceiptOutcome(receipt_id, outcome, declaration.id, declaration.status)
+
+
+async def settle(repo: DeclarationRepository, config: CustomsConfig, message: FiledMessage, declaration: Declaration,
+                 receipt: ParsedReceipt, *, answered: set[Answer], now: datetime, emit: Emitter) -> str:
+    """What a verified receipt does to its declaration (the message it answers and the declaration as read);
+    returns the outcome. `answered`: the message's answers applied or recorded before (cancellations, returns and
+    answers keep no receipt state on the declaration), to which this one is added when it counts."""
     with structlog.contextvars.bound_contextvars(declaration_id=declaration.id, order_id=declaration.order_id,
                                                  correlation_id=declaration.correlation_id):
-        outcome = await _apply(repo, exchange, config, declaration, message, receipt, now=now, emit=emit)
-        receipt_id = await exchange.add_receipt({**row, "declaration_id": declaration.id, "outcome": outcome})
+        outcome = await _apply(repo, ExchangeRepository(repo.session), config, declaration, message, receipt,
+                               answered=answered, now=now, emit=emit)
+        if outcome in ("applied", "recorded"):
+            answered.add((receipt.guid, receipt.return_status, receipt.return_time))
         log.info("declaration.receipt", outcome=outcome, code=receipt.return_status, message_type=message.message_type,
                  status=declaration.status)
-    return ReceiptOutcome(receipt_id, outcome, declaration.id, declaration.status)
+    return outcome
+
+
+def kept_row(receipt: ParsedReceipt, *, body: str, key_id: str | None, now: datetime, declaration_id: str,
+             outcome: str) -> dict:
+    """The stored form of a verified receipt: the body as received, what it said, and what it did."""
+    return {"received_at": now, "key_id": key_id, "body": body, "message_type": receipt.message_type,
+            "message_guid": receipt.guid, "return_status": receipt.return_status, "return_time": receipt.return_time,
+            "return_info": (receipt.return_info or "")[:1024], "declaration_id": declaration_id, "outcome": outcome}
 
 
 class UnknownMessage(Exception):
@@ -221,8 +241,8 @@ class UnknownMessage(Exception):
 
 
 async def _apply(repo: DeclarationRepository, exchange: ExchangeRepository, config: CustomsConfig,
-                 declaration: Declaration, message: Message, receipt: ParsedReceipt, *, now: datetime,
-                 emit: Emitter) -> str:
+                 declaration: Declaration, message: FiledMessage, receipt: ParsedReceipt, *, answered: set[Answer],
+                 now: datetime, emit: Emitter) -> str:
     code, at = receipt.return_status, receipt.return_time
     if message.purpose == "declaration":
         if message.guid != declaration.filing_guid:
@@ -236,14 +256,15 @@ async def _apply(repo: DeclarationRepository, exchange: ExchangeRepository, conf
         values.update({name: getattr(receipt, name) for name in ("pre_no", "invt_no") if getattr(receipt, name)})
         if target is None or target == declaration.status and target not in ("manual_review", "inspection",
                                                                                 "detained"):
-            await repo.change(declaration, ceb_code=code if code > 0 else declaration.ceb_code, updated_at=now,
-                              **values)
+            if not await repo.change(declaration, ceb_code=code if code > 0 else declaration.ceb_code,
+                                     updated_at=now, **values):
+                raise StaleDeclaration(declaration.id)  # else the receipt would count as recorded, its rank lost
             await _file_waiting_cancellation(repo, exchange, config, declaration, now=now)
             return "recorded"
         await _move(repo, config, declaration, target, code=code, info=receipt.return_info, now=now, emit=emit,
                     values=values)
         return "applied"
-    if await _seen(exchange, declaration.id, receipt):
+    if (receipt.guid, code, at) in answered:  # the same answer to the same message, applied before
         return "duplicate"
     if message.purpose == "order":
         if code == REJECTED and after_receipt(declaration.status, purpose="order", code=code):
@@ -274,14 +295,6 @@ async def _file_waiting_cancellation(repo: DeclarationRepository, exchange: Exch
                              reason="order cancelled by the merchant")
     except FilingRefused as refused:
         log.warning("declaration.cancellation_not_filed", reason=refused.finding.message)
-
-
-async def _seen(exchange: ExchangeRepository, declaration_id: str, receipt: ParsedReceipt) -> bool:
-    """The same answer to the same message applied before (cancellations, returns, answers keep no receipt state
-    on the declaration)."""
-    return any(r.message_guid == receipt.guid and r.return_status == receipt.return_status
-               and r.return_time == receipt.return_time and r.outcome in ("applied", "recorded")
-               for r in await exchange.receipts_of(declaration_id))
 
 
 async def _move(repo: DeclarationRepository, config: CustomsConfig, declaration: Declaration, target: str, *,

@@ -62,13 +62,18 @@ def return_time(moment: datetime) -> str:
 
 def parse_return_time(text: str, field: str = "returnTime") -> datetime:
     """A receipt's returnTime (17 digits; 14 accepted) as an aware datetime."""
-    if not re.fullmatch(r"\d{14}(\d{3})?", text or ""):
+    if not _RETURN_TIME.fullmatch(text or ""):
         raise MessageMalformed(field, f"{text!r} is not YYYYMMDDhhmmssSSS", code="format")
     try:
-        moment = datetime.strptime(text[:14], "%Y%m%d%H%M%S").replace(tzinfo=CHINA_TIME)
+        # By position, not strptime (a third of reading a receipt's fields): the pattern fixed every digit's place.
+        moment = datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                          int(text[12:14]), tzinfo=CHINA_TIME)
     except ValueError as exc:
         raise MessageMalformed(field, f"{text!r} is not a valid time", code="format") from exc
     return moment + timedelta(milliseconds=int(text[14:] or 0))
+
+
+_RETURN_TIME = re.compile(r"[0-9]{14}([0-9]{3})?")  # ASCII digits only, as strptime read them
 
 
 def parse_app_time(text: str, field: str = "appTime") -> datetime:

@@ -103,8 +103,11 @@ def parse_receipts(root: etree._Element) -> list[Receipt]:
     record_name, fields = _LAYOUT[message_type]
     receipts = []
     for record in root.findall(f"{{{qname.namespace}}}{record_name}"):
-        values = {_ATTRIBUTES[name]: _child(record, qname.namespace, name) for name in fields}
-        status = int(_child(record, qname.namespace, "returnStatus") or 0)
+        # The record's fields read in one pass, by qualified name (the schema allows each at most once).
+        texts = {child.tag: child.text for child in record}
+        ns = f"{{{qname.namespace}}}"
+        values = {_ATTRIBUTES[name]: texts.get(ns + name) for name in fields}
+        status = int(texts.get(ns + "returnStatus") or 0)
         if not is_known(status):
             raise MessageMalformed(f"{record_name}.returnStatus", f"{status} is not a customs return status",
                                    code="code_table")
@@ -112,9 +115,8 @@ def parse_receipts(root: etree._Element) -> list[Receipt]:
             values["answered_type"] = ANSWERS[message_type]
         receipts.append(Receipt(
             message_type=message_type, receipt_guid=root.get("guid", ""), return_status=status,
-            return_time=parse_return_time(_child(record, qname.namespace, "returnTime") or "",
-                                          f"{record_name}.returnTime"),
-            return_info=_child(record, qname.namespace, "returnInfo") or "", **values,
+            return_time=parse_return_time(texts.get(ns + "returnTime") or "", f"{record_name}.returnTime"),
+            return_info=texts.get(ns + "returnInfo") or "", **values,
         ))
     return receipts
 
@@ -129,7 +131,3 @@ def read_receipt(data: bytes, authority_cert_pem: bytes) -> Receipt:
                                code="not_one_record")
     return receipts[0]
 
-
-def _child(record: etree._Element, namespace: str, name: str) -> str | None:
-    element = record.find(f"{{{namespace}}}{name}")
-    return element.text if element is not None else None

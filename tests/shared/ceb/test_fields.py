@@ -46,3 +46,12 @@ def test_guids_are_36_upper_case_characters():
     assert len(guid) == 36 and guid == guid.upper() and check_guid(guid, "g") == guid
     with pytest.raises(MessageRuleViolation):
         check_guid(guid.lower(), "g")
+
+
+def test_a_return_time_is_read_digit_by_position_and_checked_as_a_date():
+    assert parse_return_time("20240229235959999") == datetime(2024, 2, 29, 23, 59, 59, 999000, tzinfo=CHINA_TIME)
+    assert parse_return_time("20240229235959") == datetime(2024, 2, 29, 23, 59, 59, tzinfo=CHINA_TIME)
+    for bad in ("20250229120000000", "20261232000000", "20260101240000", "20260101006000", "00000101000000",
+                "٢٠٢٦٠٣٠١٠٠٣٠٠٥٠٠٧", "2026030100300５"):  # no 29 Feb, day 32, hour 24, minute 60, year 0, not ASCII
+        with pytest.raises(MessageMalformed):
+            parse_return_time(bad)

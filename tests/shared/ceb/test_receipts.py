@@ -111,3 +111,22 @@ def test_statuses_rank_so_nothing_goes_backwards():
     assert describe(503) == "detained" and describe(-1) == "processing error" and describe(800) == "released"
     with pytest.raises(ValueError):
         rank(777)
+
+
+def test_optional_fields_left_out_read_as_none():
+    got = read_receipt(sign_xml(build_receipt(receipt(pre_no=None, invt_no=None, return_status=2)), identity()),
+                       identity().cert_pem)
+    assert (got.return_status, got.pre_no, got.invt_no, got.cop_no) == (2, None, None, "dcl_1")
+
+
+def test_the_configured_certificate_decides_whichever_was_used_before():
+    """The parsed certificates are kept per PEM: verifying with one never lends it to a check with another."""
+    mine = sign_xml(build_receipt(receipt()), identity())
+    theirs = sign_xml(build_receipt(receipt()), other_identity())
+    for _ in range(2):
+        assert read_receipt(mine, identity().cert_pem).return_status == 120
+        with pytest.raises(SignatureInvalid):
+            read_receipt(mine, other_identity().cert_pem)
+        assert read_receipt(theirs, other_identity().cert_pem).return_status == 120
+        with pytest.raises(SignatureInvalid):
+            read_receipt(theirs, identity().cert_pem)
