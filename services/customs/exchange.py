@@ -69,9 +69,12 @@ async def send_due(runtime: ServiceRuntime, config: CustomsConfig, gateway: Auth
     # that dies before this commit leaves its leases to lapse and sends again; the authority is idempotent on guids.
     async with runtime.db.transaction() as session:
         exchange = ExchangeRepository(session)
-        await exchange.add_exchanges([_exchange_row(item, endpoint=endpoint, now=config.now()) for item in done])
-        for item in done:
-            await _settle(runtime, config, session, item)
+        now = config.now()
+        await exchange.add_exchanges([_exchange_row(item, endpoint=endpoint, now=now) for item in done])
+        settled = [_settled(config, item, now=now) for item in done]
+        await exchange.settle_all(settled)
+        for item, row in zip(done, settled, strict=True):
+            await _after(runtime, session, item, row, now=now)
     return len(leased)
 
 
@@ -95,28 +98,33 @@ def _exchange_row(item: _Attempt, *, endpoint: str, now: datetime) -> dict:
             "error": _error(answer), "duration_ms": item.duration_ms}
 
 
-async def _settle(runtime: ServiceRuntime, config: CustomsConfig, session, item: _Attempt) -> None:
-    """What the attempt means for the message (and, on a refusal, for its declaration), in the round's session."""
-    now = config.now()
+def _settled(config: CustomsConfig, item: _Attempt, *, now: datetime) -> dict:
+    """The message's row after the attempt: sent, queued again for later (with backoff), or refused for good."""
+    answer, attempts = item.answer, item.attempts
+    row = {"guid": item.message.guid, "attempts": attempts, "last_error": _error(answer)}
+    if answer.outcome == "accepted":
+        return {**row, "state": "sent", "next_attempt_at": now, "sent_at": now}
+    if answer.outcome == "retry":
+        delay = max(answer.retry_after or 0, backoff(attempts, cap_s=config.gateway.backoff_max_s))
+        return {**row, "state": "queued", "next_attempt_at": now + timedelta(seconds=delay), "sent_at": None}
+    return {**row, "state": "refused", "next_attempt_at": now, "sent_at": None}
+
+
+async def _after(runtime: ServiceRuntime, session, item: _Attempt, row: dict, *, now: datetime) -> None:
+    """What the attempt means besides its message's row: metrics, a log line, and on a refusal of a filing, its
+    declaration back to a broker — in the round's session."""
     message, answer, attempts = item.message, item.answer, item.attempts
     error = _error(answer)
-    exchange = ExchangeRepository(session)
     with structlog.contextvars.bound_contextvars(declaration_id=message.cop_no, message_guid=message.guid):
         if answer.outcome == "accepted":
-            await exchange.settle(message.guid, state="sent", attempts=attempts, next_attempt_at=now,
-                                  last_error=None, sent_at=now)
             SENT.labels(message.kind).inc()
             log.info("message.sent", message_type=message.kind, attempts=attempts, duplicate=answer.duplicate)
         elif answer.outcome == "retry":
-            delay = max(answer.retry_after or 0, backoff(attempts, cap_s=config.gateway.backoff_max_s))
-            await exchange.settle(message.guid, state="queued", attempts=attempts,
-                                  next_attempt_at=now + timedelta(seconds=delay), last_error=error, sent_at=None)
             FAILED.labels("http" if answer.status_code else "connection").inc()
             log.warning("message.retry", message_type=message.kind, attempts=attempts,
-                        retry_in_s=round(delay, 1), status_code=answer.status_code, error=error)
+                        retry_in_s=round((row["next_attempt_at"] - now).total_seconds(), 1),
+                        status_code=answer.status_code, error=error)
         else:
-            await exchange.settle(message.guid, state="refused", attempts=attempts, next_attempt_at=now,
-                                  last_error=error, sent_at=None)
             REFUSED.labels(message.kind).inc()
             log.warning("message.refused", message_type=message.kind, status_code=answer.status_code,
                         error=error)

@@ -9,18 +9,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.customs.models import Exchange, Message, Receipt
 from shared.batch import insert_rows
+from shared.bulk import update_many
 
 _messages = Message.__table__
 _exchanges = Exchange.__table__
 _receipts = Receipt.__table__
-
-_LEASE = (update(_messages).where(_messages.c.guid == bindparam("b_guid"))
-          .values(next_attempt_at=bindparam("next_attempt_at")))
 
 
 class ExchangeRepository:
@@ -52,16 +50,15 @@ class ExchangeRepository:
                  .with_for_update(skip_locked=True))
         due = list((await self.session.execute(query)).scalars())
         if due:
-            await self.session.execute(_LEASE, [{"b_guid": m.guid, "next_attempt_at": lease_until} for m in due])
+            leases = [{"guid": m.guid, "next_attempt_at": lease_until} for m in due]
+            await self.session.run_sync(lambda sync_session: update_many(sync_session, _messages, "guid", leases))
         return due
 
-    async def settle(self, guid: str, *, state: str, attempts: int, next_attempt_at: datetime,
-                     last_error: str | None, sent_at: datetime | None) -> None:
-        """What one attempt ended in: sent, refused for good, or queued again for later."""
-        await self.session.execute(
-            update(_messages).where(_messages.c.guid == guid)
-            .values(state=state, attempts=attempts, next_attempt_at=next_attempt_at, last_error=last_error,
-                    sent_at=sent_at))
+    async def settle_all(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """What a round's attempts ended in, one row per message (guid, state, attempts, next_attempt_at,
+        last_error, sent_at): one statement on PostgreSQL, whatever the round's size."""
+        rows = [dict(row) for row in rows]
+        await self.session.run_sync(lambda sync_session: update_many(sync_session, _messages, "guid", rows))
 
     # ── the gateway's attempts (the auditor's record) ─────────────────────
 

@@ -15,6 +15,7 @@ from services.customs.repository_exchange import ExchangeRepository
 from shared.ceb.transport import unwrap
 from tests.customs.events import accepted, mail, new_order_id
 from tests.customs.test_batches import emitted
+from tests.support import record_statements
 
 BY_HAND = {"run_workers": False}
 ENDPOINT = "http://authority.test/v1/messages"
@@ -108,3 +109,15 @@ async def test_a_lease_that_lapsed_mid_send_sends_again_and_the_guid_keeps_it_on
     assert await send_due(customs.runtime, customs.config, gateway, endpoint=ENDPOINT) == 1
     [message] = await customs.messages(declaration.id)
     assert message.state == "sent" and message.guid == taken.guid
+
+
+@pytest.mark.parametrize("customs_overrides", [BY_HAND])
+async def test_a_round_is_leased_and_settled_in_one_statement_each_whatever_its_size(customs, authority, gateway):
+    declarations = [await customs.file(accepted(new_order_id())) for _ in range(4)]  # 8 messages
+    statements = record_statements(customs.runtime.db.engine)
+    assert await send_due(customs.runtime, customs.config, gateway, endpoint=ENDPOINT) == 8
+    updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE MESSAGES")]
+    if customs.runtime.db.engine.dialect.name == "postgresql":
+        assert len(updates) == 2  # the lease and the settlement, one array statement each
+    for declaration in declarations:
+        assert {(m.state, m.attempts) for m in await customs.messages(declaration.id)} == {("sent", 1)}
