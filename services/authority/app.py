@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from services.authority.api import router
 from services.authority.delivery import post_due_receipts
 from services.authority.models import metadata
+from services.authority.sealing import ReceiptSigner
 from services.authority.settings import AuthoritySettings
 from shared.app import BodySizeLimit, RequestContext
 from shared.ceb.signing import SigningIdentity, load_certificate
@@ -50,7 +51,7 @@ def create_app(settings: AuthoritySettings | None = None, *,
         stop = asyncio.Event()
         client = httpx.AsyncClient(base_url=settings.customs_url, transport=customs_transport,
                                    timeout=settings.post_timeout_s)
-        task = asyncio.create_task(_receipt_poster(db, settings, identity, client, stop), name="authority-receipts")
+        task = asyncio.create_task(_receipt_poster(db, settings, ReceiptSigner(identity), client, stop), name="authority-receipts")
         log.info("authority.started", customs_url=settings.customs_url,
                  customs_certificate=certificate_fingerprint(customs_cert)[:16],
                  own_certificate=certificate_fingerprint(identity.cert_pem)[:16])
@@ -90,14 +91,14 @@ def load_keys(settings: AuthoritySettings) -> tuple[SigningIdentity, bytes]:
     return identity, load_certificate(cert_file)
 
 
-async def _receipt_poster(db: Database, settings: AuthoritySettings, identity: SigningIdentity,
+async def _receipt_poster(db: Database, settings: AuthoritySettings, signer: ReceiptSigner,
                           client: httpx.AsyncClient, stop: asyncio.Event) -> None:
     """Post due receipts until stopped; after a round that delivered something, look again at once."""
     idle = settings.poll_interval_s
     while not stop.is_set():
         delivered = 0
         try:
-            delivered = await post_due_receipts(db, settings, identity, client)
+            delivered = await post_due_receipts(db, settings, signer, client)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - keep going through database or network hiccups

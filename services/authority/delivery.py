@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,9 +20,9 @@ import structlog
 from prometheus_client import Counter
 
 from services.authority import repository
+from services.authority.sealing import ReceiptSigner
 from services.authority.settings import AuthoritySettings
 from shared.ceb.receipts import Receipt, build_receipt
-from shared.ceb.signing import SigningIdentity, sign_xml
 from shared.db import Database, utcnow
 
 log = structlog.get_logger()
@@ -42,7 +42,7 @@ def receipt_of(row: Any, *, now: Any) -> Receipt:
     )
 
 
-async def post_due_receipts(db: Database, settings: AuthoritySettings, identity: SigningIdentity,
+async def post_due_receipts(db: Database, settings: AuthoritySettings, signer: ReceiptSigner,
                             client: httpx.AsyncClient) -> int:
     """Post the receipts that are due (the first waiting one of each filing); returns how many customs took."""
     now = utcnow()
@@ -50,13 +50,11 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, identity:
         due = await repository.due_receipts(session, now=now, limit=settings.post_batch_size)
     if not due:
         return 0
-    bodies: dict[int, bytes] = {}
-    async with db.transaction() as session:
-        for row in due:
-            body = row.body or sign_xml(build_receipt(receipt_of(row, now=now)), identity)
-            if row.body is None:
-                await repository.set_body(session, row.id, body)
-            bodies[row.id] = body
+    bodies = {row.id: row.body or signer.sign(build_receipt(receipt_of(row, now=now))) for row in due}
+    made = {row.id: bodies[row.id] for row in due if row.body is None}
+    if made:  # kept before the first attempt: a retry sends these very bytes
+        async with db.transaction() as session:
+            await repository.set_bodies(session, made)
     # Requests of up to receipt_batch receipts go concurrently; one declaration's receipts stay in their order, in
     # one request or one sequence of requests (a round holds at most the first waiting receipt of each case, and a
     # declaration's cases keep their due order here). One at a time, a slow answer from customs held every other
@@ -79,16 +77,19 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, identity:
 
     await asyncio.gather(*(post_in_order(requests)
                            for requests in batches(list(by_declaration.values()), size=settings.receipt_batch)))
-    delivered = 0
+    settled = utcnow()
+    taken: list[int] = []
+    failures: list[tuple[int, datetime, str]] = []
+    for row in due:
+        error = errors[row.id]
+        if error is None:
+            taken.append(row.id)
+        else:
+            failures.append((row.id, settled + timedelta(seconds=_backoff(settings, row.attempts)), error))
     async with db.transaction() as session:  # one commit settles the batch
-        for row in due:
-            error = errors[row.id]
-            if error is None:
-                await repository.mark_delivered(session, row.id, now=utcnow())
-                delivered += 1
-            else:
-                delay = settings.retry_backoff_s[min(row.attempts, len(settings.retry_backoff_s) - 1)]
-                await repository.postpone(session, row.id, until=utcnow() + timedelta(seconds=delay), error=error)
+        await repository.mark_delivered(session, taken, now=settled)
+        await repository.postpone(session, failures)
+    delivered = len(taken)
     for row in due:
         error = errors[row.id]
         RECEIPTS.labels(str(row.return_status), "delivered" if error is None else "failed").inc()
@@ -99,6 +100,10 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, identity:
         else:
             log.warning("authority.receipt_post_failed", **ids, attempts=row.attempts + 1, error=error[:300])
     return delivered
+
+
+def _backoff(settings: AuthoritySettings, attempts: int) -> float:
+    return settings.retry_backoff_s[min(attempts, len(settings.retry_backoff_s) - 1)]
 
 
 async def _post(client: httpx.AsyncClient, settings: AuthoritySettings, body: bytes) -> str | None:

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.authority.models import cases, messages, receipts
+from shared.db import bucketed
 
 LIVE_STATES = ("open", "awaiting_review", "awaiting_inspection", "released", "detained")
 
@@ -79,20 +80,32 @@ async def due_receipts(session: AsyncSession, *, now: datetime, limit: int) -> l
     return list((await session.execute(query)).all())
 
 
-async def set_body(session: AsyncSession, receipt_id: int, body: bytes) -> None:
-    await session.execute(update(receipts).where(receipts.c.id == receipt_id, receipts.c.body.is_(None))
-                          .values(body=body))
+async def set_bodies(session: AsyncSession, bodies: dict[int, bytes]) -> None:
+    """Keep each receipt's signed bytes made at its first attempt (one statement, run for each receipt)."""
+    if bodies:
+        await session.execute(
+            update(receipts).where(receipts.c.id == bindparam("receipt_id"), receipts.c.body.is_(None))
+            .values(body=bindparam("signed")),
+            [{"receipt_id": receipt_id, "signed": body} for receipt_id, body in bodies.items()])
 
 
-async def mark_delivered(session: AsyncSession, receipt_id: int, *, now: datetime) -> None:
-    await session.execute(update(receipts).where(receipts.c.id == receipt_id, receipts.c.state == "planned")
-                          .values(state="delivered", delivered_at=now, attempts=receipts.c.attempts + 1,
-                                  last_error=None))
+async def mark_delivered(session: AsyncSession, receipt_ids: list[int], *, now: datetime) -> None:
+    if receipt_ids:
+        await session.execute(update(receipts).where(receipts.c.id.in_(bucketed(receipt_ids)),
+                                                     receipts.c.state == "planned")
+                              .values(state="delivered", delivered_at=now, attempts=receipts.c.attempts + 1,
+                                      last_error=None))
 
 
-async def postpone(session: AsyncSession, receipt_id: int, *, until: datetime, error: str) -> None:
-    await session.execute(update(receipts).where(receipts.c.id == receipt_id)
-                          .values(next_try_at=until, last_error=error[:2000], attempts=receipts.c.attempts + 1))
+async def postpone(session: AsyncSession, failures: list[tuple[int, datetime, str]]) -> None:
+    """(receipt id, next try, error) for each receipt customs did not take."""
+    if failures:
+        await session.execute(
+            update(receipts).where(receipts.c.id == bindparam("receipt_id"))
+            .values(next_try_at=bindparam("until"), last_error=bindparam("error"),
+                    attempts=receipts.c.attempts + 1),
+            [{"receipt_id": receipt_id, "until": until, "error": error[:2000]}
+             for receipt_id, until, error in failures])
 
 
 async def list_messages(session: AsyncSession, *, cop_no: str | None, result: str | None, limit: int) -> list[Any]:
