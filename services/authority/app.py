@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.authority.api import router
 from services.authority.delivery import post_due_receipts
+from services.authority.intake import Intake
 from services.authority.models import metadata
 from services.authority.sealing import ReceiptSigner
 from services.authority.settings import AuthoritySettings
@@ -48,6 +49,7 @@ def create_app(settings: AuthoritySettings | None = None, *,
         async with db.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
         app.state.db = db
+        app.state.intake = Intake(db, settings, customs_cert)
         stop = asyncio.Event()
         client = httpx.AsyncClient(base_url=settings.customs_url, transport=customs_transport,
                                    timeout=settings.post_timeout_s)

@@ -20,12 +20,32 @@ async def find_message(session: AsyncSession, message_id: str) -> Any:
     return (await session.execute(select(messages).where(messages.c.message_id == message_id))).first()
 
 
-async def add_message(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(messages.insert().values(**values))
+async def find_messages(session: AsyncSession, message_ids: Sequence[str]) -> list[Any]:
+    """The messages already kept under these MessageIds (what a repeat is answered from)."""
+    if not message_ids:
+        return []
+    query = select(messages.c.message_id, messages.c.kind, messages.c.body_sha256, messages.c.answer_status,
+                   messages.c.answer).where(messages.c.message_id.in_(bucketed(sorted(set(message_ids)))))
+    return list((await session.execute(query)).all())
 
 
-async def add_case(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(cases.insert().values(**values))
+async def add_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(messages.insert(), rows)
+
+
+async def add_cases(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(cases.insert(), rows)
+
+
+async def declarations_with_live_cases(session: AsyncSession, cop_nos: Sequence[str]) -> set[str]:
+    """Which of these copNos have a live case (of any kind)."""
+    if not cop_nos:
+        return set()
+    query = (select(cases.c.cop_no).distinct()
+             .where(cases.c.cop_no.in_(bucketed(sorted(set(cop_nos)))), cases.c.state.in_(LIVE_STATES)))
+    return set((await session.execute(query)).scalars().all())
 
 
 async def get_case(session: AsyncSession, guid: str) -> Any:
