@@ -30,6 +30,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 
 import httpx
 from sqlalchemy import func, select
@@ -96,15 +97,15 @@ async def database_url(kind: str, directory: Path) -> str:
     return url
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace, quiet: TextIO) -> None:
     directory = Path(tempfile.mkdtemp(prefix="micro_authority_"))
     try:
-        await _run(args, directory)
+        await _run(args, directory, quiet)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-async def _run(args: argparse.Namespace, directory: Path) -> None:
+async def _run(args: argparse.Namespace, directory: Path, quiet: TextIO) -> None:
     customs_pair = ensure_pair(directory / "certs", "customs")
     authority_pair = ensure_pair(directory / "certs", "authority")
     identity = SigningIdentity.from_files(customs_pair.key_file, customs_pair.cert_file)
@@ -129,14 +130,13 @@ async def _run(args: argparse.Namespace, directory: Path) -> None:
     app = create_app(settings, customs_transport=customs.transport, configure_logs=True)
     profiler = cProfile.Profile() if args.profile else None
     real_stdout = sys.stdout
-    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the served process writes its JSON lines to a pipe
+    sys.stdout = quiet  # the served process writes its JSON lines to a pipe; here they go nowhere
     try:
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://authority") as client:
                 result = await _measure(args, app, client, bodies, customs, profiler)
     finally:
-        sys.stdout.close()
         sys.stdout = real_stdout
     if profiler is not None:
         profiler.dump_stats(args.profile)
@@ -202,8 +202,8 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--profile", help="write cProfile stats of the measured part here")
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(args))
+    with contextlib.suppress(KeyboardInterrupt), open(os.devnull, "w") as quiet:
+        asyncio.run(run(args, quiet))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
@@ -27,7 +28,7 @@ _C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 _RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
-_PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s*\n(.+?)-----END CERTIFICATE-----", re.S)
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----\s*\n(.+?)-----END CERTIFICATE-----", re.DOTALL)
 _NAMESPACES = (CEB_NS, SILKGATE_NS)  # the receipts' (plain URIs: written as they are)
 _DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>\n"
 
