@@ -189,11 +189,13 @@ class Intake:
             return _refuse(batch, arrival, refusal, kept, cop_no=filing.cop_no)
         answer = Answer(200, {"MessageId": envelope.message_id, "guid": filing.guid,
                               "MessageType": transport_type(filing.kind), "status": "accepted",
-                              "received_at": now.isoformat(), "receipts_planned": planned, "duplicate": False})
+                              "received_at": now.isoformat(), "receipts_planned": planned.receipts,
+                              "duplicate": False})
         _keep(batch, kept, _message_row(arrival, filing.cop_no, answer, now))
         return _Outcome(answer, "authority.message_accepted", {
             "message_id": envelope.message_id, "kind": filing.kind, "cop_no": filing.cop_no,
-            "app_type": filing.app_type, "receipts_planned": planned}, (filing.kind, "accepted"))
+            "app_type": filing.app_type, "receipts_planned": planned.receipts, "decision": planned.decision},
+            (filing.kind, "accepted"))
 
 
 def _settle(future: asyncio.Future[Answer], *, answer: Answer | None = None, error: Exception | None = None) -> None:

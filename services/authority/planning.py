@@ -9,6 +9,7 @@ is the one planning each message alone, in the same order, would give.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,14 @@ class Refusal(Exception):
     def __init__(self, status: int, code: str, field: str, detail: str) -> None:
         super().__init__(detail)
         self.status, self.code, self.field, self.detail = status, code, field, detail
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What planning a message made: how many receipts, and the decision a filing got."""
+
+    receipts: int
+    decision: int | None = None
 
 
 class Batch:
@@ -106,38 +115,37 @@ class Batch:
         await repository.set_case_state(self.session, guid, state=state, now=now)
 
 
-async def plan(batch: Batch, settings: AuthoritySettings, filing: Filing, *, now: datetime) -> int:
-    """Store the message's case and plan its receipts; returns how many were planned. Raises Refusal before
-    writing anything."""
+async def plan(batch: Batch, settings: AuthoritySettings, filing: Filing, *, now: datetime) -> Planned:
+    """Store the message's case and plan its receipts. Raises Refusal before writing anything."""
     if filing.kind in ORDER_KINDS:
         _new_case(batch, filing, now=now, state="done")
-        return await _add_steps(batch, filing.guid, [(2, settings.declaring_delay_s, None),
-                                                     (120, settings.accepted_delay_s, None)], now=now)
+        return Planned(await _add_steps(batch, filing.guid, [(2, settings.declaring_delay_s, None),
+                                                             (120, settings.accepted_delay_s, None)], now=now))
     if filing.kind in FILING_KINDS:
         return await _plan_filing(batch, settings, filing, now=now)
     if filing.kind in CANCEL_KINDS or filing.kind in RETURN_KINDS:
-        return await _plan_cancel_or_return(batch, settings, filing, now=now)
+        return Planned(await _plan_cancel_or_return(batch, settings, filing, now=now))
     if filing.kind in ANSWER_KINDS:
-        return await _plan_answer(batch, settings, filing, now=now)
+        return Planned(await _plan_answer(batch, settings, filing, now=now))
     raise Refusal(422, "message_type_unknown", "Message.MessageHead.MessageType", f"{filing.kind} is not handled")
 
 
-async def _plan_filing(batch: Batch, settings: AuthoritySettings, filing: Filing, *, now: datetime) -> int:
+async def _plan_filing(batch: Batch, settings: AuthoritySettings, filing: Filing, *, now: datetime) -> Planned:
     live = await batch.live_cases(cop_no=filing.cop_no or "", kinds=[filing.kind])
     if filing.app_type == 1 and live:
         # Customs refuses a second "new" filing of a copNo it already has: a correction is a change (appType 2).
         _new_case(batch, filing, now=now, state="rejected", decision=100)
         info = "rejected: this copNo is already declared; file a change (appType 2)"
-        return await _add_steps(batch, filing.guid, [(2, settings.declaring_delay_s, None),
-                                                     (100, settings.accepted_delay_s, info)], now=now)
+        return Planned(await _add_steps(batch, filing.guid, [(2, settings.declaring_delay_s, None),
+                                                             (100, settings.accepted_delay_s, info)], now=now), 100)
     for case in live:  # a change or a delete replaces whatever the earlier filing was waiting for
         await batch.withdraw_pending(case.guid)
         await batch.set_case_state(case.guid, state="withdrawn", now=now)
     if filing.app_type == 3:
         _new_case(batch, filing, now=now, state="closed")
-        return await _add_steps(batch, filing.guid, [(2, settings.declaring_delay_s, None),
-                                                     (899, settings.accepted_delay_s, "declaration deleted")],
-                                now=now)
+        return Planned(await _add_steps(batch, filing.guid, [(2, settings.declaring_delay_s, None),
+                                                             (899, settings.accepted_delay_s, "declaration deleted")],
+                                        now=now), 899)
     decision = decide(settings, guid=filing.guid, kind=filing.kind, order_no=filing.order_no,
                       hs_codes=filing.hs_codes)
     # Customs numbers an accepted inventory list (mail and express items keep their item id and waybill number).
@@ -146,8 +154,7 @@ async def _plan_filing(batch: Batch, settings: AuthoritySettings, filing: Filing
     _new_case(batch, filing, now=now, state=state_after(decision.answer), decision=decision.answer,
               failed_answer=decision.failed_answer, pre_no=pre_no, invt_no=invt_no)
     steps = [(status, delay, info_for(status, decision)) for status, delay in filing_steps(settings, decision)]
-    log.info("authority.decided", guid=filing.guid, cop_no=filing.cop_no, kind=filing.kind, answer=decision.answer)
-    return await _add_steps(batch, filing.guid, steps, now=now)
+    return Planned(await _add_steps(batch, filing.guid, steps, now=now), decision.answer)
 
 
 async def _plan_cancel_or_return(batch: Batch, settings: AuthoritySettings, filing: Filing, *,

@@ -3,17 +3,24 @@ facts the authority acts on. Pure: bytes in, a Filing or a typed error out."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from shared.ceb import codes
-from shared.ceb.errors import MessageMalformed
+from shared.ceb.errors import MessageMalformed, SignatureInvalid
 from shared.ceb.fields import CEB_NS
 from shared.ceb.json_messages import Cusitm, ExpManifest, InspectionRecord, ReviewAnswer, parse_json_message
 from shared.ceb.receipts import RECEIPT_OF
 from shared.ceb.schema import check_received, element_path
-from shared.ceb.signing import verify_bytes, verify_xml
+from shared.ceb.signing import verify_xml
 from shared.ceb.transport import Envelope
 
 # Message kind → (record path under the root, head element inside the record or None).
@@ -99,7 +106,7 @@ def _check_codes(root: etree._Element) -> None:
 
 
 def _read_json(envelope: Envelope, cert_pem: bytes) -> Filing:
-    verify_bytes(envelope.data, envelope.signature, cert_pem, field="Message.MessageHead.Signature")
+    _verify_detached(envelope.data, envelope.signature, cert_pem, field="Message.MessageHead.Signature")
     message = parse_json_message(envelope.kind, envelope.data)
     common = {"kind": envelope.kind, "guid": message.guid, "cop_no": message.cop_no,
               "agent_code": message.filer.cop_code}
@@ -113,3 +120,26 @@ def _read_json(envelope: Envelope, cert_pem: bytes) -> Filing:
         return Filing(**common, app_type=1, answers_guid=message.answers_guid)
     assert isinstance(message, InspectionRecord)
     return Filing(**common, app_type=1, answers_guid=message.answers_guid, passed=message.outcome == "passed")
+
+
+@lru_cache(maxsize=4)
+def _public_key(cert_pem: bytes) -> rsa.RSAPublicKey:
+    """The filer's key from its certificate, read once (not once a message)."""
+    key = x509.load_pem_x509_certificate(cert_pem).public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise TypeError("the filer's certificate must hold an RSA key")
+    return key
+
+
+def _verify_detached(data: bytes, signature: str | None, cert_pem: bytes, *, field: str) -> None:
+    """shared.ceb.signing.verify_bytes with the key parsed once: the same checks, the same errors."""
+    if not signature:
+        raise SignatureInvalid(field, "the message is not signed", code="signature_missing")
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureInvalid(field, "the signature is not base64", code="signature_invalid") from exc
+    try:
+        _public_key(cert_pem).verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature as exc:
+        raise SignatureInvalid(field, "the signature does not verify", code="signature_invalid") from exc
