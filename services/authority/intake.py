@@ -28,6 +28,7 @@ from services.authority import repository
 from services.authority.planning import LOOKS_UP_DECLARATION, Batch, Refusal, plan
 from services.authority.reading import Filing, read
 from services.authority.settings import AuthoritySettings
+from services.authority.verification import FilerCertificate
 from shared.ceb.errors import ExchangeError, MessageMalformed, SignatureInvalid
 from shared.ceb.transport import Envelope, transport_type, unwrap
 from shared.db import Database, utcnow
@@ -88,7 +89,7 @@ def problem(status: int, code: str, field: str, detail: str, message_id: str | N
     return body
 
 
-def arrival_of(raw: bytes, customs_cert_pem: bytes) -> Arrival:
+def arrival_of(raw: bytes, filer: FilerCertificate) -> Arrival:
     """Read one request body: the envelope, then the message (signature, schema, content). Pure; never raises for
     what the body contains."""
     digest = hashlib.sha256(raw).hexdigest()
@@ -103,7 +104,7 @@ def arrival_of(raw: bytes, customs_cert_pem: bytes) -> Arrival:
     # A resend wraps the same message in a new envelope (another SendTime): what must match is the message.
     digest = hashlib.sha256(envelope.data + (envelope.signature or "").encode()).hexdigest()
     try:
-        return Arrival(raw, digest, envelope, filing=read(envelope, customs_cert_pem))
+        return Arrival(raw, digest, envelope, filing=read(envelope, filer))
     except (SignatureInvalid, MessageMalformed) as exc:
         return Arrival(raw, digest, envelope, refusal=_refusal_of(exc))
 
@@ -112,13 +113,14 @@ class Intake:
     """Takes the requests' messages, in transactions shared by the requests waiting together."""
 
     def __init__(self, db: Database, settings: AuthoritySettings, customs_cert_pem: bytes) -> None:
-        self.db, self.settings, self.customs_cert_pem = db, settings, customs_cert_pem
+        self.db, self.settings = db, settings
+        self.filer = FilerCertificate(customs_cert_pem)  # read once, not once a message
         self._waiting: list[tuple[Arrival, asyncio.Future[Answer]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def receive(self, raw: bytes) -> Answer:
         """Take one request body; answers once what it brought is kept. Never raises for what it contains."""
-        arrival = arrival_of(raw, self.customs_cert_pem)
+        arrival = arrival_of(raw, self.filer)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting.append((arrival, future))
         if self._writer is None or self._writer.done():

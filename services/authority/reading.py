@@ -6,21 +6,19 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
+from services.authority.verification import FilerCertificate, verify_filing
 from shared.ceb import codes
 from shared.ceb.errors import MessageMalformed, SignatureInvalid
 from shared.ceb.fields import CEB_NS
 from shared.ceb.json_messages import Cusitm, ExpManifest, InspectionRecord, ReviewAnswer, parse_json_message
 from shared.ceb.receipts import RECEIPT_OF
 from shared.ceb.schema import check_received, element_path
-from shared.ceb.signing import verify_xml
 from shared.ceb.transport import Envelope
 
 # Message kind → (record path under the root, head element inside the record or None).
@@ -60,17 +58,18 @@ class Filing:
         return RECEIPT_OF[self.kind]
 
 
-def read(envelope: Envelope, customs_cert_pem: bytes) -> Filing:
-    """Check and read one message; raises SignatureInvalid or MessageMalformed naming the field at fault."""
-    filing = _read_xml(envelope, customs_cert_pem) if envelope.is_xml else _read_json(envelope, customs_cert_pem)
+def read(envelope: Envelope, filer: FilerCertificate) -> Filing:
+    """Check and read one message with the filer's certificate; raises SignatureInvalid or MessageMalformed naming
+    the field at fault."""
+    filing = _read_xml(envelope, filer) if envelope.is_xml else _read_json(envelope, filer)
     if filing.guid != envelope.message_id:
         raise MessageMalformed("Message.MessageHead.MessageId", f"{envelope.message_id} is not the message's guid "
                                f"{filing.guid}", code="message_id_mismatch")
     return filing
 
 
-def _read_xml(envelope: Envelope, cert_pem: bytes) -> Filing:
-    signed = verify_xml(envelope.data, cert_pem)
+def _read_xml(envelope: Envelope, filer: FilerCertificate) -> Filing:
+    signed = verify_filing(envelope.data, filer)
     name = etree.QName(signed)
     if (name.namespace, name.localname) != (CEB_NS, f"{envelope.kind}Message"):
         raise MessageMalformed("Message.MessageHead.MessageType", f"the envelope says {envelope.kind}, the "
@@ -105,8 +104,8 @@ def _check_codes(root: etree._Element) -> None:
                                    code="code_table")
 
 
-def _read_json(envelope: Envelope, cert_pem: bytes) -> Filing:
-    _verify_detached(envelope.data, envelope.signature, cert_pem, field="Message.MessageHead.Signature")
+def _read_json(envelope: Envelope, filer: FilerCertificate) -> Filing:
+    _verify_detached(envelope.data, envelope.signature, filer, field="Message.MessageHead.Signature")
     message = parse_json_message(envelope.kind, envelope.data)
     common = {"kind": envelope.kind, "guid": message.guid, "cop_no": message.cop_no,
               "agent_code": message.filer.cop_code}
@@ -122,24 +121,17 @@ def _read_json(envelope: Envelope, cert_pem: bytes) -> Filing:
     return Filing(**common, app_type=1, answers_guid=message.answers_guid, passed=message.outcome == "passed")
 
 
-@lru_cache(maxsize=4)
-def _public_key(cert_pem: bytes) -> rsa.RSAPublicKey:
-    """The filer's key from its certificate, read once (not once a message)."""
-    key = x509.load_pem_x509_certificate(cert_pem).public_key()
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise TypeError("the filer's certificate must hold an RSA key")
-    return key
-
-
-def _verify_detached(data: bytes, signature: str | None, cert_pem: bytes, *, field: str) -> None:
-    """shared.ceb.signing.verify_bytes with the key parsed once: the same checks, the same errors."""
+def _verify_detached(data: bytes, signature: str | None, filer: FilerCertificate, *, field: str) -> None:
+    """shared.ceb.signing.verify_bytes with the certificate read once: the same checks, the same errors."""
     if not signature:
         raise SignatureInvalid(field, "the message is not signed", code="signature_missing")
     try:
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise SignatureInvalid(field, "the signature is not base64", code="signature_invalid") from exc
+    key = filer.rsa_key
+    assert key is not None, "the filer's certificate must hold an RSA key"
     try:
-        _public_key(cert_pem).verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
+        key.verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature as exc:
         raise SignatureInvalid(field, "the signature does not verify", code="signature_invalid") from exc

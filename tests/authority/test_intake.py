@@ -13,6 +13,7 @@ from services.authority import planning
 from services.authority.app import create_app
 from services.authority.intake import arrival_of
 from services.authority.models import cases, messages, metadata, receipts
+from services.authority.verification import FilerCertificate
 from services.customs.gateway import HttpAuthorityAdapter
 from services.customs.messages import build_message
 from tests.authority.support import (
@@ -85,7 +86,7 @@ async def test_a_batch_gives_what_taking_each_alone_in_order_gives(tmp_path, dat
         url = await database_provider.url_for("authority", metadata)
         return authority_settings(tmp_path, keys, url, declaring_delay_s=LATER, rules=rules)
 
-    cert = keys.customs.cert_file.read_bytes()
+    cert = FilerCertificate(keys.customs.cert_file.read_bytes())
     sent = bodies(keys)
     async with intake_of(await settings(), receiver) as app:
         alone = [(await app.state.intake.take([arrival_of(body, cert)]))[0] for body in sent]
@@ -136,7 +137,7 @@ async def test_a_batch_that_fails_is_taken_again_one_message_at_a_time(settings_
         await flush(batch)
 
     monkeypatch.setattr(planning.Batch, "flush", failing_once)
-    cert = keys.customs.cert_file.read_bytes()
+    cert = FilerCertificate(keys.customs.cert_file.read_bytes())
     async with intake_of(settings_for(declaring_delay_s=LATER), receiver) as app:
         intake = app.state.intake
         filed = [message("CEB621", keys, declaration_id=f"dcl_retry{n}") for n in range(3)]
