@@ -1,7 +1,7 @@
 """Micro-benchmark of the sandbox authority: the real app in this process, a fresh database, a fake customs.
 
     python -m bench.micro_authority --orders 1500 --rate 300
-    python -m bench.micro_authority --db postgres --orders 1500 --rate 300
+    python -m bench.micro_authority --db postgres --orders 1500 --rate 300   # a database of its own, dropped after
     python -m bench.micro_authority --orders 600 --profile authority.prof
 
 Orders as the pipeline makes them (bench.orders: a third each mail, express, e-commerce import), each built into
@@ -33,11 +33,12 @@ from pathlib import Path
 from typing import TextIO
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.orders import order_body
 from services.authority.app import create_app
-from services.authority.models import metadata, receipts
+from services.authority.models import receipts
 from services.authority.settings import AuthoritySettings
 from services.customs.gateway import HttpAuthorityAdapter
 from services.customs.messages import Declarant, FilingFacts, FilingLine, build_filing
@@ -84,28 +85,40 @@ class FakeCustoms:
         return httpx.Response(200, json={"status": 200, "outcome": "applied"})
 
 
-async def database_url(kind: str, directory: Path) -> str:
+async def fresh_database(kind: str, directory: Path) -> tuple[str, str | None]:
+    """A SQLite file, or a new PostgreSQL database micro_authority_<random>; returns (url, database to drop)."""
     if kind == "sqlite":
-        return f"sqlite+aiosqlite:///{directory / 'authority.db'}"
-    from sqlalchemy.ext.asyncio import create_async_engine
+        return f"sqlite+aiosqlite:///{directory / 'authority.db'}", None
+    admin_url = os.environ.get("SILKGATE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
+    name = f"micro_authority_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}", name
 
-    url = os.environ.get("SILKGATE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES)
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.drop_all)
-    await engine.dispose()
-    return url
+
+async def drop_database(name: str | None) -> None:
+    if name is None:
+        return
+    admin = create_async_engine(os.environ.get("SILKGATE_BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
+                                isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
 
 
 async def run(args: argparse.Namespace, quiet: TextIO) -> None:
     directory = Path(tempfile.mkdtemp(prefix="micro_authority_"))
+    url, database = await fresh_database(args.db, directory)
     try:
-        await _run(args, directory, quiet)
+        await _run(args, directory, quiet, url)
     finally:
+        await drop_database(database)
         shutil.rmtree(directory, ignore_errors=True)
 
 
-async def _run(args: argparse.Namespace, directory: Path, quiet: TextIO) -> None:
+async def _run(args: argparse.Namespace, directory: Path, quiet: TextIO, url: str) -> None:
     customs_pair = ensure_pair(directory / "certs", "customs")
     authority_pair = ensure_pair(directory / "certs", "authority")
     identity = SigningIdentity.from_files(customs_pair.key_file, customs_pair.cert_file)
@@ -121,7 +134,7 @@ async def _run(args: argparse.Namespace, directory: Path, quiet: TextIO) -> None
 
     delays = {key.removeprefix("SILKGATE_AUTHORITY_").lower(): float(value) for key, value in AUTHORITY_DELAYS.items()}
     settings = AuthoritySettings(
-        database_url=await database_url(args.db, directory), customs_url="http://customs", api_key=API_KEY,
+        database_url=url, customs_url="http://customs", api_key=API_KEY,
         signing_key_file=str(authority_pair.key_file), signing_cert_file=str(authority_pair.cert_file),
         declarant_cert_file=str(customs_pair.cert_file), log_level="INFO",
         log_file=str(directory / "authority.jsonl"), **delays)
