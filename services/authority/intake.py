@@ -128,19 +128,29 @@ class Intake:
         return await future
 
     async def _write_waiting(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            try:
-                answers = await self.take([arrival for arrival, _ in batch])
-            except Exception:  # noqa: BLE001 - taken again one by one: one message's trouble stays its own
-                for arrival, future in batch:
-                    try:
-                        _settle(future, answer=await self.take_alone(arrival))
-                    except Exception as exc:  # noqa: BLE001 - the request answers 500, as it did alone
-                        _settle(future, error=exc)
-                continue
-            for (_arrival, future), answer in zip(batch, answers, strict=True):
-                _settle(future, answer=answer)
+        batch: list[tuple[Arrival, asyncio.Future[Answer]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
+                await self._write(batch)
+        except asyncio.CancelledError:  # shutting down: no request waits for an answer that will not come
+            for _arrival, future in batch + self._waiting:
+                _settle(future, error=RuntimeError("the authority is stopping"))
+            self._waiting = []
+            raise
+
+    async def _write(self, batch: list[tuple[Arrival, asyncio.Future[Answer]]]) -> None:
+        try:
+            answers = await self.take([arrival for arrival, _ in batch])
+        except Exception:  # noqa: BLE001 - taken again one by one: one message's trouble stays its own
+            for arrival, future in batch:
+                try:
+                    _settle(future, answer=await self.take_alone(arrival))
+                except Exception as exc:  # noqa: BLE001 - the request answers 500, as it did alone
+                    _settle(future, error=exc)
+            return
+        for (_arrival, future), answer in zip(batch, answers, strict=True):
+            _settle(future, answer=answer)
 
     async def take_alone(self, arrival: Arrival) -> Answer:
         for _attempt in range(2):
