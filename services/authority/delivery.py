@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import Counter as CounterOf
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,14 +44,22 @@ def receipt_of(row: Any, *, now: Any) -> Receipt:
     )
 
 
+@dataclass(frozen=True)
+class Round:
+    """What one round of posting did: receipts found due (at most settings.post_batch_size), and taken."""
+
+    due: int = 0
+    delivered: int = 0
+
+
 async def post_due_receipts(db: Database, settings: AuthoritySettings, signer: ReceiptSigner,
-                            client: httpx.AsyncClient) -> int:
-    """Post the receipts that are due (the first waiting one of each filing); returns how many customs took."""
+                            client: httpx.AsyncClient) -> Round:
+    """Post the receipts that are due (the first waiting one of each filing)."""
     now = utcnow()
     async with db.reader() as session:
         due = await repository.due_receipts(session, now=now, limit=settings.post_batch_size)
     if not due:
-        return 0
+        return Round()
     bodies = {row.id: row.body or signer.sign(build_receipt(receipt_of(row, now=now))) for row in due}
     made = {row.id: bodies[row.id] for row in due if row.body is None}
     if made:  # kept before the first attempt: a retry sends these very bytes
@@ -91,7 +100,7 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, signer: R
         await repository.mark_delivered(session, taken, now=settled)
         await repository.postpone(session, failures)
     _report(due, errors)
-    return len(taken)
+    return Round(len(due), len(taken))
 
 
 def _report(due: list[Any], errors: dict[int, str | None]) -> None:
