@@ -140,8 +140,13 @@ class Intake:
             raise
 
     async def _write(self, batch: list[tuple[Arrival, asyncio.Future[Answer]]]) -> None:
+        arrivals = [arrival for arrival, _ in batch]
+        answers = None
         try:
-            answers = await self.take([arrival for arrival, _ in batch])
+            try:
+                answers = await self.take(arrivals, look_up=False)
+            except IntegrityError:  # one of them was kept before (a resend): take them again, looking them up
+                answers = await self.take(arrivals)
         except Exception:  # noqa: BLE001 - taken again one by one: one message's trouble stays its own
             for arrival, future in batch:
                 try:
@@ -160,10 +165,14 @@ class Intake:
                 continue  # the same message arrived twice at once: the other request stored it, answer as it did
         raise RuntimeError("message could be neither stored nor found")
 
-    async def take(self, arrivals: list[Arrival]) -> list[Answer]:
-        """Keep and plan these messages in one transaction, in their order; their answers."""
+    async def take(self, arrivals: list[Arrival], *, look_up: bool = True) -> list[Answer]:
+        """Keep and plan these messages in one transaction, in their order; their answers.
+
+        look_up=False skips looking for messages kept before under the same MessageIds (resends are rare): one of
+        them then fails the transaction with IntegrityError (its MessageId, or its guid as a case, is taken), and
+        the caller takes them again looking up."""
         async with self.db.transaction() as session:
-            ids = [a.envelope.message_id for a in arrivals if a.envelope is not None]
+            ids = [a.envelope.message_id for a in arrivals if a.envelope is not None] if look_up else []
             kept = {row.message_id: Kept(row.kind, row.body_sha256, row.answer_status, row.answer)
                     for row in await repository.find_messages(session, ids)}
             cop_nos = [a.filing.cop_no or "" for a in arrivals if a.filing is not None

@@ -149,3 +149,30 @@ async def test_a_batch_that_fails_is_taken_again_one_message_at_a_time(settings_
         assert {a.body["duplicate"] for a in again} == {True}
         planned = await snapshot(app)
     assert len(planned["receipts"]) == 9 and len(planned["messages"]) == 3
+
+
+async def test_a_resend_among_new_messages_is_answered_from_what_was_kept(settings_for, receiver, keys):
+    async with intake_of(settings_for(declaring_delay_s=LATER), receiver) as app:
+        intake = app.state.intake
+        adapter = HttpAuthorityAdapter("http://authority", sender_id=DECLARANT.dxp_id)
+        first = message("CEB621", keys, declaration_id="dcl_resent")
+        taken = await intake.receive(adapter.envelope(first))
+        fresh = [message("CEB621", keys, declaration_id=f"dcl_fresh{n}") for n in range(3)]
+        forged = replace(message("CEB621", keys, declaration_id="dcl_forged"), guid=first.guid)
+        take, tries = intake.take, []
+
+        async def recorded(arrivals, *, look_up=True):
+            tries.append((len(arrivals), look_up))
+            return await take(arrivals, look_up=look_up)
+
+        intake.take = recorded
+        answers = await asyncio.gather(*(intake.receive(adapter.envelope(each))
+                                         for each in [fresh[0], first, fresh[1], forged, fresh[2]]))
+        planned = await snapshot(app)
+    assert [a.status for a in answers] == [200, 200, 200, 409, 200]
+    assert answers[1].body == {**taken.body, "duplicate": True}
+    assert answers[3].body["code"] == "message_id_reused"
+    assert [a.body["duplicate"] for a in (answers[0], answers[2], answers[4])] == [False, False, False]
+    assert len(planned["receipts"]) == 4 * 3 and len(planned["cases"]) == 4
+    assert [m[0] for m in planned["messages"]].count(first.guid) == 1
+    assert tries == [(5, False), (5, True)]  # kept together without looking; a resend among them: looked up
