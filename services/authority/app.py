@@ -53,7 +53,8 @@ def create_app(settings: AuthoritySettings | None = None, *,
         stop = asyncio.Event()
         client = httpx.AsyncClient(base_url=settings.customs_url, transport=customs_transport,
                                    timeout=settings.post_timeout_s)
-        task = asyncio.create_task(_receipt_poster(db, settings, ReceiptSigner(identity), client, stop), name="authority-receipts")
+        poster = _receipt_poster(db, settings, ReceiptSigner(identity), client, stop)
+        task = asyncio.create_task(poster, name="authority-receipts")
         log.info("authority.started", customs_url=settings.customs_url,
                  customs_certificate=certificate_fingerprint(customs_cert)[:16],
                  own_certificate=certificate_fingerprint(identity.cert_pem)[:16])

@@ -104,8 +104,8 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, signer: R
 
 
 def _report(due: list[Any], errors: dict[int, str | None]) -> None:
-    """One line a round for what customs took (a line per receipt cost more than signing it, less the RSA); one
-    per receipt it did not take."""
+    """One log line a round for the receipts customs took (one each was 3.7 lines a parcel, each through the
+    masking and JSON rendering), and one per receipt it did not take."""
     outcomes: CounterOf[tuple[str, str]] = CounterOf()
     for row in due:
         error = errors[row.id]
