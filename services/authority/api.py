@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.authority import repository
-from services.authority.intake import receive
 from services.authority.schemas import (
     Acknowledgement,
     MessageDetail,
@@ -42,7 +41,7 @@ async def post_message(request: Request) -> JSONResponse:
     model, keeps it, and plans its receipts. The same MessageId again gets the same answer, nothing more."""
     _check_key(request)
     raw = await request.body()
-    answer = await receive(request.app.state.db, request.app.state.settings, request.app.state.customs_cert, raw)
+    answer = await request.app.state.intake.receive(raw)
     return JSONResponse(answer.body, status_code=answer.status, media_type=answer.media_type)
 
 

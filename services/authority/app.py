@@ -19,8 +19,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.authority.api import router
-from services.authority.delivery import post_due_receipts
+from services.authority.delivery import Round, post_due_receipts
+from services.authority.intake import Intake
 from services.authority.models import metadata
+from services.authority.sealing import ReceiptSigner
 from services.authority.settings import AuthoritySettings
 from shared.app import BodySizeLimit, RequestContext
 from shared.ceb.signing import SigningIdentity, load_certificate
@@ -47,10 +49,12 @@ def create_app(settings: AuthoritySettings | None = None, *,
         async with db.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
         app.state.db = db
+        app.state.intake = Intake(db, settings, customs_cert)
         stop = asyncio.Event()
         client = httpx.AsyncClient(base_url=settings.customs_url, transport=customs_transport,
                                    timeout=settings.post_timeout_s)
-        task = asyncio.create_task(_receipt_poster(db, settings, identity, client, stop), name="authority-receipts")
+        poster = _receipt_poster(db, settings, ReceiptSigner(identity), client, stop)
+        task = asyncio.create_task(poster, name="authority-receipts")
         log.info("authority.started", customs_url=settings.customs_url,
                  customs_certificate=certificate_fingerprint(customs_cert)[:16],
                  own_certificate=certificate_fingerprint(identity.cert_pem)[:16])
@@ -90,23 +94,25 @@ def load_keys(settings: AuthoritySettings) -> tuple[SigningIdentity, bytes]:
     return identity, load_certificate(cert_file)
 
 
-async def _receipt_poster(db: Database, settings: AuthoritySettings, identity: SigningIdentity,
+async def _receipt_poster(db: Database, settings: AuthoritySettings, signer: ReceiptSigner,
                           client: httpx.AsyncClient, stop: asyncio.Event) -> None:
-    """Post due receipts until stopped; after a round that delivered something, look again at once."""
-    idle = settings.poll_interval_s
+    """Post due receipts until stopped: after a full round at once (a backlog), after a round that delivered some
+    once a few more have fallen due (post_gather_s), else at the next poll."""
     while not stop.is_set():
-        delivered = 0
+        posted = Round()
         try:
-            delivered = await post_due_receipts(db, settings, identity, client)
+            posted = await post_due_receipts(db, settings, signer, client)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - keep going through database or network hiccups
             log.warning("authority.post_error", error=str(exc) or type(exc).__name__)
-        if not delivered:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=idle)
-            except TimeoutError:
-                pass
+        if posted.delivered and posted.due >= settings.post_batch_size:
+            continue
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=settings.post_gather_s if posted.delivered
+                                   else settings.poll_interval_s)
+        except TimeoutError:
+            pass
 
 
 def _health() -> APIRouter:

@@ -3,17 +3,24 @@ facts the authority acts on. Pure: bytes in, a Filing or a typed error out."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
+from services.authority.verification import FilerCertificate, verify_filing
 from shared.ceb import codes
-from shared.ceb.errors import MessageMalformed
+from shared.ceb.errors import MessageMalformed, SignatureInvalid
 from shared.ceb.fields import CEB_NS
 from shared.ceb.json_messages import Cusitm, ExpManifest, InspectionRecord, ReviewAnswer, parse_json_message
 from shared.ceb.receipts import RECEIPT_OF
 from shared.ceb.schema import check_received, element_path
-from shared.ceb.signing import verify_bytes, verify_xml
 from shared.ceb.transport import Envelope
 
 # Message kind → (record path under the root, head element inside the record or None).
@@ -27,6 +34,7 @@ _GCODES = {"CEB621": "InventoryList", "CEB603": "InventoryList", "CEB625": "Invt
 _CODED = {"currency": codes.is_currency_code, "fCurrency": codes.is_currency_code,
           "iCurrency": codes.is_currency_code, "country": codes.is_country_code, "unit": codes.is_unit_code,
           "unit1": codes.is_unit_code}
+_CODED_TAGS = tuple(f"{{{CEB_NS}}}{name}" for name in _CODED)
 
 
 @dataclass(frozen=True)
@@ -53,17 +61,18 @@ class Filing:
         return RECEIPT_OF[self.kind]
 
 
-def read(envelope: Envelope, customs_cert_pem: bytes) -> Filing:
-    """Check and read one message; raises SignatureInvalid or MessageMalformed naming the field at fault."""
-    filing = _read_xml(envelope, customs_cert_pem) if envelope.is_xml else _read_json(envelope, customs_cert_pem)
+def read(envelope: Envelope, filer: FilerCertificate) -> Filing:
+    """Check and read one message with the filer's certificate; raises SignatureInvalid or MessageMalformed naming
+    the field at fault."""
+    filing = _read_xml(envelope, filer) if envelope.is_xml else _read_json(envelope, filer)
     if filing.guid != envelope.message_id:
         raise MessageMalformed("Message.MessageHead.MessageId", f"{envelope.message_id} is not the message's guid "
                                f"{filing.guid}", code="message_id_mismatch")
     return filing
 
 
-def _read_xml(envelope: Envelope, cert_pem: bytes) -> Filing:
-    signed = verify_xml(envelope.data, cert_pem)
+def _read_xml(envelope: Envelope, filer: FilerCertificate) -> Filing:
+    signed = verify_filing(envelope.data, filer)
     name = etree.QName(signed)
     if (name.namespace, name.localname) != (CEB_NS, f"{envelope.kind}Message"):
         raise MessageMalformed("Message.MessageHead.MessageType", f"the envelope says {envelope.kind}, the "
@@ -91,15 +100,25 @@ def _read_xml(envelope: Envelope, cert_pem: bytes) -> Filing:
 
 
 def _check_codes(root: etree._Element) -> None:
-    for element in root.iter(f"{{{CEB_NS}}}*"):
-        known = _CODED.get(etree.QName(element).localname)
-        if known is not None and not known(element.text or ""):
+    """The first coded element (in document order) whose code is not in its table is refused."""
+    known = _code_checks()
+    for element in root.iter(*_CODED_TAGS):
+        if not known[element.tag](element.text or ""):
             raise MessageMalformed(element_path(element), f"{element.text!r} is not in the code table",
                                    code="code_table")
 
 
-def _read_json(envelope: Envelope, cert_pem: bytes) -> Filing:
-    verify_bytes(envelope.data, envelope.signature, cert_pem, field="Message.MessageHead.Signature")
+@cache
+def _code_checks() -> dict[str, Callable[[str], bool]]:
+    """Each coded element's check; the currency and country codes gathered once (their predicates in
+    shared.ceb.codes build the set again at every call)."""
+    gathered = {codes.is_currency_code: frozenset(codes.currencies().values()).__contains__,
+                codes.is_country_code: frozenset(codes.countries().values()).__contains__}
+    return {f"{{{CEB_NS}}}{name}": gathered.get(check, check) for name, check in _CODED.items()}
+
+
+def _read_json(envelope: Envelope, filer: FilerCertificate) -> Filing:
+    _verify_detached(envelope.data, envelope.signature, filer, field="Message.MessageHead.Signature")
     message = parse_json_message(envelope.kind, envelope.data)
     common = {"kind": envelope.kind, "guid": message.guid, "cop_no": message.cop_no,
               "agent_code": message.filer.cop_code}
@@ -113,3 +132,19 @@ def _read_json(envelope: Envelope, cert_pem: bytes) -> Filing:
         return Filing(**common, app_type=1, answers_guid=message.answers_guid)
     assert isinstance(message, InspectionRecord)
     return Filing(**common, app_type=1, answers_guid=message.answers_guid, passed=message.outcome == "passed")
+
+
+def _verify_detached(data: bytes, signature: str | None, filer: FilerCertificate, *, field: str) -> None:
+    """shared.ceb.signing.verify_bytes with the certificate read once: the same checks, the same errors."""
+    if not signature:
+        raise SignatureInvalid(field, "the message is not signed", code="signature_missing")
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise SignatureInvalid(field, "the signature is not base64", code="signature_invalid") from exc
+    key = filer.rsa_key
+    assert key is not None, "the filer's certificate must hold an RSA key"
+    try:
+        key.verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature as exc:
+        raise SignatureInvalid(field, "the signature does not verify", code="signature_invalid") from exc

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Select, and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.authority.models import cases, messages, receipts
+from shared.db import bucketed
 
 LIVE_STATES = ("open", "awaiting_review", "awaiting_inspection", "released", "detained")
 
@@ -19,12 +21,47 @@ async def find_message(session: AsyncSession, message_id: str) -> Any:
     return (await session.execute(select(messages).where(messages.c.message_id == message_id))).first()
 
 
-async def add_message(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(messages.insert().values(**values))
+# The statements run for every message or delivery round are built once (building one costs about as much as
+# running it; SQLAlchemy caches their compiled form either way).
+_FIND_MESSAGES = select(messages.c.message_id, messages.c.kind, messages.c.body_sha256, messages.c.answer_status,
+                        messages.c.answer).where(messages.c.message_id.in_(bindparam("ids", expanding=True)))
+_LIVE_DECLARATIONS = (select(cases.c.cop_no).distinct()
+                      .where(cases.c.cop_no.in_(bindparam("cop_nos", expanding=True)),
+                             cases.c.state.in_(LIVE_STATES)))
+_SET_BODY = (update(receipts).where(receipts.c.id == bindparam("receipt_id"), receipts.c.body.is_(None))
+             .values(body=bindparam("signed")))
+_DELIVERED = (update(receipts).where(receipts.c.id.in_(bindparam("ids", expanding=True)),
+                                     receipts.c.state == "planned")
+              .values(state="delivered", delivered_at=bindparam("now"), attempts=receipts.c.attempts + 1,
+                      last_error=None))
+_POSTPONE = (update(receipts).where(receipts.c.id == bindparam("receipt_id"))
+             .values(next_try_at=bindparam("until"), last_error=bindparam("error"),
+                     attempts=receipts.c.attempts + 1))
 
 
-async def add_case(session: AsyncSession, values: dict[str, Any]) -> None:
-    await session.execute(cases.insert().values(**values))
+async def find_messages(session: AsyncSession, message_ids: Sequence[str]) -> list[Any]:
+    """The messages already kept under these MessageIds (what a repeat is answered from)."""
+    if not message_ids:
+        return []
+    return list((await session.execute(_FIND_MESSAGES, {"ids": bucketed(sorted(set(message_ids)))})).all())
+
+
+async def add_messages(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(messages.insert(), rows)
+
+
+async def add_cases(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(cases.insert(), rows)
+
+
+async def declarations_with_live_cases(session: AsyncSession, cop_nos: Sequence[str]) -> set[str]:
+    """Which of these copNos have a live case (of any kind)."""
+    if not cop_nos:
+        return set()
+    return set((await session.execute(_LIVE_DECLARATIONS, {"cop_nos": bucketed(sorted(set(cop_nos)))}))
+               .scalars().all())
 
 
 async def get_case(session: AsyncSession, guid: str) -> Any:
@@ -65,34 +102,42 @@ async def add_receipts(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
 async def due_receipts(session: AsyncSession, *, now: datetime, limit: int) -> list[Any]:
     """Planned receipts that are due, each only once every earlier receipt of its case has gone: a case's
     receipts reach customs in order even when one of them has to be retried."""
+    return list((await session.execute(_due_query(limit), {"now": now})).all())
+
+
+@cache
+def _due_query(limit: int) -> Select:
     earlier = aliased(receipts)
     blocked = exists().where(and_(earlier.c.case_guid == receipts.c.case_guid, earlier.c.seq < receipts.c.seq,
                                   earlier.c.state == "planned"))
     case_columns = [column for column in cases.c if column.name not in ("state", "created_at", "updated_at")]
-    query = (
+    now = bindparam("now", type_=receipts.c.due_at.type)
+    return (
         select(receipts, *case_columns)
         .join(cases, cases.c.guid == receipts.c.case_guid)
         .where(receipts.c.state == "planned", receipts.c.due_at <= now, receipts.c.next_try_at <= now, ~blocked)
         .order_by(receipts.c.due_at, receipts.c.id)
         .limit(limit)
     )
-    return list((await session.execute(query)).all())
 
 
-async def set_body(session: AsyncSession, receipt_id: int, body: bytes) -> None:
-    await session.execute(update(receipts).where(receipts.c.id == receipt_id, receipts.c.body.is_(None))
-                          .values(body=body))
+async def set_bodies(session: AsyncSession, bodies: dict[int, bytes]) -> None:
+    """Keep each receipt's signed bytes made at its first attempt (one statement, run for each receipt)."""
+    if bodies:
+        await session.execute(_SET_BODY, [{"receipt_id": receipt_id, "signed": body}
+                                          for receipt_id, body in bodies.items()])
 
 
-async def mark_delivered(session: AsyncSession, receipt_id: int, *, now: datetime) -> None:
-    await session.execute(update(receipts).where(receipts.c.id == receipt_id, receipts.c.state == "planned")
-                          .values(state="delivered", delivered_at=now, attempts=receipts.c.attempts + 1,
-                                  last_error=None))
+async def mark_delivered(session: AsyncSession, receipt_ids: list[int], *, now: datetime) -> None:
+    if receipt_ids:
+        await session.execute(_DELIVERED, {"ids": bucketed(receipt_ids), "now": now})
 
 
-async def postpone(session: AsyncSession, receipt_id: int, *, until: datetime, error: str) -> None:
-    await session.execute(update(receipts).where(receipts.c.id == receipt_id)
-                          .values(next_try_at=until, last_error=error[:2000], attempts=receipts.c.attempts + 1))
+async def postpone(session: AsyncSession, failures: list[tuple[int, datetime, str]]) -> None:
+    """(receipt id, next try, error) for each receipt customs did not take."""
+    if failures:
+        await session.execute(_POSTPONE, [{"receipt_id": receipt_id, "until": until, "error": error[:2000]}
+                                          for receipt_id, until, error in failures])
 
 
 async def list_messages(session: AsyncSession, *, cop_no: str | None, result: str | None, limit: int) -> list[Any]:
