@@ -22,7 +22,6 @@ from services.authority.api import router
 from services.authority.delivery import Round, post_due_receipts
 from services.authority.intake import Intake
 from services.authority.models import metadata
-from services.authority.sealing import ReceiptSigner
 from services.authority.settings import AuthoritySettings
 from shared.app import BodySizeLimit, RequestContext
 from shared.ceb.signing import SigningIdentity, load_certificate
@@ -53,7 +52,7 @@ def create_app(settings: AuthoritySettings | None = None, *,
         stop = asyncio.Event()
         client = httpx.AsyncClient(base_url=settings.customs_url, transport=customs_transport,
                                    timeout=settings.post_timeout_s)
-        poster = _receipt_poster(db, settings, ReceiptSigner(identity), client, stop)
+        poster = _receipt_poster(db, settings, identity, client, stop)
         task = asyncio.create_task(poster, name="authority-receipts")
         log.info("authority.started", customs_url=settings.customs_url,
                  customs_certificate=certificate_fingerprint(customs_cert)[:16],
@@ -94,14 +93,14 @@ def load_keys(settings: AuthoritySettings) -> tuple[SigningIdentity, bytes]:
     return identity, load_certificate(cert_file)
 
 
-async def _receipt_poster(db: Database, settings: AuthoritySettings, signer: ReceiptSigner,
+async def _receipt_poster(db: Database, settings: AuthoritySettings, identity: SigningIdentity,
                           client: httpx.AsyncClient, stop: asyncio.Event) -> None:
     """Post due receipts until stopped: after a full round at once (a backlog), after a round that delivered some
     once a few more have fallen due (post_gather_s), else at the next poll."""
     while not stop.is_set():
         posted = Round()
         try:
-            posted = await post_due_receipts(db, settings, signer, client)
+            posted = await post_due_receipts(db, settings, identity, client)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - keep going through database or network hiccups

@@ -22,9 +22,9 @@ import structlog
 from prometheus_client import Counter
 
 from services.authority import repository
-from services.authority.sealing import ReceiptSigner
 from services.authority.settings import AuthoritySettings
 from shared.ceb.receipts import Receipt, build_receipt
+from shared.ceb.signing import SigningIdentity, sign_xml
 from shared.db import Database, utcnow
 
 log = structlog.get_logger()
@@ -52,7 +52,7 @@ class Round:
     delivered: int = 0
 
 
-async def post_due_receipts(db: Database, settings: AuthoritySettings, signer: ReceiptSigner,
+async def post_due_receipts(db: Database, settings: AuthoritySettings, identity: SigningIdentity,
                             client: httpx.AsyncClient) -> Round:
     """Post the receipts that are due (the first waiting one of each filing)."""
     now = utcnow()
@@ -60,7 +60,7 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, signer: R
         due = await repository.due_receipts(session, now=now, limit=settings.post_batch_size)
     if not due:
         return Round()
-    bodies = {row.id: row.body or signer.sign(build_receipt(receipt_of(row, now=now))) for row in due}
+    bodies = {row.id: row.body or sign_xml(build_receipt(receipt_of(row, now=now)), identity) for row in due}
     made = {row.id: bodies[row.id] for row in due if row.body is None}
     if made:  # kept before the first attempt: a retry sends these very bytes
         async with db.transaction() as session:

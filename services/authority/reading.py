@@ -3,20 +3,15 @@ facts the authority acts on. Pure: bytes in, a Filing or a typed error out."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
-from services.authority.verification import FilerCertificate, verify_filing
+from services.authority.verification import FilerCertificate, verify_detached, verify_filing
 from shared.ceb import codes
-from shared.ceb.errors import MessageMalformed, SignatureInvalid
+from shared.ceb.errors import MessageMalformed
 from shared.ceb.fields import CEB_NS
 from shared.ceb.json_messages import Cusitm, ExpManifest, InspectionRecord, ReviewAnswer, parse_json_message
 from shared.ceb.receipts import RECEIPT_OF
@@ -118,7 +113,7 @@ def _code_checks() -> dict[str, Callable[[str], bool]]:
 
 
 def _read_json(envelope: Envelope, filer: FilerCertificate) -> Filing:
-    _verify_detached(envelope.data, envelope.signature, filer, field="Message.MessageHead.Signature")
+    verify_detached(envelope.data, envelope.signature, filer, field="Message.MessageHead.Signature")
     message = parse_json_message(envelope.kind, envelope.data)
     common = {"kind": envelope.kind, "guid": message.guid, "cop_no": message.cop_no,
               "agent_code": message.filer.cop_code}
@@ -132,19 +127,3 @@ def _read_json(envelope: Envelope, filer: FilerCertificate) -> Filing:
         return Filing(**common, app_type=1, answers_guid=message.answers_guid)
     assert isinstance(message, InspectionRecord)
     return Filing(**common, app_type=1, answers_guid=message.answers_guid, passed=message.outcome == "passed")
-
-
-def _verify_detached(data: bytes, signature: str | None, filer: FilerCertificate, *, field: str) -> None:
-    """shared.ceb.signing.verify_bytes with the certificate read once: the same checks, the same errors."""
-    if not signature:
-        raise SignatureInvalid(field, "the message is not signed", code="signature_missing")
-    try:
-        raw = base64.b64decode(signature, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise SignatureInvalid(field, "the signature is not base64", code="signature_invalid") from exc
-    key = filer.rsa_key
-    assert key is not None, "the filer's certificate must hold an RSA key"
-    try:
-        key.verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature as exc:
-        raise SignatureInvalid(field, "the signature does not verify", code="signature_invalid") from exc
