@@ -3,9 +3,7 @@ facts the authority acts on. Pure: bytes in, a Filing or a typed error out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 
 from lxml import etree
 
@@ -30,6 +28,7 @@ _CODED = {"currency": codes.is_currency_code, "fCurrency": codes.is_currency_cod
           "iCurrency": codes.is_currency_code, "country": codes.is_country_code, "unit": codes.is_unit_code,
           "unit1": codes.is_unit_code}
 _CODED_TAGS = tuple(f"{{{CEB_NS}}}{name}" for name in _CODED)
+_CHECKS = {f"{{{CEB_NS}}}{name}": check for name, check in _CODED.items()}
 
 
 @dataclass(frozen=True)
@@ -96,20 +95,10 @@ def _read_xml(envelope: Envelope, filer: FilerCertificate) -> Filing:
 
 def _check_codes(root: etree._Element) -> None:
     """The first coded element (in document order) whose code is not in its table is refused."""
-    known = _code_checks()
     for element in root.iter(*_CODED_TAGS):
-        if not known[element.tag](element.text or ""):
+        if not _CHECKS[element.tag](element.text or ""):
             raise MessageMalformed(element_path(element), f"{element.text!r} is not in the code table",
                                    code="code_table")
-
-
-@cache
-def _code_checks() -> dict[str, Callable[[str], bool]]:
-    """Each coded element's check; the currency and country codes gathered once (their predicates in
-    shared.ceb.codes build the set again at every call)."""
-    gathered = {codes.is_currency_code: frozenset(codes.currencies().values()).__contains__,
-                codes.is_country_code: frozenset(codes.countries().values()).__contains__}
-    return {f"{{{CEB_NS}}}{name}": gathered.get(check, check) for name, check in _CODED.items()}
 
 
 def _read_json(envelope: Envelope, filer: FilerCertificate) -> Filing:

@@ -55,13 +55,19 @@ def countries() -> dict[str, str]:
     return {iso: entry["code"] for iso, entry in _table("countries")["codes"].items()}
 
 
+@cache
+def _numeric_codes(name: str) -> frozenset[str]:
+    """The numeric codes of a table, gathered once (every received message's fields are checked against them)."""
+    return frozenset(entry["code"] for entry in _table(name)["codes"].values())
+
+
 def is_currency_code(code: str) -> bool:
     """True for a numeric currency code of the table (what a received message must carry)."""
-    return code in {entry["code"] for entry in _table("currencies")["codes"].values()}
+    return code in _numeric_codes("currencies")
 
 
 def is_country_code(code: str) -> bool:
-    return code in {entry["code"] for entry in _table("countries")["codes"].values()}
+    return code in _numeric_codes("countries")
 
 
 def is_unit_code(code: str) -> bool:
