@@ -36,10 +36,25 @@ class Load:
     def body(self, n: int) -> dict:
         return order_body(n, self.run, held=is_held(n, self.args.held_share))
 
+    async def post(self, client: httpx.AsyncClient, path: str, **kwargs) -> httpx.Response:
+        """POST, sent again after a dropped connection (the key makes it idempotent: a repeat is answered, not
+        taken twice); the drops are counted among the errors."""
+        for attempt in range(1, 6):
+            try:
+                return await client.post(path, **kwargs)
+            except httpx.TransportError as exc:
+                key = f"transport {type(exc).__name__}"
+                self.errors[key] = self.errors.get(key, 0) + 1
+                if attempt == 5:
+                    raise
+                await asyncio.sleep(0.5 * attempt)
+        raise AssertionError("unreachable")
+
     async def send_single(self, client: httpx.AsyncClient, n: int) -> None:
         body = self.body(n)
         while True:
-            response = await client.post("/v1/orders", json=body, headers={"Idempotency-Key": body["merchant_order_no"]})
+            response = await self.post(client, "/v1/orders", json=body,
+                                       headers={"Idempotency-Key": body["merchant_order_no"]})
             if response.status_code == 429:
                 self.throttled += 1
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
@@ -53,8 +68,8 @@ class Load:
         orders = [self.body(n) for n in numbers]
         key = f"batch-{self.run}-{numbers[0]}"
         while True:
-            response = await client.post("/v1/orders/batch", json={"orders": orders}, headers={"Idempotency-Key": key},
-                                         timeout=60)
+            response = await self.post(client, "/v1/orders/batch", json={"orders": orders},
+                                       headers={"Idempotency-Key": key}, timeout=60)
             if response.status_code == 429:
                 self.throttled += 1
                 await asyncio.sleep(float(response.headers.get("retry-after", "1")))
@@ -74,7 +89,7 @@ class Load:
         if not items:
             return
         headers = {"Authorization": f"Bearer {self.stack.keys['payment']}"}
-        response = await client.post("/v1/payments/batch", json={"payments": items}, headers=headers, timeout=60)
+        response = await self.post(client, "/v1/payments/batch", json={"payments": items}, headers=headers, timeout=60)
         if response.status_code != 200:
             key = f"payments {response.status_code}"
             self.errors[key] = self.errors.get(key, 0) + 1
