@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import MetaData
 
 import shared.outbox as outbox_module
 from shared.contract.subjects import stream_name
-from shared.outbox import Relay, unsent_count
+from shared.outbox import Relay, outbox_table, unsent_count
 from tests.shared.kit_service import accepted, make_runtime, metadata
 from tests.shared.test_delivery import stream_messages
 from tests.support import eventually
@@ -97,3 +98,54 @@ async def test_rows_of_another_process_are_found_by_the_slower_idle_poll(publish
 
 async def _unsent_is(runtime, expected: int) -> bool:
     return await unsent_count(runtime.db, runtime.tables.outbox) == expected
+
+
+TABLE = outbox_table(MetaData())
+
+
+class FakeJetStream:
+    """Records how each publish was asked to wait for nats-py's in-flight semaphore; acks all but `fail_from`."""
+
+    def __init__(self, *, free_slots: int, fail_from: int | None = None) -> None:
+        self._publish_async_pending_semaphore = asyncio.Semaphore(free_slots)
+        self.stalls: list[float | None] = []
+        self.subjects: list[str] = []
+        self.fail_from = fail_from
+
+    async def publish_async(self, subject, payload, *, headers, wait_stall):
+        self.stalls.append(wait_stall)
+        self.subjects.append(headers["Nats-Msg-Id"])
+        future = asyncio.get_running_loop().create_future()
+        if self.fail_from is not None and len(self.subjects) > self.fail_from:
+            future.set_exception(RuntimeError("no stream"))
+        else:
+            future.set_result(None)
+        return future
+
+
+class FakeBus:
+    def __init__(self, js) -> None:
+        self.js = js
+
+
+class Row:
+    def __init__(self, n: int) -> None:
+        self.id, self.event_id, self.subject, self.payload, self.trace_context = n, f"e{n}", "s", "{}", None
+
+
+async def test_publishes_wait_for_the_in_flight_limit_with_the_timeout_only_when_it_is_full():
+    free = FakeJetStream(free_slots=10)
+    relay = Relay(None, FakeBus(free), TABLE, service="kit", publish_timeout_s=7.0)
+    assert await relay._publish([Row(n) for n in range(3)]) == [0, 1, 2]
+    assert free.stalls == [None, None, None]  # nothing to wait for: buffered without a trip through the loop
+
+    full = FakeJetStream(free_slots=0)
+    relay = Relay(None, FakeBus(full), TABLE, service="kit", publish_timeout_s=7.0)
+    assert await relay._publish([Row(0)]) == [0]
+    assert full.stalls == [7.0]  # a full semaphore is waited on, bounded
+
+
+async def test_a_failed_publish_keeps_it_and_the_rows_after_it_unsent():
+    js = FakeJetStream(free_slots=10, fail_from=2)
+    relay = Relay(None, FakeBus(js), TABLE, service="kit")
+    assert await relay._publish([Row(n) for n in range(5)]) == [0, 1]
