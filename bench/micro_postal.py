@@ -280,6 +280,7 @@ async def benchmark(args: argparse.Namespace, sink: Any) -> list[Phase]:
                 database_url=url, nats_url=nats.url, migrate_on_start=False, consumer_fetch_timeout_s=0.5,
                 log_level=args.log_level, log_file=str(workdir / "postal.jsonl"),
                 max_receptacle_age_s=args.age_s, max_dispatch_age_s=args.age_s,
+                sandbox=True,  # the bench's carrier key acts for every carrier ("*"), as in the embedded stack
             )
             await publish(nats.url, accepted, workdir)
             probe = Probe(url)
