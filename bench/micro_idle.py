@@ -14,8 +14,10 @@ import uuid
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import create_async_engine
-from shared.natsserver import NatsServer
+
 from shared.db import Database
+from shared.natsserver import NatsServer
+
 which = sys.argv[1]
 if which == "postal":
     from services.postal.app import create_app
@@ -43,7 +45,7 @@ async def main():
         async with app.router.lifespan_context(app):
             await asyncio.sleep(3)
             event.listen(Engine, "before_cursor_execute", on)
-            t, w = time.process_time(), time.perf_counter()
+            t = time.process_time()
             await asyncio.sleep(10)
             cpu = time.process_time() - t
         print(f"{which} idle: CPU {cpu*100:.1f} ms/s; statements/s {sum(counts.values())/10:.1f}")

@@ -15,12 +15,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from shared import tracing
 from shared.batch import insert_rows
 from shared.bus import Bus
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event
 from shared.db import Database, UTCDateTime, bucketed, utcnow
-from shared import tracing
 from shared.logging import safe_error
 from shared.metrics import EVENTS_PUBLISHED, OUTBOX_LAG, OUTBOX_PUBLISHED
 from shared.tracing import current_traceparent
