@@ -7,6 +7,7 @@ import re
 import sys
 import traceback
 from contextvars import ContextVar, Token
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ _FREE_TEXT = re.compile(
 )
 # Values that are identifiers or codes, never free text: left as they are (an HS code like 0901210000 is no phone).
 _IDENTIFIER_KEYS = re.compile(r"(_id|_ids|_code|^tracking_number|^tracking_numbers)$")
+_MAYBE_PERSONAL = re.compile(r"[\d@]")
 _CHINA_MOBILE = re.compile(r"1[3-9]\d{9}")
 _NUMBER_LIKE = re.compile(r"[\d\s+()\-Xx]+")
 
@@ -52,6 +54,8 @@ def _mask_match(match: re.Match[str]) -> str:
 
 def mask_text(text: str) -> str:
     """Free text with phones, ID and passport numbers and e-mail addresses masked."""
+    if _MAYBE_PERSONAL.search(text) is None:  # every pattern above needs a digit or an @: most log values have neither
+        return text
     return _FREE_TEXT.sub(_mask_match, text)
 
 
@@ -108,6 +112,19 @@ def mask_value(value: str) -> str:
     return "*" * (len(value) - 4) + value[-4:]
 
 
+@lru_cache(maxsize=4096)
+def _key_rule(key: str) -> str:
+    """How a field's value is masked, by its name (decided once per name: the checks are regexes and a set look-up,
+    and every log line repeats the same few names): credential, personal, identifier, or free text."""
+    if key and _CREDENTIAL_KEYS.search(key):
+        return "credential"
+    if key and key.lower() in personal_keys():
+        return "personal"
+    if key and _IDENTIFIER_KEYS.search(key):
+        return "identifier"
+    return "text"
+
+
 def _mask(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
         return {k: _mask(v, k) for k, v in value.items()}
@@ -116,13 +133,16 @@ def _mask(value: Any, key: str = "") -> Any:
     if hasattr(value, "model_dump") and callable(value.model_dump):
         # A pydantic model (a Party, a Payment, a whole Parcel): masked by its fields' marks, like any dict.
         return _mask(value.model_dump(mode="json"), key)
-    if key and value is not None and _CREDENTIAL_KEYS.search(key):
+    if value is None:
+        return None
+    rule = _key_rule(key) if isinstance(key, str) else "text"
+    if rule == "credential":
         return "****"
-    if key and value is not None and key.lower() in personal_keys():
+    if rule == "personal":
         # A number (phone, ID) keeps its last four digits; a name, an address or an e-mail keeps nothing.
         return mask_value(value) if isinstance(value, str) and _NUMBER_LIKE.fullmatch(value) else "****"
     if isinstance(value, str):
-        return value if key and _IDENTIFIER_KEYS.search(key) else mask_text(value)
+        return value if rule == "identifier" else mask_text(value)
     if isinstance(value, BaseException):
         return safe_error(value)
     return value
