@@ -27,6 +27,7 @@ from services.customs.domain.tax import TaxAssessment, declaration_tax
 from services.customs.models import Declaration
 from services.customs.outgoing import FilingRefused, build_filing
 from services.customs.repository import DeclarationRepository, DocumentBody
+from services.customs.repository_quota import QuotaRepository
 from services.customs.service import (
     SYSTEM,
     Actor,
@@ -153,7 +154,8 @@ async def prefiling_findings(repo: DeclarationRepository, config: CustomsConfig,
                                           since=split_window_start(config, now), exclude_id=declaration.id)
     reserved = 0
     if counts_annually(declaration.channel, declaration.direction):
-        reserved = await repo.quota_reserved(buyer_key=declaration.buyer_key, year=quota_year(now))
+        reserved = await QuotaRepository(repo.session).quota_reserved(buyer_key=declaration.buyer_key,
+                                                                      year=quota_year(now))
     risk = assess(declared, declaration_id=declaration.id, policy=config.policy, now=now, recent=recent,
                   annual_total_cny=fen_to_cny(reserved))
     form = select_form(declared, config.policy)
@@ -225,7 +227,8 @@ async def _reserved(repo: DeclarationRepository, declaration: Declaration, now: 
     back, so a second filing of the same declaration is not counted twice)."""
     if not counts_annually(declaration.channel, declaration.direction):
         return 0
-    reserved = await repo.quota_reserved(buyer_key=declaration.buyer_key, year=quota_year(now))
+    reserved = await QuotaRepository(repo.session).quota_reserved(buyer_key=declaration.buyer_key,
+                                                                  year=quota_year(now))
     return reserved - (declaration.quota_reserved_fen or 0)
 
 
@@ -241,8 +244,8 @@ async def _reserve_quota(repo: DeclarationRepository, config: CustomsConfig, dec
         if fen <= held:
             return {}  # filed again for the same or less: the reservation already covers it
         fen -= held
-    if not await repo.reserve_quota(buyer_key=declaration.buyer_key, year=year, fen=fen,
-                                    limit_fen=limit_fen(config.policy), now=now):
+    if not await QuotaRepository(repo.session).reserve_quota(buyer_key=declaration.buyer_key, year=year, fen=fen,
+                                                             limit_fen=limit_fen(config.policy), now=now):
         return False
     return {"quota_year": year, "quota_reserved_fen": held + fen if declaration.quota_year == year else fen}
 
@@ -251,8 +254,8 @@ async def give_back_quota(repo: DeclarationRepository, declaration: Declaration,
     """Release what the declaration holds of its buyer's quota; the columns to clear."""
     if not declaration.quota_reserved_fen or declaration.quota_year is None:
         return {}
-    await repo.release_quota(buyer_key=declaration.buyer_key, year=declaration.quota_year,
-                             fen=declaration.quota_reserved_fen, now=now)
+    await QuotaRepository(repo.session).release_quota(buyer_key=declaration.buyer_key, year=declaration.quota_year,
+                                                      fen=declaration.quota_reserved_fen, now=now)
     log.info("declaration.quota_released", year=declaration.quota_year, fen=declaration.quota_reserved_fen)
     return {"quota_reserved_fen": 0}
 

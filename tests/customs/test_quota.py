@@ -12,6 +12,7 @@ import pytest
 from services.customs.domain.quota import quota_year
 from services.customs.intake import request_return
 from services.customs.repository import DeclarationRepository
+from services.customs.repository_quota import QuotaRepository
 from services.customs.service import outbox_emitter
 from tests.customs.domain.factories import line, party
 from tests.customs.events import accepted, mail, new_order_id
@@ -33,7 +34,7 @@ async def _ecommerce(customs, value: str, **overrides):
 
 async def _reserved(customs, buyer_key: str, year: int) -> int:
     async with customs.runtime.db.reader() as session:
-        return await DeclarationRepository(session).quota_reserved(buyer_key=buyer_key, year=year)
+        return await QuotaRepository(session).quota_reserved(buyer_key=buyer_key, year=year)
 
 
 async def test_filing_reserves_the_value_and_the_sixth_parcel_over_26000_is_held(customs):
@@ -144,7 +145,7 @@ async def test_concurrent_filings_of_one_buyer_never_pass_the_limit_together(cus
 
     async def reserve(declaration) -> bool:
         async with customs.runtime.db.transaction() as session:
-            return await DeclarationRepository(session).reserve_quota(
+            return await QuotaRepository(session).reserve_quota(
                 buyer_key=declaration.buyer_key, year=year, fen=490000, limit_fen=2_600_000, now=now)
 
     granted = await asyncio.gather(*(reserve(d) for d in declarations))

@@ -14,6 +14,7 @@ from services.customs.intake import document_row, open_declaration, receive_paym
 from services.customs.models import AuditEntry, Declaration, Document, EarlyCancellation
 from services.customs.repository import DeclarationRepository, DocumentBody, OrderArrivals
 from services.customs.repository_draft import DraftRepository
+from services.customs.repository_quota import QuotaRepository
 from services.customs.service import SYSTEM, audit_entry, outbox_emitter
 from shared.consumer_messages import lock_parcels
 from shared.contract.events import DeclarationFiledV2, OrderAccepted, PaymentRecorded
@@ -116,7 +117,7 @@ async def test_buyer_history_gives_the_recent_declarations_of_the_channel_newest
 @pytest.mark.parametrize("customs_overrides", [QUIET_WORKER])
 async def test_the_quota_reserves_up_to_the_limit_and_gives_back(customs):
     async with customs.runtime.db.transaction() as session:
-        repo = DeclarationRepository(session)
+        repo = QuotaRepository(session)
         assert await repo.quota_reserved(buyer_key="b", year=2025) == 0
         assert await repo.reserve_quota(buyer_key="b", year=2025, fen=2_000_000, limit_fen=2_600_000, now=T0)
         assert not await repo.reserve_quota(buyer_key="b", year=2025, fen=600_001, limit_fen=2_600_000, now=T0)

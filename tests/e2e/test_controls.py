@@ -40,13 +40,6 @@ async def stack(tmp_path_factory):
     await stack.stop()
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def actors(stack):
-    actors = Actors(stack)
-    yield actors
-    await actors.close()
-
-
 async def settled(actors: Actors, order_id: str, *statuses: str, timeout: float = 60) -> dict:
     """The declaration once customs has made up its mind (filed, held …), with its detail."""
     statuses = statuses or SETTLED

@@ -49,13 +49,6 @@ async def stack(tmp_path_factory):
     await stack.stop()
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def actors(stack):
-    actors = Actors(stack)
-    yield actors
-    await actors.close()
-
-
 async def messages_of(actors: Actors, declaration_id: str) -> dict:
     response = await actors.broker.get(f"/v1/declarations/{declaration_id}/messages")
     assert response.status_code == 200, response.text
