@@ -84,3 +84,17 @@ def held(order_id: str, channel: str = "mail") -> OrderAccepted:
 
 __all__ = ["accepted", "cancelled", "express", "green_held", "held", "mail", "new_order_id", "paid", "party",
            "sender", "undervalued_line", "waybill_for"]
+
+
+async def documents_at_least(customs, order_id: str, expected: int) -> bool:
+    """Whether customs keeps at least `expected` documents of the order (for `eventually`)."""
+    return len(await customs.documents(order_id)) >= expected
+
+
+async def publish_with_documents(customs, order: OrderAccepted) -> None:
+    """The order, then the parties' documents as they would come: the payment company's (e-commerce) and
+    postal's waybill (every channel files with its tracking number)."""
+    await customs.publish(order, subject=order.order_id)
+    if order.parcel.channel == "ecommerce":
+        await customs.publish(paid(order.order_id), subject=order.order_id)
+    await customs.publish(waybill_for(order), subject=order.order_id)

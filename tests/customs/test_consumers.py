@@ -10,12 +10,13 @@ import pytest
 from tests.customs.domain.factories import line, party, payment
 from tests.customs.events import (
     accepted,
-    cancelled,
+    documents_at_least,
     express,
     green_held,
     mail,
     new_order_id,
     paid,
+    publish_with_documents,
     waybill_for,
 )
 from tests.support import eventually
@@ -26,20 +27,7 @@ async def _processed(customs, order_id: str, step: str, expected_documents: int)
     if step == "order":
         await customs.wait_declaration(order_id)
     else:
-        await eventually(lambda: _count_documents(customs, order_id, expected_documents))
-
-
-async def _count_documents(customs, order_id, expected):
-    return len(await customs.documents(order_id)) >= expected
-
-
-async def _publish_with_documents(customs, order) -> None:
-    """The order, then the parties' documents as they would come: the payment company's (e-commerce) and
-    postal's waybill (every channel files with its tracking number)."""
-    await customs.publish(order, subject=order.order_id)
-    if order.parcel.channel == "ecommerce":
-        await customs.publish(paid(order.order_id), subject=order.order_id)
-    await customs.publish(waybill_for(order), subject=order.order_id)
+        await eventually(lambda: documents_at_least(customs, order_id, expected_documents))
 
 
 @pytest.mark.parametrize("arrival", list(itertools.permutations(["order", "payment", "waybill"])),
@@ -75,7 +63,7 @@ async def test_the_payment_on_the_merchants_order_is_a_claim_not_the_payment_doc
     order = accepted(order_id, payment=payment())
     await customs.publish(order, subject=order_id)
     await customs.publish(waybill_for(order), subject=order_id)
-    await eventually(lambda: _count_documents(customs, order_id, 2))
+    await eventually(lambda: documents_at_least(customs, order_id, 2))
     declaration = await customs.declaration(order_id)
     assert declaration.status == "pending_documents"
     assert sorted(d.kind for d in await customs.documents(order_id)) == ["order", "waybill"]
@@ -147,79 +135,6 @@ async def test_a_payer_without_an_id_is_a_finding_on_an_import_not_a_pass(custom
     assert {f["code"] for f in held.data["findings"]} == {"payer_id_missing"}
 
 
-async def test_duplicate_order_accepted_never_opens_a_second_declaration(customs):
-    order_id = new_order_id()
-    order = mail(order_id)
-    first = await customs.publish(order, subject=order_id)
-    await customs.publish(waybill_for(order), subject=order_id)
-    await customs.wait_published(order_id, "declaration.filed")
-    await customs.republish(first)  # redelivered past the broker's duplicate window: the inbox drops it
-    await customs.publish(order, subject=order_id)  # re-published as a new envelope: the order id dedupes
-    await customs.publish(paid(order_id), subject=order_id)  # a sentinel behind them on the same stream
-    await eventually(lambda: _count_documents(customs, order_id, 3))
-    assert len(await customs.published(order_id, "declaration.filed")) == 1
-    declaration = await customs.declaration(order_id)
-    assert declaration.status == "filed" and len(await customs.messages(declaration.id)) == 1
-
-
-async def test_cancel_before_filing_cancels_and_late_documents_do_not_file(customs):
-    order_id = new_order_id()
-    order = accepted(order_id)
-    await customs.publish(order, subject=order_id)
-    await customs.wait_declaration(order_id)
-    await customs.publish(cancelled(order_id, "buyer cancelled"), subject=order_id)
-    [event] = await customs.wait_published(order_id, "declaration.cancelled")
-    assert (event.data["status"], event.data["ceb_code"], event.data["reason"]) == ("cancelled", 899, "buyer cancelled")
-    await customs.publish(paid(order_id), subject=order_id)
-    await customs.publish(waybill_for(order), subject=order_id)
-    await eventually(lambda: _count_documents(customs, order_id, 3))
-    assert (await customs.declaration(order_id)).status == "cancelled"
-    assert await customs.published(order_id, "declaration.filed") == []
-
-
-async def test_cancel_after_filing_asks_the_authority_and_cancels_on_its_approval(customs):
-    order_id = new_order_id()
-    await _publish_with_documents(customs, mail(order_id))
-    await customs.wait_published(order_id, "declaration.filed")
-    await customs.publish(cancelled(order_id, "buyer cancelled"), subject=order_id)
-    declaration = await customs.wait_declaration(order_id, "cancel_requested")
-    cancel = (await customs.messages(declaration.id))[-1]
-    assert (cancel.message_type, cancel.purpose, cancel.app_type) == ("CUSITM", "cancel", 3)  # mail: a delete
-    declaration = await customs.answer(declaration, 899, purpose="cancel")
-    assert declaration.status == "cancelled"
-    [event] = await customs.wait_published(order_id, "declaration.cancelled")
-    assert event.data["status"] == "cancelled"
-
-
-async def test_cancel_after_release_is_refused_with_a_reason_the_merchant_can_read(customs):
-    order_id = new_order_id()
-    await _publish_with_documents(customs, mail(order_id))
-    await customs.wait_published(order_id, "declaration.filed")
-    await customs.answer(await customs.declaration(order_id), 120, 800)
-    await customs.publish(cancelled(order_id), subject=order_id)
-    [refused] = await customs.wait_published(order_id, "declaration.cancellation_refused")
-    assert refused.data["status"] == "released" and refused.data["ceb_code"] == 800
-    assert refused.data["reason"].startswith("declaration already released on ")
-    assert "request a return (CEB 625) instead" in refused.data["reason"]
-    assert (await customs.declaration(order_id)).status == "released"
-
-
-async def test_cancel_that_overtakes_its_order_opens_the_declaration_cancelled(customs):
-    order_id = new_order_id()
-    await customs.publish(cancelled(order_id, "too slow"), subject=order_id)
-    await customs.publish(paid(order_id), subject=order_id)  # same stream, behind the cancellation
-    await eventually(lambda: _count_documents(customs, order_id, 1))
-    order = accepted(order_id)
-    await customs.publish(order, subject=order_id)
-    await customs.publish(waybill_for(order), subject=order_id)
-    [event] = await customs.wait_published(order_id, "declaration.cancelled")
-    assert event.data["reason"] == "too slow"
-    await eventually(lambda: _count_documents(customs, order_id, 3))
-    assert (await customs.declaration(order_id)).status == "cancelled"
-    assert await customs.published(order_id, "declaration.filed") == []
-    assert await customs.published(order_id, "declaration.released") == []
-
-
 @pytest.mark.parametrize("build, form, trade_mode", [
     (lambda o: mail(o, mail_product="letter", contents_type="documents", lines=[line(name="Contract papers",
                                                                                      hs_code="4901990000")]),
@@ -242,7 +157,7 @@ async def test_cancel_that_overtakes_its_order_opens_the_declaration_cancelled(c
         "ecommerce-9610", "ecommerce-default-9610"])
 async def test_each_channel_files_its_form(customs, build, form, trade_mode):
     order_id = new_order_id()
-    await _publish_with_documents(customs, build(order_id))
+    await publish_with_documents(customs, build(order_id))
     [filed] = await customs.wait_published(order_id, "declaration.filed")
     assert (filed.data["form"], filed.data["trade_mode"]) == (form, trade_mode)
     assert (filed.data["status"], filed.data["ceb_code"]) == ("filed", 2)
@@ -251,7 +166,7 @@ async def test_each_channel_files_its_form(customs, build, form, trade_mode):
 async def test_a_bonded_1210_filing_needs_the_declarants_account_book(customs):
     """A field rule of the inventory list (DOMAIN.md §11) the declaration breaks holds it for a broker, named."""
     order_id = new_order_id()
-    await _publish_with_documents(customs, accepted(order_id, trade_mode="1210"))
+    await publish_with_documents(customs, accepted(order_id, trade_mode="1210"))
     [held] = await customs.wait_published(order_id, "declaration.held")
     [finding] = held.data["findings"]
     assert finding["code"] == "message_rule_violation" and finding["fields"] == ["InventoryHead.emsNo"]
@@ -260,7 +175,7 @@ async def test_a_bonded_1210_filing_needs_the_declarants_account_book(customs):
 @pytest.mark.parametrize("customs_overrides", [{"declarant": {"ems_no": "T4600W000001"}}])
 async def test_a_bonded_1210_filing_with_the_account_book_is_filed(customs):
     order_id = new_order_id()
-    await _publish_with_documents(customs, accepted(order_id, trade_mode="1210"))
+    await publish_with_documents(customs, accepted(order_id, trade_mode="1210"))
     [filed] = await customs.wait_published(order_id, "declaration.filed")
     assert filed.data["trade_mode"] == "1210"
 
@@ -268,7 +183,7 @@ async def test_a_bonded_1210_filing_with_the_account_book_is_filed(customs):
 async def test_express_in_usd_is_categorised_on_its_cny_value(customs):
     order_id = new_order_id()
     usd_line = line(unit_price=Decimal("150"), total_price=Decimal("150"), currency="USD")
-    await _publish_with_documents(customs, express(order_id, contents_type="gift", currency="USD",
+    await publish_with_documents(customs, express(order_id, contents_type="gift", currency="USD",
                                                    goods_value=Decimal("150"), amount_paid=Decimal("150"),
                                                    lines=[usd_line]))
     [filed] = await customs.wait_published(order_id, "declaration.filed")
@@ -290,7 +205,7 @@ async def test_mail_and_express_are_filed_at_once_and_a_late_waybill_is_only_att
     assert declaration.tracking_number == waybill.tracking_number
     assert [m.message_type for m in await customs.messages(declaration.id)] == ["EXPMANIFEST"]
     await customs.publish(waybill_for(order, tracking_number=waybill.tracking_number), subject=order_id)  # again
-    await eventually(lambda: _count_documents(customs, order_id, 3))
+    await eventually(lambda: documents_at_least(customs, order_id, 3))
     assert len(await customs.published(order_id)) == 1  # filed: nothing more
 
 
@@ -299,7 +214,7 @@ async def test_phones_declared_as_documents_are_not_category_a(customs):
     order_id = new_order_id()
     phones = line(name="Mobile phone", hs_code="8517130000", quantity=Decimal("10"), unit_price=Decimal("5000"),
                   total_price=Decimal("50000"))
-    await _publish_with_documents(customs, express(order_id, contents_type="documents", lines=[phones],
+    await publish_with_documents(customs, express(order_id, contents_type="documents", lines=[phones],
                                                    goods_value=Decimal("50000"), amount_paid=Decimal("50000")))
     [held] = await customs.wait_published(order_id, "declaration.held")
     [finding] = [f for f in held.data["findings"] if f["code"] == "category_a_reclassified"]
@@ -310,7 +225,7 @@ async def test_phones_declared_as_documents_are_not_category_a(customs):
 
 async def test_green_lane_is_carried_on_the_events(customs):
     order_id = new_order_id()
-    await _publish_with_documents(customs, green_held(order_id))
+    await publish_with_documents(customs, green_held(order_id))
     [held] = await customs.wait_published(order_id, "declaration.held")
     assert held.data["lane"] == "green" and (await customs.declaration(order_id)).lane_rank == 0
     assert held.data["findings"][0]["code"] == "undervaluation"
@@ -319,7 +234,7 @@ async def test_green_lane_is_carried_on_the_events(customs):
 async def test_prohibited_goods_are_rejected(customs):
     order_id = new_order_id()
     pistol = line(name="Air pistol", hs_code="9304000000", unit_price=Decimal("900"), total_price=Decimal("900"))
-    await _publish_with_documents(customs, mail(order_id, lines=[pistol], goods_value=Decimal("900"),
+    await publish_with_documents(customs, mail(order_id, lines=[pistol], goods_value=Decimal("900"),
                                                 amount_paid=Decimal("900")))
     [rejected] = await customs.wait_published(order_id, "declaration.rejected")
     assert (rejected.data["status"], rejected.data["ceb_code"]) == ("rejected", 100)
@@ -329,7 +244,7 @@ async def test_prohibited_goods_are_rejected(customs):
 async def test_a_currency_without_a_rate_is_rejected_with_a_finding_not_a_crash(customs):
     order_id = new_order_id()
     odd = line(currency="ZZZ")
-    await _publish_with_documents(customs, mail(order_id, currency="ZZZ", lines=[odd]))
+    await publish_with_documents(customs, mail(order_id, currency="ZZZ", lines=[odd]))
     [rejected] = await customs.wait_published(order_id, "declaration.rejected")
     assert rejected.data["reason_code"] == "unknown_currency"
     assert rejected.data["findings"][0]["fields"] == ["currency", "lines[1].currency"]
@@ -339,7 +254,7 @@ async def test_a_currency_without_a_rate_is_rejected_with_a_finding_not_a_crash(
 @pytest.mark.parametrize("customs_overrides", [{"random_inspection_rate": 1}])
 async def test_the_declarants_own_random_sample_waits_for_a_brokers_check(customs):
     order_id = new_order_id()
-    await _publish_with_documents(customs, mail(order_id))
+    await publish_with_documents(customs, mail(order_id))
     [held] = await customs.wait_published(order_id, "declaration.held")
     assert (held.data["status"], held.data["ceb_code"]) == ("held", 1)
     assert held.data["reason"] == "held before filing: random_inspection_sample"
@@ -348,7 +263,7 @@ async def test_the_declarants_own_random_sample_waits_for_a_brokers_check(custom
 @pytest.mark.parametrize("customs_overrides", [{"watchlist_names": ["Aynur Tursun"]}])
 async def test_watchlisted_consignee_is_held(customs):
     order_id = new_order_id()
-    await _publish_with_documents(customs, mail(order_id))
+    await publish_with_documents(customs, mail(order_id))
     [held] = await customs.wait_published(order_id, "declaration.held")
     assert [f["code"] for f in held.data["findings"]] == ["watchlist"]
 
@@ -374,9 +289,10 @@ async def test_exports_to_one_consignee_are_no_split_purchase(customs):
     """Issue 13 finding 7: eleven ordinary exports to one consignee held the eleventh as split_purchases."""
     for _ in range(11):
         order_id = new_order_id()
-        await _publish_with_documents(customs, express(order_id, direction="export", contents_type="merchandise",
-                                                       lines=[line(quantity=Decimal("10"), total_price=Decimal("1000"))],
-                                                       goods_value=Decimal("1000"), amount_paid=Decimal("1000")))
+        export = express(order_id, direction="export", contents_type="merchandise",
+                         lines=[line(quantity=Decimal("10"), total_price=Decimal("1000"))],
+                         goods_value=Decimal("1000"), amount_paid=Decimal("1000"))
+        await publish_with_documents(customs, export)
         await customs.wait_published(order_id, "declaration.filed")
     assert (await customs.declaration(order_id)).status == "filed"
 
@@ -391,7 +307,7 @@ async def test_documents_missing_past_the_deadline_go_to_the_brokers(customs):
     order = accepted(order_id)
     await customs.publish(order, subject=order_id)
     await customs.publish(paid(order_id), subject=order_id)
-    await eventually(lambda: _count_documents(customs, order_id, 2))
+    await eventually(lambda: documents_at_least(customs, order_id, 2))
     customs.clock.advance(minutes=31)
     [held] = await customs.wait_published(order_id, "declaration.held")
     assert (held.data["status"], held.data["ceb_code"]) == ("documents_missing", 1)
@@ -399,6 +315,6 @@ async def test_documents_missing_past_the_deadline_go_to_the_brokers(customs):
     assert held.data["findings"][-1]["fields"] == ["documents.waybill"]
     # The waybill comes late: attached to the file; a broker asks for the documents again to file it.
     await customs.publish(waybill_for(order), subject=order_id)
-    await eventually(lambda: _count_documents(customs, order_id, 3))
+    await eventually(lambda: documents_at_least(customs, order_id, 3))
     assert (await customs.declaration(order_id)).status == "documents_missing"
     assert await customs.published(order_id, "declaration.filed") == []
