@@ -24,8 +24,6 @@ from datetime import datetime, timedelta
 import httpx
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy.orm import Session
 
 from services.orders.settings import OrdersSettings
 from services.orders.webhooks import repository, rules, signing, urls
@@ -41,12 +39,6 @@ log = structlog.get_logger()
 USER_AGENT = "silkgate-webhooks/1.0"
 RESPONSE_EXCERPT_CHARS = 1000
 HOUSEKEEPING_INTERVAL_S = 600.0
-# Once nothing was claimed for QUIET_AFTER_S the sender polls every QUIET_POLL_S (not webhook_poll_interval_s): an
-# idle worker then reads the due deliveries once a second instead of four times. Deliveries this process queues
-# (the consumers' status changes; intake too when API and workers share the process) wake it at once; others (the
-# API process's order.accepted webhooks, replays, re-enabled endpoints) wait for the next poll, a second at most.
-QUIET_AFTER_S = 2.0
-QUIET_POLL_S = 1.0
 ATTEMPTS = Counter("silkgate_orders_webhook_attempts", "Webhook POSTs by outcome", ["outcome"])
 
 
@@ -147,7 +139,6 @@ class WebhookSender:
         self.box = secret_box(settings)
         self.in_flight: dict[str, set[asyncio.Task]] = {}  # endpoint id → its sends
         self._slot_freed = asyncio.Event()
-        self._queued = asyncio.Event()  # this process committed deliveries (see _wake_senders)
         self._leases: dict[str, str] = {}  # delivery id → lease token, while in flight
         # Our own resolver threads, one per possible send: a host whose DNS hangs holds only its endpoint's share
         # (a timed-out lookup keeps its thread until the resolver gives up) and never the loop's default pool.
@@ -175,23 +166,12 @@ class WebhookSender:
             self.resolver.shutdown(wait=False, cancel_futures=True)
 
     async def _loop(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
-        _SENDERS.add(self)
-        try:
-            await self._send_until(client, stop)
-        finally:
-            _SENDERS.discard(self)
-
-    async def _send_until(self, client: httpx.AsyncClient, stop: asyncio.Event) -> None:
         s = self.settings
         last_housekeeping = 0.0
-        last_claimed = time.monotonic()
         while not stop.is_set():
             claimed = 0
             try:
-                self._queued.clear()  # deliveries committed from here on are read now or wake the next look
                 claimed = await self.dispatch(client)
-                if claimed:
-                    last_claimed = time.monotonic()
                 if time.monotonic() - last_housekeeping > HOUSEKEEPING_INTERVAL_S:
                     last_housekeeping = time.monotonic()
                     await self.housekeeping()
@@ -203,11 +183,7 @@ class WebhookSender:
                 continue
             if claimed == 0 or self.in_flight_count >= s.webhook_max_in_flight:
                 self._slot_freed.clear()
-                if time.monotonic() - last_claimed < QUIET_AFTER_S:
-                    await _wait_any(stop, self._slot_freed, s.webhook_poll_interval_s)
-                else:
-                    await _wait_any(stop, self._slot_freed, max(s.webhook_poll_interval_s, QUIET_POLL_S),
-                                    self._queued)
+                await _wait_any(stop, self._slot_freed, s.webhook_poll_interval_s)
 
     async def dispatch(self, client: httpx.AsyncClient) -> int:
         """Claim what is due within the free slots and start sending it; returns how many were claimed."""
@@ -351,34 +327,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout: float,
-                    *more: asyncio.Event) -> None:
-    """Sleep until `stop`, `other` (or one of `more`) or the timeout, whichever comes first."""
+async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout: float) -> None:
+    """Sleep until `stop`, `other` or the timeout, whichever comes first."""
     waiters = [asyncio.ensure_future(stop.wait())]
-    for event in (other, *more):
-        if event is not None:
-            waiters.append(asyncio.ensure_future(event.wait()))
+    if other is not None:
+        waiters.append(asyncio.ensure_future(other.wait()))
     try:
         await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for waiter in waiters:
             waiter.cancel()
-
-
-_SENDERS: set[WebhookSender] = set()  # the senders running in this process
-
-
-@sqlalchemy_event.listens_for(Session, "after_commit")
-def _wake_senders(session: Session) -> None:
-    """A committed transaction that queued deliveries wakes this process's senders."""
-    if session.info.pop(repository.DELIVERIES_QUEUED, None):
-        for sender in _SENDERS:
-            sender._queued.set()
-
-
-@sqlalchemy_event.listens_for(Session, "after_rollback")
-def _forget_rolled_back(session: Session) -> None:
-    session.info.pop(repository.DELIVERIES_QUEUED, None)
 
 
 async def webhook_sender_worker(runtime: ServiceRuntime, stop: asyncio.Event) -> None:

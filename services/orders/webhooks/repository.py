@@ -111,14 +111,8 @@ async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> No
         await session.execute(_INSERT_EVENTS, rows)
 
 
-# Set on a session that queued deliveries: once it commits, the webhook senders of this process look at once
-# (delivery.py) instead of at their next, slower idle poll.
-DELIVERIES_QUEUED = "orders.webhooks.deliveries_queued"
-
-
 async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.info[DELIVERIES_QUEUED] = True
         await session.execute(_INSERT_DELIVERIES, rows)
 
 
@@ -128,7 +122,6 @@ def insert_events_and_deliveries(session: Session, events: list[dict[str, Any]],
     if events:
         session.execute(_INSERT_EVENTS, events)
     if deliveries:
-        session.info[DELIVERIES_QUEUED] = True
         session.execute(_INSERT_DELIVERIES, deliveries)
 
 
