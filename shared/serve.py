@@ -68,6 +68,10 @@ def serve(service: str, *, role: str = "all", host: str | None = None, port: int
     cache_loggers()
     app = create_app_for(service, settings)
     if role == "worker":
+        # Until the event loop takes SIGTERM/SIGINT over (_run_workers), a stop asked for while starting ends the
+        # process cleanly (exit 0), not by the signal's default (killed): the metrics thread already answers by then.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _exit_cleanly)
         if settings.worker_metrics_port:
             if not port_is_free(settings.host, settings.worker_metrics_port):
                 fail(f"{service} worker: metrics port {settings.host}:{settings.worker_metrics_port} is already in use")
@@ -82,6 +86,10 @@ def serve(service: str, *, role: str = "all", host: str | None = None, port: int
     # loop and http "auto": uvloop and httptools (dependencies) when installed, asyncio and h11 otherwise.
     uvicorn.run(app, host=settings.host, port=bind_port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=5, loop="auto", http="auto")
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 async def _run_workers(app) -> None:
