@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import httpx
 import nats
 import pytest
+from nats.js.errors import NotFoundError
 
 from bench.orders import payment_items
 from shared.bus import server_urls
@@ -136,6 +137,20 @@ def _epoch(value) -> float:
     return value.timestamp()
 
 
+async def stream_replicas(js, name: str, *, within_s: float = 15.0) -> int:
+    """The stream's replica count. Right after a clustered stream is created, a server whose meta layer has not yet
+    applied the assignment answers "stream not found" for a moment (nats-server #4600, #8410): ask again until the
+    cluster agrees, and fail if it never does."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return (await js.stream_info(name)).config.num_replicas
+        except NotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.25)
+
+
 def summarize(latencies: list[tuple[float, float]], marks: list[tuple[str, str, float]]) -> dict:
     """p50 and max before the first loss, and for the orders placed within 10 s after each kill."""
 
@@ -160,7 +175,7 @@ async def test_the_system_rides_out_node_losses_of_a_three_node_nats_cluster(tmp
         nc = await nats.connect(servers=server_urls(cluster.url))
         try:
             for name in [stream_name(service) for service in SERVICES] + [DEAD_LETTER_STREAM]:
-                assert (await nc.jetstream().stream_info(name)).config.num_replicas == 3, name
+                assert await stream_replicas(nc.jetstream(), name) == 3, name
         finally:
             await nc.close()
 
