@@ -1,11 +1,13 @@
-"""Posting receipts to customs: each one signed, in order per declaration, retried until customs takes it (2xx).
+"""Posting receipts to customs: signed, in order per declaration, retried until customs takes it (2xx).
 
 Receipts go in batches to POST /v1/receipts/batch (settings.receipt_batch a request; customs answers per receipt,
-and each is settled on its own answer), or, with receipt_batch 1, one request each to POST /v1/receipts.
+and each is settled on its own answer), or, with receipt_batch 1, one request each to POST /v1/receipts. In a
+batch, receipts of one type go several to a signed document (settings.receipt_records; `documents`), and customs
+answers per record.
 
-The plan is in the database, so a restarted sandbox resumes where it stopped. A receipt's bytes are made and kept
-at its first attempt, so a retry (or a repeat after a lost answer) is byte for byte the same receipt, which customs
-recognises by its guid.
+The plan is in the database, so a restarted sandbox resumes where it stopped. A receipt's bytes (its document's)
+are made and kept at its first attempt, so a retry (or a repeat after a lost answer) is byte for byte the same
+document; customs recognises a record it already took as a duplicate.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from prometheus_client import Counter
 
 from services.authority import repository
 from services.authority.settings import AuthoritySettings
-from shared.ceb.receipts import Receipt, build_receipt
+from shared.ceb.receipts import Receipt, build_receipts
 from shared.ceb.signing import SigningIdentity, sign_xml
 from shared.db import Database, utcnow
 
@@ -60,11 +62,6 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, identity:
         due = await repository.due_receipts(session, now=now, limit=settings.post_batch_size)
     if not due:
         return Round()
-    bodies = {row.id: row.body or sign_xml(build_receipt(receipt_of(row, now=now)), identity) for row in due}
-    made = {row.id: bodies[row.id] for row in due if row.body is None}
-    if made:  # kept before the first attempt: a retry sends these very bytes
-        async with db.transaction() as session:
-            await repository.set_bodies(session, made)
     # Requests of up to receipt_batch receipts go concurrently; one declaration's receipts stay in their order, in
     # one request or one sequence of requests (a round holds at most the first waiting receipt of each case, and a
     # declaration's cases keep their due order here). One at a time, a slow answer from customs held every other
@@ -72,21 +69,32 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, identity:
     by_declaration: dict[str, list[Any]] = {}
     for row in due:
         by_declaration.setdefault(row.cop_no or row.case_guid, []).append(row)
+    records = 1 if settings.receipt_batch == 1 else settings.receipt_records
+    sequences = [[documents(rows, size=records) for rows in requests]
+                 for requests in batches(list(by_declaration.values()), size=settings.receipt_batch)]
+    bodies: dict[int, bytes] = {row.id: row.body for row in due if row.body is not None}
+    made: dict[int, bytes] = {}
+    for document in (document for requests in sequences for request in requests for document in request):
+        if document[0].id not in bodies:  # new receipts: one signature for the document
+            body = sign_xml(build_receipts([receipt_of(row, now=now) for row in document]), identity)
+            made.update((row.id, body) for row in document)
+    bodies.update(made)
+    if made:  # kept before the first attempt: a retry sends these very bytes
+        async with db.transaction() as session:
+            await repository.set_bodies(session, made)
     limit = asyncio.Semaphore(settings.post_concurrency)
     errors: dict[int, str | None] = {}
 
-    async def post_in_order(requests: list[list[Any]]) -> None:
+    async def post_in_order(requests: list[list[list[Any]]]) -> None:
         async with limit:
-            for rows in requests:
+            for request in requests:
                 if settings.receipt_batch == 1:
-                    errors[rows[0].id] = await _post(client, settings, bodies[rows[0].id])
+                    row = request[0][0]
+                    errors[row.id] = await _post(client, settings, bodies[row.id])
                 else:
-                    errors.update(zip((row.id for row in rows),
-                                      await _post_batch(client, settings, [bodies[row.id] for row in rows]),
-                                      strict=True))
+                    errors.update(await _post_batch(client, settings, [(bodies[doc[0].id], doc) for doc in request]))
 
-    await asyncio.gather(*(post_in_order(requests)
-                           for requests in batches(list(by_declaration.values()), size=settings.receipt_batch)))
+    await asyncio.gather(*(post_in_order(requests) for requests in sequences))
     settled = utcnow()
     taken: list[int] = []
     failures: list[tuple[int, datetime, str]] = []
@@ -155,22 +163,75 @@ def batches(declarations: list[list[Any]], *, size: int) -> list[list[list[Any]]
     return sequences
 
 
-async def _post_batch(client: httpx.AsyncClient, settings: AuthoritySettings, bodies: list[bytes]) -> list[str | None]:
-    """Per receipt: None when customs took it (its item answered 2xx), else what went wrong (the whole request
-    failing fails each of its receipts)."""
+def documents(rows: list[Any], *, size: int) -> list[list[Any]]:
+    """One request's receipts as documents of at most `size` records, each of one receipt type, in an order that
+    keeps every declaration's receipts in theirs (customs applies documents in order, and records in order).
+
+    A receipt already signed at an earlier attempt goes again in its own document, with that document's other
+    receipts still due. Otherwise, greedily: of the receipts that are next for their declaration, the most common
+    type (the earliest on a tie) makes the next document. Declarations' receipts of different types (an order's
+    CEB312, its inventory's CEB622) then go in two documents, not one each."""
+    chains: list[list[Any]] = []
+    for row in rows:
+        declaration = row.cop_no or row.case_guid
+        if chains and (chains[-1][0].cop_no or chains[-1][0].case_guid) == declaration:
+            chains[-1].append(row)
+        else:
+            chains.append([row])
+    chains = [chain[::-1] for chain in chains]  # popped from the end: each chain's next receipt is its last item
+    made: list[list[Any]] = []
+    while chains:
+        kinds = CounterOf(_kind(chain[-1]) for chain in chains)
+        best = max(kinds.values())
+        kind = next(_kind(chain[-1]) for chain in chains if kinds[_kind(chain[-1])] == best)
+        limit = size if isinstance(kind, str) else 100  # a signed document goes whole
+        document: list[Any] = []
+        for chain in chains:
+            while chain and _kind(chain[-1]) == kind and len(document) < limit:
+                document.append(chain.pop())
+        made.append(document)
+        chains = [chain for chain in chains if chain]
+    return made
+
+
+def _kind(row: Any) -> str | bytes:
+    """What a receipt can share a document with: its signed document's bytes, or else its receipt type."""
+    return row.body if row.body is not None else row.receipt_type
+
+
+async def _post_batch(client: httpx.AsyncClient, settings: AuthoritySettings,
+                      documents: list[tuple[bytes, list[Any]]]) -> dict[int, str | None]:
+    """Per receipt row of the documents posted: None when customs took it (its result, or its record's in a
+    document of several, answered 2xx), else what went wrong (the whole request failing fails each of them)."""
+    rows = [row for _, document in documents for row in document]
     try:
         response = await client.post("/v1/receipts/batch", headers={"Authorization": f"Bearer {settings.api_key}"},
-                                     json={"receipts": [base64.b64encode(body).decode("ascii") for body in bodies]})
+                                     json={"receipts": [base64.b64encode(body).decode("ascii")
+                                                        for body, _ in documents]})
     except httpx.HTTPError as exc:
-        return [f"{type(exc).__name__}: {exc}"] * len(bodies)
+        return dict.fromkeys((row.id for row in rows), f"{type(exc).__name__}: {exc}")
     if response.status_code != 200:
-        return [f"customs answered {response.status_code}: {response.text[:300]}"] * len(bodies)
+        return dict.fromkeys((row.id for row in rows), f"customs answered {response.status_code}: "
+                                                       f"{response.text[:300]}")
     try:
         results = response.json()["results"]
-        if len(results) != len(bodies):
-            raise ValueError(f"{len(results)} results for {len(bodies)} receipts")
-    except (ValueError, KeyError, TypeError) as exc:
-        return [f"customs answered an unreadable batch result: {exc}"] * len(bodies)
-    return [None if 200 <= int(item.get("status", 0)) < 300 else
-            f"customs answered {item.get('status')} for it: {item.get('code')}: {str(item.get('detail'))[:200]}"
-            for item in results]
+        if len(results) != len(documents):
+            raise ValueError(f"{len(results)} results for {len(documents)} documents")
+        errors: dict[int, str | None] = {}
+        for result, (_, document) in zip(results, documents, strict=True):
+            by_guid = {record["guid"]: record for record in result.get("records") or ()}
+            for row in document:
+                # A document of several records is answered per record (by the message each answers: a round
+                # holds one receipt per case); one of a single record, by its result.
+                item = by_guid.get(row.case_guid, result) if by_guid else result
+                errors[row.id] = _error_of(item)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return dict.fromkeys((row.id for row in rows), f"customs answered an unreadable batch result: {exc}")
+    return errors
+
+
+def _error_of(item: dict[str, Any]) -> str | None:
+    status = int(item.get("status", 0))
+    if 200 <= status < 300:
+        return None
+    return f"customs answered {item.get('status')} for it: {item.get('code')}: {str(item.get('detail'))[:200]}"

@@ -316,22 +316,34 @@ def _problem_example(status: int, code: str, detail: str, **extra: str) -> dict[
               {"status": 404, "code": "receipt_unknown_message",
                "detail": "The receipt answers message 0000000-…, which silkgate never filed"},
               {"status": 503, "code": "receipt_busy",
-               "detail": "The declaration kept changing while the receipt was applied; send it again"}]}}}},
+               "detail": "The declaration kept changing while the receipt was applied; send it again"},
+              {"status": 200, "records": [
+                  {"guid": "9F1C2D3E-4B5A-4C6D-8E7F-0A1B2C3D4E5F", "status": 200, "receipt_id": 4713,
+                   "outcome": "applied", "declaration_id": "dcl_5d0b7e2a9c4f41a3b8e6d2c1",
+                   "declaration_status": "accepted"},
+                  {"guid": "0A1B2C3D-4E5F-4A6B-9C7D-8E9F0A1B2C3D", "status": 200, "receipt_id": 4714,
+                   "outcome": "applied", "declaration_id": "dcl_8a3c1f6e2b9d47c0a5e4b3d2",
+                   "declaration_status": "released"}]}]}}}},
     401: {"description": "Missing or unknown API key",
           **_problem_example(401, "api_key_invalid", "Missing or unknown API key")},
     403: {"description": "Not the customs authority's key",
           **_problem_example(403, "role_not_allowed", "This key's role (broker) may not do this")},
-    422: {"description": "Invalid body (not JSON, no receipts, more than 100, an item not base64); names the field",
+    422: {"description": "Invalid body (not JSON, no receipts, more than 100, an item not base64), or more than "
+                         "1,000 records in all (code receipt_batch_too_large, nothing applied); names the field",
           **_problem_example(422, "value_error", "Value error, not base64 (RFC 4648, standard alphabet, padded)",
                              field="receipts[3]")},
     503: {"description": "The authority's certificate is not configured (code authority_certificate_missing) or "
                          "the database is unavailable; nothing was applied",
           **_problem_example(503, "authority_certificate_missing", "The customs authority's certificate is not "
                                                                    "configured: receipts cannot be verified")},
-}, summary="Up to 100 receipts from the customs authority at once (base64 of each signed XML), applied in order")
+}, summary="Up to 100 receipt documents from the customs authority at once (base64 of each signed XML), applied "
+            "in order")
 async def post_receipt_batch(request: Request, body: ReceiptBatchBody, principal: Authority) -> ReceiptBatchAnswer:
-    """Each receipt is verified as POST /v1/receipts verifies it; the good ones are applied in one transaction, in
-    the order given (a declaration's receipts in the batch one after the other). A concurrent change of one of
-    their declarations makes the batch fall back to one transaction per receipt."""
+    """Each document is verified as POST /v1/receipts verifies one; the records of the good ones are applied in one
+    transaction, in the order given (a declaration's receipts in the batch one after the other). A document may
+    carry several records of one receipt type under its one signature (e.g. a CEB622Message with several
+    InventoryReturn): each record is a receipt of its own, kept with the document as its body, and the document's
+    result lists one result per record. A concurrent change of one of their declarations makes the batch fall back
+    to one transaction per receipt."""
     return await receipts_batch.receive_batch(_runtime(request), _config(request),
                                               body.signed(), principal=principal)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import structlog
 
@@ -45,7 +46,7 @@ from services.customs.service import (
 from shared.auth import Principal
 from shared.ceb.errors import MessageMalformed, SignatureInvalid
 from shared.ceb.fields import return_time as format_return_time
-from shared.ceb.receipts import Receipt, read_receipt
+from shared.ceb.receipts import Receipt, read_receipt, read_receipts
 from shared.contract.events import DeclarationCancellationRefusedV2, TaxBill
 from shared.errors import InvalidInput, NotFound, ServiceUnavailable, SilkgateError
 from shared.runtime import ServiceRuntime
@@ -116,11 +117,22 @@ async def receive(runtime: ServiceRuntime, config: CustomsConfig, body: bytes, *
 
 def verify(config: CustomsConfig, body: bytes) -> ParsedReceipt | ReceiptProblem:
     """Check the receipt's signature against the authority's certificate and read it (CPU only, no I/O)."""
+    return _verified(config, body, one=True)
+
+
+def verify_document(config: CustomsConfig, body: bytes) -> list[ParsedReceipt] | ReceiptProblem:
+    """Check a receipt document's one signature and read every record in it, in order (CPU only, no I/O)."""
+    return _verified(config, body, one=False)
+
+
+def _verified(config: CustomsConfig, body: bytes, *, one: bool) -> Any:
     if config.authority_certificate is None:
         raise ServiceUnavailable("The customs authority's certificate is not configured: receipts cannot be verified",
                                  code="authority_certificate_missing")
     try:
-        return ParsedReceipt.of(read_receipt(body, config.authority_certificate))
+        if one:
+            return ParsedReceipt.of(read_receipt(body, config.authority_certificate))
+        return [ParsedReceipt.of(receipt) for receipt in read_receipts(body, config.authority_certificate)]
     except SignatureInvalid as exc:
         return ReceiptProblem(422, "receipt_signature_invalid",
                               f"The receipt's signature does not verify: {exc.detail}", exc.detail, field=exc.field)

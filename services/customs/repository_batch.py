@@ -338,8 +338,11 @@ def _write_held_changes(session: Session) -> None:
     if not held:
         return
     names = sorted(set().union(*(entry.columns for entry in held.values())))
+    # In id order: two batches writing some of the same declarations lock them in the same order, so neither
+    # waits on the other in a cycle (PostgreSQL would abort one as a deadlock).
     rows = [{"b_id": entry.declaration.id, "b_version": entry.version,
-             **{name: getattr(entry.declaration, name) for name in names}} for entry in held.values()]
+             **{name: getattr(entry.declaration, name) for name in names}}
+            for _, entry in sorted(held.items())]
     connection = session.connection()
     result = connection.execute(_CHANGE_MANY, rows)
     if connection.dialect.name == "postgresql":

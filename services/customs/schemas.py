@@ -272,10 +272,14 @@ def _signed_receipt(value: str) -> str:
 # One signed receipt's XML, base64 (a receipt is a few kB; the request body stays under max_body_bytes).
 SignedReceipt = Annotated[str, Field(min_length=4, max_length=100_000), AfterValidator(_signed_receipt)]
 RECEIPT_BATCH_MAX = 100
+# Records in one request, over all its documents (each document holds up to shared.ceb.receipts.MAX_RECORDS).
+RECEIPT_RECORDS_MAX = 1000
 
 
 class ReceiptBatchBody(Body):
-    """Signed receipts posted together, each exactly as POST /v1/receipts takes it, base64; applied in this order."""
+    """Signed receipt documents posted together, base64, applied in this order: each as POST /v1/receipts takes
+    it, or carrying several records of its type under its one signature (at most 100 a document, 1,000 a request:
+    422 receipt_batch_too_large past that)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={
         "examples": [{"receipts": ["PD94bWwgdmVyc2lvbj0iMS4wIiBlbmNvZGluZz0iVVRGLTgiPz4KPENFQjYyMk1lc3NhZ2UgLi4u",
@@ -288,11 +292,7 @@ class ReceiptBatchBody(Body):
         return [base64.b64decode(receipt, validate=True) for receipt in self.receipts]
 
 
-class ReceiptBatchItem(BaseModel):
-    """What one receipt of a batch did: `status` is what POST /v1/receipts would have answered for it (200, or
-    422 receipt_malformed / receipt_signature_invalid, 404 receipt_unknown_message, 503 receipt_busy); the
-    refused ones are kept as received all the same."""
-
+class ReceiptResult(BaseModel):
     status: int
     receipt_id: int | None = None
     outcome: Literal["applied", "recorded", "duplicate", "late", "superseded"] | None = None
@@ -300,6 +300,22 @@ class ReceiptBatchItem(BaseModel):
     declaration_status: CustomsStatus | None = None
     code: str | None = None
     detail: str | None = None
+
+
+class ReceiptRecordItem(ReceiptResult):
+    """What one record of a document of several did, as ReceiptBatchItem; `guid` is the message it answers."""
+
+    guid: str
+
+
+class ReceiptBatchItem(ReceiptResult):
+    """What one receipt document of a batch did: `status` is what POST /v1/receipts would have answered for it
+    (200, or 422 receipt_malformed / receipt_signature_invalid, 404 receipt_unknown_message, 503 receipt_busy); the
+    refused ones are kept as received all the same. A document of several records (one signature over several
+    answers) has `records`, one result per record in its order, each record kept as a receipt of its own with the
+    document as its body; its `status` is 200 when every record was taken, else the first refused record's."""
+
+    records: list[ReceiptRecordItem] | None = None
 
 
 class ReceiptBatchAnswer(BaseModel):

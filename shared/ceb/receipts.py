@@ -3,11 +3,14 @@
 E-commerce messages get the CEB even numbers (CEB312 for a 311, CEB622 for a 621 …); the JSON messages (mail,
 express, brokers' answers) get a CUSRSPMessage in silkgate's namespace, of the same shape. Each receipt's record
 names the guid of the message it answers, the declaration (copNo), the status and its time; the root's guid is the
-receipt's own.
+document's own. The schema lets one document carry several records of its type (ceb.xsd: maxOccurs unbounded), so
+the authority may answer several messages under one signature; customs' batch endpoint reads them all
+(read_receipts), its single endpoint one (read_receipt).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,6 +48,8 @@ _OPTIONAL = {"preNo", "invtNo", "orderNo"}
 _ATTRIBUTES = {"guid": "guid", "ebpCode": "ebp_code", "ebcCode": "ebc_code", "orderNo": "order_no",
                "customsCode": "customs_code", "agentCode": "agent_code", "copNo": "cop_no", "preNo": "pre_no",
                "invtNo": "invt_no", "messageType": "answered_type"}
+# Records one receipt document may carry (more is refused unread: one signature check must stay bounded).
+MAX_RECORDS = 100
 _LENGTHS = {"ebpCode": 18, "ebcCode": 18, "orderNo": 60, "customsCode": 4, "agentCode": 18, "copNo": 32,
             "preNo": 18, "invtNo": 18, "messageType": 16}
 
@@ -72,23 +77,36 @@ class Receipt:
 
 def build_receipt(receipt: Receipt) -> etree._Element:
     """The receipt document (unsigned): sign it with shared.ceb.signing.sign_xml before sending."""
-    if receipt.message_type not in _LAYOUT:
-        raise MessageRuleViolation("messageType", f"{receipt.message_type!r} is not a receipt type", code="format")
-    if not is_known(receipt.return_status):
-        raise MessageRuleViolation("returnStatus", f"{receipt.return_status} is not a customs return status",
-                                   code="code_table")
-    check_guid(receipt.guid, "guid")
-    record_name, fields = _LAYOUT[receipt.message_type]
-    namespace = SILKGATE_NS if receipt.message_type == "CUSRSP" else CEB_NS
-    root = message_root(receipt.message_type, receipt.receipt_guid, namespace)
-    record = etree.SubElement(root, f"{{{namespace}}}{record_name}")
-    writer = Writer(record, record_name, namespace)
-    for name in fields:
-        value = getattr(receipt, _ATTRIBUTES[name])
-        writer.text(name, value, max_len=_LENGTHS.get(name, 36), required=name not in _OPTIONAL)
-    writer.integer("returnStatus", receipt.return_status)
-    writer.text("returnTime", return_time(receipt.return_time), max_len=17)
-    writer.text("returnInfo", receipt.return_info or "-", max_len=1000)
+    return build_receipts([receipt])
+
+
+def build_receipts(receipts: Sequence[Receipt]) -> etree._Element:
+    """One receipt document (unsigned) with a record for each receipt, in order: all of one receipt type, the
+    root's guid the first receipt's receipt_guid. Sign it with shared.ceb.signing.sign_xml before sending."""
+    if not 1 <= len(receipts) <= MAX_RECORDS:
+        raise MessageRuleViolation("records", f"{len(receipts)} records; a receipt document holds 1 to {MAX_RECORDS}",
+                                   code="format")
+    message_type = receipts[0].message_type
+    if message_type not in _LAYOUT:
+        raise MessageRuleViolation("messageType", f"{message_type!r} is not a receipt type", code="format")
+    if any(receipt.message_type != message_type for receipt in receipts):
+        raise MessageRuleViolation("messageType", "one receipt document holds records of one type", code="format")
+    record_name, fields = _LAYOUT[message_type]
+    namespace = SILKGATE_NS if message_type == "CUSRSP" else CEB_NS
+    root = message_root(message_type, receipts[0].receipt_guid, namespace)
+    for receipt in receipts:
+        if not is_known(receipt.return_status):
+            raise MessageRuleViolation("returnStatus", f"{receipt.return_status} is not a customs return status",
+                                       code="code_table")
+        check_guid(receipt.guid, "guid")
+        record = etree.SubElement(root, f"{{{namespace}}}{record_name}")
+        writer = Writer(record, record_name, namespace)
+        for name in fields:
+            value = getattr(receipt, _ATTRIBUTES[name])
+            writer.text(name, value, max_len=_LENGTHS.get(name, 36), required=name not in _OPTIONAL)
+        writer.integer("returnStatus", receipt.return_status)
+        writer.text("returnTime", return_time(receipt.return_time), max_len=17)
+        writer.text("returnInfo", receipt.return_info or "-", max_len=1000)
     check_outgoing(root)
     return root
 
@@ -124,10 +142,20 @@ def parse_receipts(root: etree._Element) -> list[Receipt]:
 def read_receipt(data: bytes, authority_cert_pem: bytes) -> Receipt:
     """A received receipt: its signature checked against the authority's certificate, then its schema; exactly one
     record. Raises SignatureInvalid or MessageMalformed (keep the raw bytes either way: they are evidence)."""
-    signed = verify_xml(data, authority_cert_pem)
-    receipts = parse_receipts(signed)
+    receipts = read_receipts(data, authority_cert_pem)
     if len(receipts) != 1:
         raise MessageMalformed("message", f"{len(receipts)} records; one receipt per document is expected",
                                code="not_one_record")
     return receipts[0]
 
+
+def read_receipts(data: bytes, authority_cert_pem: bytes) -> list[Receipt]:
+    """A received receipt document and every record in it, in order: the one signature checked against the
+    authority's certificate, then the schema; 1 to MAX_RECORDS records. Raises SignatureInvalid or
+    MessageMalformed (keep the raw bytes either way: they are evidence)."""
+    signed = verify_xml(data, authority_cert_pem)
+    receipts = parse_receipts(signed)
+    if len(receipts) > MAX_RECORDS:
+        raise MessageMalformed("message", f"{len(receipts)} records; a receipt document holds at most {MAX_RECORDS}",
+                               code="too_many_records")
+    return receipts

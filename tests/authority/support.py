@@ -19,7 +19,7 @@ from services.customs.messages import OutgoingMessage, build_message, seal_json
 from services.customs.messages.answers import build_inspection_record, build_review_answer
 from shared.ceb.errors import ExchangeError
 from shared.ceb.fields import new_guid
-from shared.ceb.receipts import Receipt, read_receipt
+from shared.ceb.receipts import Receipt, read_receipts
 from shared.ceb.signing import SigningIdentity
 from shared.certificates import ensure_pair
 from tests.customs.messages.factories import AT, DECLARANT, facts
@@ -59,6 +59,7 @@ class CustomsReceiver:
         self.item_script: list[int] = []
         self.requests: list[str] = []
         self.batch_sizes: list[int] = []
+        self.documents: list[int] = []  # records in each document of several
         self.transport = httpx.MockTransport(self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -74,24 +75,36 @@ class CustomsReceiver:
             return httpx.Response(401, json={"code": "api_key_invalid"})
         if request.url.path == "/v1/receipts/batch":
             bodies = [base64.b64decode(b) for b in json.loads(request.content)["receipts"]]
-            self.batch_sizes.append(len(bodies))
-            return httpx.Response(200, json={"results": [self._take(body) for body in bodies]})
+            results = [self._take(body) for body in bodies]
+            self.batch_sizes.append(sum(len(result.get("records") or [None]) for result in results))  # records
+            return httpx.Response(200, json={"results": results})
         if request.headers.get("content-type") != "application/xml":
             self.refused.append("content type")
             return httpx.Response(415, json={"code": "unsupported_media_type"})
-        answer = self._take(request.content)
+        answer = self._take(request.content, alone=True)
         return httpx.Response(answer["status"], json=answer)
 
-    def _take(self, body: bytes) -> dict[str, Any]:
-        """One receipt as customs answers it (in a batch: its item); `item_script` answers instead, per receipt."""
-        if self.item_script:
-            return {"status": self.item_script.pop(0), "code": "scripted"}
+    def _take(self, body: bytes, *, alone: bool = False) -> dict[str, Any]:
+        """One receipt document as customs answers it (in a batch: its item, with one result per record for a
+        document of several); `item_script` answers instead, per receipt."""
         try:
-            receipt = read_receipt(body, self.keys.authority_cert)
+            receipts = read_receipts(body, self.keys.authority_cert)
         except ExchangeError as exc:
             self.refused.append(exc.code)
             return {"status": 422, "code": exc.code}
-        if any(r.receipt_guid == receipt.receipt_guid for r in self.received):
+        if len(receipts) == 1:
+            return self._record(receipts[0])
+        if alone:  # POST /v1/receipts takes a document of one record
+            self.refused.append("not_one_record")
+            return {"status": 422, "code": "not_one_record"}
+        self.documents.append(len(receipts))
+        records = [{"guid": receipt.guid, **self._record(receipt)} for receipt in receipts]
+        return {"status": max(record["status"] for record in records), "records": records}
+
+    def _record(self, receipt: Receipt) -> dict[str, Any]:
+        if self.item_script:
+            return {"status": self.item_script.pop(0), "code": "scripted"}
+        if any((r.receipt_guid, r.guid) == (receipt.receipt_guid, receipt.guid) for r in self.received):
             return {"status": 200, "outcome": "duplicate"}
         self.received.append(receipt)
         return {"status": 200, "outcome": "applied"}

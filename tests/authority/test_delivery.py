@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+
 import httpx
 
+from services.authority.delivery import documents
 from tests.authority.support import eventually, message, running_authority
 
 
@@ -86,3 +90,45 @@ async def test_with_a_batch_of_one_each_receipt_goes_alone_as_the_single_window_
         await gateway.file(filed)
         await eventually(lambda: receiver.statuses(filed.guid) == [2, 120, 800])
     assert set(receiver.requests) == {"/v1/receipts"} and receiver.batch_sizes == []
+
+
+async def test_receipts_of_a_round_go_several_to_a_signed_document_and_each_is_settled(settings_for, receiver, keys):
+    # The first record customs reads is answered 503 (busy): only that receipt is posted again (in its document,
+    # byte for byte; customs finds the document's other records duplicates), every other one is taken once.
+    receiver.item_script = [503]
+    settings = settings_for(receipt_records=4, declaring_delay_s=0.3, accepted_delay_s=0.3, release_delay_s=0.3)
+    async with running_authority(settings, receiver) as (client, gateway):
+        filed = [message("CEB621", keys, declaration_id=f"dcl_doc{n}", order_id=f"ord_doc{n}") for n in range(6)]
+        await asyncio.gather(*(gateway.file(each) for each in filed))
+        await eventually(lambda: all(receiver.statuses(f.guid) == [2, 120, 800] for f in filed))
+
+        async def all_delivered() -> list[dict] | None:
+            rows = [row for f in filed for row in (await client.get("/v1/receipts", params={"guid": f.guid})).json()]
+            return rows if {r["state"] for r in rows} == {"delivered"} else None
+
+        planned = await eventually(all_delivered)
+    assert receiver.documents and max(receiver.documents) <= 4  # documents of several records, at most 4
+    assert sorted(r["attempts"] for r in planned) == [1] * 17 + [2]
+    # Receipts signed together share their document's bytes; one retried went again in that very document.
+    assert len({r["body"] for r in planned}) < len(planned)
+
+
+def _row(n: int, declaration: str, receipt_type: str, body: bytes | None = None) -> SimpleNamespace:
+    return SimpleNamespace(id=n, cop_no=declaration, case_guid=f"case-{n}", receipt_type=receipt_type, body=body)
+
+
+def test_documents_group_receipts_by_type_and_keep_each_declarations_order():
+    rows = [_row(1, "A", "CEB312"), _row(2, "A", "CEB622"), _row(3, "B", "CEB312"), _row(4, "B", "CEB622"),
+            _row(5, "C", "CEB622"), _row(6, "D", "CUSRSP"), _row(7, "E", "CEB622")]
+    made = documents(rows, size=10)
+    # Three documents, not six: the orders' CEB312 first (A's and B's come before their CEB622), then every CEB622.
+    assert [[row.id for row in document] for document in made] == [[1, 3], [2, 4, 5, 7], [6]]
+
+
+def test_documents_hold_at_most_size_records_and_a_signed_document_goes_whole():
+    rows = [_row(n, f"D{n}", "CEB622") for n in range(1, 8)]
+    assert [len(document) for document in documents(rows, size=3)] == [3, 3, 1]
+    assert [len(document) for document in documents(rows, size=1)] == [1] * 7
+    signed = b"<CEB622Message .../>"
+    retried = [_row(1, "A", "CEB622", signed), _row(2, "B", "CEB622"), _row(3, "C", "CEB622", signed)]
+    assert [[row.id for row in document] for document in documents(retried, size=10)] == [[1, 3], [2]]

@@ -18,7 +18,7 @@ from services.customs.repository_exchange import ExchangeRepository
 from services.customs.service import CustomsConfig, outbox_emitter
 from services.customs.settings import CustomsSettings
 from shared.ceb.fields import new_guid
-from shared.ceb.receipts import RECEIPT_OF, Receipt, build_receipt
+from shared.ceb.receipts import RECEIPT_OF, Receipt, build_receipt, build_receipts
 from shared.ceb.signing import SigningIdentity, sign_xml
 from shared.contract.envelope import Envelope
 from shared.contract.events import Event, OrderAccepted, PaymentRecorded, WaybillIssued
@@ -141,7 +141,18 @@ class Customs:
     def receipt_xml(self, message: Message, status: int, *, at: datetime | None = None, info: str = "",
                     identity: SigningIdentity | None = None, **fields: Any) -> bytes:
         """A signed receipt answering `message` (CEB622 for a CEB621 …), as the authority would send it."""
-        receipt = Receipt(
+        return sign_xml(build_receipt(self.receipt(message, status, at=at, info=info, **fields)),
+                        identity or self.certificates.authority_identity)
+
+    def receipts_document(self, answers: list[tuple[Any, int]], *, at: datetime | None = None) -> bytes:
+        """One signed document with a record answering each (message, status), as the authority signs several
+        receipts of one type together."""
+        return sign_xml(build_receipts([self.receipt(message, status, at=at) for message, status in answers]),
+                        self.certificates.authority_identity)
+
+    def receipt(self, message: Message, status: int, *, at: datetime | None = None, info: str = "",
+                **fields: Any) -> Receipt:
+        return Receipt(
             message_type=RECEIPT_OF[message.message_type], receipt_guid=new_guid(), guid=message.guid,
             return_status=status, return_time=at or self.config.now(), return_info=info or f"status {status}",
             cop_no=message.declaration_id, order_no=fields.pop("order_no", "SO-1"),
@@ -153,7 +164,6 @@ class Customs:
             answered_type=message.message_type if RECEIPT_OF[message.message_type] == "CUSRSP" else None,
             customs_code="4600", ebp_code="6501960002", ebc_code="M-KASHGAR", agent_code="6501960001", **fields,
         )
-        return sign_xml(build_receipt(receipt), identity or self.certificates.authority_identity)
 
     async def send_receipt(self, body: bytes, *, headers: dict[str, str] | None = None):
         if self._authority_headers is None:

@@ -10,7 +10,16 @@ from lxml import etree
 
 from shared.ceb.errors import MessageMalformed, MessageRuleViolation, SignatureInvalid
 from shared.ceb.fields import new_guid, to_bytes
-from shared.ceb.receipts import RECEIPT_OF, Receipt, build_receipt, parse_receipts, read_receipt
+from shared.ceb.receipts import (
+    MAX_RECORDS,
+    RECEIPT_OF,
+    Receipt,
+    build_receipt,
+    build_receipts,
+    parse_receipts,
+    read_receipt,
+    read_receipts,
+)
 from shared.ceb.signing import sign_xml
 from shared.ceb.status import describe, rank, supersedes
 from tests.customs.messages.factories import identity, other_identity
@@ -92,6 +101,31 @@ def test_several_records_are_read_but_a_receipt_must_carry_one():
     with pytest.raises(MessageMalformed) as caught:
         read_receipt(sign_xml(first, identity()), identity().cert_pem)
     assert caught.value.code == "not_one_record"
+
+
+def test_a_document_of_several_records_is_signed_once_and_read_whole():
+    sent = [receipt(), receipt(return_status=800), receipt(cop_no="dcl_2")]
+    data = sign_xml(build_receipts(sent), identity())
+    assert data.count(b"<ds:SignatureValue") == 1
+    got = read_receipts(data, identity().cert_pem)
+    assert [(r.guid, r.return_status, r.cop_no) for r in got] == [(r.guid, r.return_status, r.cop_no) for r in sent]
+    assert {r.receipt_guid for r in got} == {sent[0].receipt_guid}  # the document's guid
+    with pytest.raises(SignatureInvalid):  # one record changed: nothing of the document is read
+        read_receipts(data.replace(b"dcl_2", b"dcl_3"), identity().cert_pem)
+
+
+def test_a_document_holds_one_receipt_type_and_a_bounded_number_of_records():
+    with pytest.raises(MessageRuleViolation):
+        build_receipts([receipt("CEB622"), receipt("CEB312")])
+    with pytest.raises(MessageRuleViolation):
+        build_receipts([receipt() for _ in range(MAX_RECORDS + 1)])
+    with pytest.raises(MessageRuleViolation):
+        build_receipts([])
+    document = build_receipts([receipt() for _ in range(MAX_RECORDS)])
+    document.append(build_receipt(receipt())[0])  # one record past the bound, signed all the same
+    with pytest.raises(MessageMalformed) as caught:
+        read_receipts(sign_xml(document, identity()), identity().cert_pem)
+    assert caught.value.code == "too_many_records"
 
 
 def test_a_cusrsp_receipt_needs_the_answered_message_type():
