@@ -26,12 +26,14 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 from sqlalchemy import event, func, select
 
 from bench.micro_customs import drop_database, fresh_database, statement_kind
 from bench.orders import order_body
+from services.authority.delivery import documents
 from services.customs import receipts_batch
 from services.customs.app import create_app
 from services.customs.intake import open_declaration, receive_payment, receive_waybill
@@ -41,7 +43,7 @@ from services.customs.service import outbox_emitter
 from services.customs.settings import CustomsSettings
 from shared.auth import Principal, generate_key
 from shared.ceb.fields import new_guid
-from shared.ceb.receipts import RECEIPT_OF, build_receipt
+from shared.ceb.receipts import RECEIPT_OF, build_receipts
 from shared.ceb.receipts import Receipt as CebReceipt
 from shared.ceb.signing import SigningIdentity, sign_xml
 from shared.certificates import ensure_pair
@@ -79,43 +81,49 @@ async def file_parcels(runtime, config, parcels: int, run: str) -> None:
                               emit=outbox_emitter(runtime.outbox, session))
 
 
-def receipt_body(message: Message, status: int, at, identity: SigningIdentity) -> bytes:
+def receipt_of(message: Message, status: int, at) -> CebReceipt:
     numbered = status != 2 and message.message_type in ("CEB621", "CEB603")
-    receipt = CebReceipt(
+    return CebReceipt(
         message_type=RECEIPT_OF[message.message_type], receipt_guid=new_guid(), guid=message.guid,
         return_status=status, return_time=at, return_info=f"status {status}", cop_no=message.declaration_id,
         order_no="SO-1", pre_no="P460020260000001" if numbered else None,
         invt_no="46002026I000000001" if numbered else None,
         answered_type=message.message_type if RECEIPT_OF[message.message_type] == "CUSRSP" else None,
         customs_code="4600", ebp_code="6501960002", ebc_code="M-KASHGAR", agent_code="6501960001")
-    return sign_xml(build_receipt(receipt), identity)
 
 
-async def plan_rounds(runtime, config, identity: SigningIdentity, batch: int) -> list[list[list[bytes]]]:
-    """Per round, the requests: each the receipts of whole declarations, at most `batch` receipts."""
+async def plan_rounds(runtime, config, identity: SigningIdentity, batch: int,
+                      records: int) -> tuple[list[list[list[bytes]]], int]:
+    """Per round, the requests: each the receipts of whole declarations, at most `batch` receipts, signed as the
+    sandbox signs them (documents of up to `records` records of one type, services.authority.delivery.documents).
+    Also how many receipts in all."""
     async with runtime.db.reader() as session:
         messages = list((await session.execute(
             select(Message).order_by(Message.declaration_id, Message.created_at, Message.message_type))).scalars())
     start = config.now()
-    rounds = []
+    rounds, receipts = [], 0
     for step in range(len(FILING_STEPS)):
-        by_declaration: dict[str, list[bytes]] = {}
+        by_declaration: dict[str, list[SimpleNamespace]] = {}
         for message in messages:
             steps = ORDER_STEPS if message.purpose == "order" else FILING_STEPS
             if step < len(steps):
                 at = start + timedelta(milliseconds=step)
-                by_declaration.setdefault(message.declaration_id, []).append(
-                    receipt_body(message, steps[step], at, identity))
+                receipt = receipt_of(message, steps[step], at)
+                by_declaration.setdefault(message.declaration_id, []).append(SimpleNamespace(
+                    receipt=receipt, cop_no=message.declaration_id, case_guid=message.guid,
+                    receipt_type=receipt.message_type, body=None))
+                receipts += 1
         requests, current = [], []
-        for bodies in by_declaration.values():
-            if len(current) + len(bodies) > batch:
+        for rows in by_declaration.values():
+            if len(current) + len(rows) > batch:
                 requests.append(current)
                 current = []
-            current.extend(bodies)
+            current.extend(rows)
         if current:
             requests.append(current)
-        rounds.append(requests)
-    return rounds
+        rounds.append([[sign_xml(build_receipts([row.receipt for row in document]), identity)
+                        for document in documents(rows, size=records)] for rows in requests])
+    return rounds, receipts
 
 
 async def run(args: argparse.Namespace, report: list[str]) -> None:
@@ -145,7 +153,7 @@ async def measure(app, args: argparse.Namespace, run_id: str, identity: SigningI
     runtime = app.state.runtime
     config = runtime.extras["customs"]
     await file_parcels(runtime, config, args.parcels, run_id)
-    rounds = await plan_rounds(runtime, config, identity, args.batch)
+    rounds, receipts = await plan_rounds(runtime, config, identity, args.batch, args.records)
     key_id, key = generate_key("authority")
     async with runtime.db.transaction() as session:
         await runtime.api_keys.insert(session, key_id=key_id, key=key, role="authority", owner="customs-authority",
@@ -159,7 +167,6 @@ async def measure(app, args: argparse.Namespace, run_id: str, identity: SigningI
 
     profiler = cProfile.Profile(time.process_time) if args.profile else None
     outcomes: Counter = Counter()
-    receipts = sum(len(r) for requests in rounds for r in requests)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://customs") as client:
         headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         # The authority's side of each request, made before measuring: the JSON of base64 bodies.
@@ -177,10 +184,10 @@ async def measure(app, args: argparse.Namespace, run_id: str, identity: SigningI
                 if args.via == "api":
                     response = await client.post("/v1/receipts/batch", headers=headers, content=content)
                     results = response.json()["results"]
-                    outcomes.update(r.get("outcome") or r.get("code") for r in results)
+                    outcomes.update(x.get("outcome") or x.get("code") for r in results for x in r.get("records") or [r])
                 else:
                     answer = await receipts_batch.receive_batch(runtime, config, bodies, principal=principal)
-                    outcomes.update(r.outcome or r.code for r in answer.results)
+                    outcomes.update(x.outcome or x.code for r in answer.results for x in r.records or [r])
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -191,7 +198,7 @@ async def measure(app, args: argparse.Namespace, run_id: str, identity: SigningI
     requests = sum(len(r) for r in rounds)
     statements = sum(kinds.values())
     report.append(f"micro_receipts: {args.db}, {args.parcels} parcels, {receipts} receipts in {requests} requests "
-          f"(up to {args.batch}), via {args.via}")
+          f"(up to {args.batch}; documents of up to {args.records} records), via {args.via}")
     report.append(f"outcomes: {dict(outcomes)}; receipts kept: {kept}; declarations: {statuses}")
     report.append(f"CPU {cpu * 1000 / receipts:.3f} ms/receipt, wall {wall * 1000 / receipts:.3f} ms/receipt, "
           f"{statements / receipts:.2f} statements/receipt ({statements / requests:.1f}/request)")
@@ -207,6 +214,8 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--parcels", type=int, default=300)
     parser.add_argument("--batch", type=int, default=50, help="receipts per request (the authority's receipt_batch)")
+    parser.add_argument("--records", type=int, default=10,
+                        help="receipts per signed document (the authority's receipt_records)")
     parser.add_argument("--via", choices=["api", "direct"], default="api")
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--profile", metavar="FILE", help="write cProfile stats of the measured part to FILE")
