@@ -21,10 +21,12 @@ from typing import Any
 
 import httpx
 import structlog
+from lxml import etree
 from prometheus_client import Counter
 
 from services.authority import repository
 from services.authority.settings import AuthoritySettings
+from shared.ceb.fields import DSIG_NS, parse_xml
 from shared.ceb.receipts import Receipt, build_receipts
 from shared.ceb.signing import SigningIdentity, sign_xml
 from shared.db import Database, utcnow
@@ -72,7 +74,10 @@ async def post_due_receipts(db: Database, settings: AuthoritySettings, identity:
     records = 1 if settings.receipt_batch == 1 else settings.receipt_records
     sequences = [[documents(rows, size=records) for rows in requests]
                  for requests in batches(list(by_declaration.values()), size=settings.receipt_batch)]
-    bodies: dict[int, bytes] = {row.id: row.body for row in due if row.body is not None}
+    # A document of several kept from an earlier attempt goes again as it is, except to the single endpoint (the
+    # setting changed since), which takes one record: its receipts are then signed again, each alone.
+    bodies: dict[int, bytes] = {row.id: row.body for row in due
+                                if row.body is not None and (records > 1 or _records_in(row.body) == 1)}
     made: dict[int, bytes] = {}
     for document in (document for requests in sequences for request in requests for document in request):
         if document[0].id not in bodies:  # new receipts: one signature for the document
@@ -192,6 +197,12 @@ def documents(rows: list[Any], *, size: int) -> list[list[Any]]:
         made.append(document)
         chains = [chain for chain in chains if chain]
     return made
+
+
+def _records_in(body: bytes) -> int:
+    """How many receipt records a signed document kept from an earlier attempt holds (its root's children but the
+    signature)."""
+    return sum(1 for child in parse_xml(body) if etree.QName(child).namespace != DSIG_NS)
 
 
 def _kind(row: Any) -> str | bytes:

@@ -132,3 +132,25 @@ def test_documents_hold_at_most_size_records_and_a_signed_document_goes_whole():
     signed = b"<CEB622Message .../>"
     retried = [_row(1, "A", "CEB622", signed), _row(2, "B", "CEB622"), _row(3, "C", "CEB622", signed)]
     assert [[row.id for row in document] for document in documents(retried, size=10)] == [[1, 3], [2]]
+
+
+async def test_documents_of_several_left_waiting_are_signed_again_alone_for_the_single_endpoint(settings_for, receiver,
+                                                                                               keys):
+    # Customs answers nothing useful while the sandbox signs receipts several to a document; restarted with
+    # RECEIPT_BATCH=1 (the single endpoint takes one record a document), those receipts still reach customs.
+    settings = settings_for(receipt_records=4, declaring_delay_s=0.2)
+    filed = [message("CEB621", keys, declaration_id=f"dcl_alone{n}", order_id=f"ord_alone{n}") for n in range(4)]
+    receiver.script = [503] * 1000
+    async with running_authority(settings, receiver) as (client, gateway):
+        await asyncio.gather(*(gateway.file(each) for each in filed))
+
+        async def signed_together() -> bool:
+            rows = [row for f in filed for row in (await client.get("/v1/receipts", params={"guid": f.guid})).json()]
+            bodies = [row["body"] for row in rows if row["body"]]
+            return len(bodies) > len(set(bodies))  # two receipts, or more, in one signed document
+
+        await eventually(signed_together)
+    receiver.script = []
+    async with running_authority(settings.model_copy(update={"receipt_batch": 1}), receiver) as (_client, _gateway):
+        await eventually(lambda: all(receiver.statuses(f.guid) == [2, 120, 800] for f in filed))
+    assert set(receiver.requests[-12:]) == {"/v1/receipts"} and "not_one_record" not in receiver.refused
