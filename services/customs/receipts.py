@@ -8,10 +8,11 @@ answers one message by its guid: the declaration's filing (CEB621/603, the mail 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TypeVar
 
 import structlog
 
@@ -53,6 +54,8 @@ from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
 
+
+_Read = TypeVar("_Read", Receipt, list[Receipt])
 
 # A receipt that keeps failing on concurrent changes of its declaration (a broker acting at the same moment) is
 # redone this many times before the authority is told to send it again later.
@@ -117,22 +120,23 @@ async def receive(runtime: ServiceRuntime, config: CustomsConfig, body: bytes, *
 
 def verify(config: CustomsConfig, body: bytes) -> ParsedReceipt | ReceiptProblem:
     """Check the receipt's signature against the authority's certificate and read it (CPU only, no I/O)."""
-    return _verified(config, body, one=True)
+    read = _verified(config, body, read_receipt)
+    return read if isinstance(read, ReceiptProblem) else ParsedReceipt.of(read)
 
 
 def verify_document(config: CustomsConfig, body: bytes) -> list[ParsedReceipt] | ReceiptProblem:
     """Check a receipt document's one signature and read every record in it, in order (CPU only, no I/O)."""
-    return _verified(config, body, one=False)
+    read = _verified(config, body, read_receipts)
+    return read if isinstance(read, ReceiptProblem) else [ParsedReceipt.of(receipt) for receipt in read]
 
 
-def _verified(config: CustomsConfig, body: bytes, *, one: bool) -> Any:
+def _verified(config: CustomsConfig, body: bytes, reader: Callable[[bytes, bytes], _Read]) -> _Read | ReceiptProblem:
+    """What `reader` reads of the verified document, or why it was refused."""
     if config.authority_certificate is None:
         raise ServiceUnavailable("The customs authority's certificate is not configured: receipts cannot be verified",
                                  code="authority_certificate_missing")
     try:
-        if one:
-            return ParsedReceipt.of(read_receipt(body, config.authority_certificate))
-        return [ParsedReceipt.of(receipt) for receipt in read_receipts(body, config.authority_certificate)]
+        return reader(body, config.authority_certificate)
     except SignatureInvalid as exc:
         return ReceiptProblem(422, "receipt_signature_invalid",
                               f"The receipt's signature does not verify: {exc.detail}", exc.detail, field=exc.field)

@@ -293,6 +293,9 @@ class ReceiptBatchBody(Body):
 
 
 class ReceiptResult(BaseModel):
+    """What customs did with one receipt: taken (`status` 200, what it did to which declaration) or refused
+    (`status`, `code`, `detail`)."""
+
     status: int
     receipt_id: int | None = None
     outcome: Literal["applied", "recorded", "duplicate", "late", "superseded"] | None = None
