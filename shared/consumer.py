@@ -41,6 +41,8 @@ log = structlog.get_logger()
 
 # How long a consumer fetches nothing before it checks that the broker still has its durable.
 CHECK_WHEN_IDLE_S = 5.0
+# How often a paused consumer asks whether it may fetch again.
+PAUSED_POLL_S = 0.1
 
 
 @dataclass
@@ -98,6 +100,7 @@ class DurableConsumer:
                  prefetchers: dict[str, Prefetcher] | None = None) -> None:
         self.service = service
         self.prefetchers = prefetchers or {}
+        self.source_service = source_service
         self.stream = stream_name(source_service)
         self.name = service  # consumer names are scoped by stream
         self.handlers = handlers
@@ -106,6 +109,10 @@ class DurableConsumer:
         self._sub = None
         # Set by a service that records its own stalls in its database instead of announcing them (orders).
         self.record_stall: StallRecorder | None = None
+        # Set by a service whose downstream work can fall behind (customs' exchange with the authority): while it
+        # answers True the consumer fetches nothing, so its pending count on the stream grows and the producer's
+        # back-pressure (orders' intake reads that count) answers 429 instead of piling up work nobody can finish.
+        self.paused: Callable[[], bool] | None = None
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -137,6 +144,11 @@ class DurableConsumer:
                 if self._sub is None:
                     await self.subscribe()
                     log.info("consumer.started", consumer=self.name, stream=self.stream, subjects=sorted(self.handlers))
+                if self.paused is not None and self.paused():
+                    # Between batches: nothing is delivered and unacknowledged, so nothing is redelivered meanwhile.
+                    await asyncio.sleep(PAUSED_POLL_S)
+                    idle_since = time.monotonic()
+                    continue
                 try:
                     msgs = await self._sub.fetch(self.settings.batch_size, timeout=self.settings.fetch_timeout_s)
                 except TimeoutError:

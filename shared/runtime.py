@@ -64,6 +64,9 @@ class ServiceRuntime:
     on_start: list[Callable[[], None]] = field(default_factory=list)
     # Records the consumers' stalls in this service's database instead of announcing them (shared.stall; orders).
     record_stall: Callable[[Database, Envelope, Event], Awaitable[None]] | None = None
+    # Pauses this service's consumer of a source stream while the callable answers True (DurableConsumer.paused),
+    # keyed by the source service: customs stops taking new orders while its exchange with the authority is full.
+    pause_consumers: dict[str, Callable[[], bool]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.service = self.settings.service
@@ -109,6 +112,7 @@ class ServiceRuntime:
             for consumer in self.consumers:
                 if self.record_stall is not None:
                     consumer.record_stall = functools.partial(self.record_stall, self.db)
+                consumer.paused = self.pause_consumers.get(consumer.source_service)
                 self._tasks.append(asyncio.create_task(consumer.run(self._stop), name=f"{self.service}-{consumer.stream}"))
             for worker in self.workers:
                 self._tasks.append(asyncio.create_task(worker(self, self._stop), name=f"{self.service}-worker"))

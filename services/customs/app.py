@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.customs.api import router
+from services.customs.backpressure import ExchangeBacklog
 from services.customs.console.routes import install_console
 from services.customs.consumers import build_handlers, build_prefetchers
 from services.customs.deadlines import documents_deadline_worker
@@ -32,9 +33,13 @@ def create_app(settings: CustomsSettings | None = None) -> FastAPI:
     async def migrate(url: str) -> None:
         await upgrade_async("customs", url)
 
+    backlog = ExchangeBacklog(config)
     runtime = ServiceRuntime(settings=settings, tables=tables, handlers=build_handlers(config),
-                             prefetchers=build_prefetchers(config), workers=[documents_deadline_worker, gateway_worker],
-                             migrate=migrate if settings.migrate_on_start else None)
+                             prefetchers=build_prefetchers(config),
+                             workers=[documents_deadline_worker, gateway_worker, backlog.watch],
+                             migrate=migrate if settings.migrate_on_start else None,
+                             # New orders wait while the exchange with the authority is full (backpressure.py).
+                             pause_consumers={"orders": backlog.paused})
     runtime.extras["customs"] = config
     runtime.on_start.append(config.load_credentials)
     app = build_app(runtime, title="silkgate customs", description=__doc__ or "", routers=[router])

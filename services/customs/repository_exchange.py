@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.customs.models import Exchange, Message, Receipt
+from services.customs.domain.status import AWAITING_AUTHORITY
+from services.customs.models import Declaration, Exchange, Message, Receipt
 from shared.batch import insert_rows
 from shared.bulk import update_many
 
@@ -59,6 +60,13 @@ class ExchangeRepository:
         last_error, sent_at): one statement on PostgreSQL, whatever the round's size."""
         rows = [dict(row) for row in rows]
         await self.session.run_sync(lambda sync_session: update_many(sync_session, _messages, "guid", rows))
+
+    async def awaiting_authority(self, *, up_to: int) -> int:
+        """Declarations filed and waiting on the authority's next receipt (not on a broker), counted up to `up_to`
+        (so the count costs no more when the exchange is far behind)."""
+        waiting = (select(Declaration.id).where(Declaration.status.in_(sorted(AWAITING_AUTHORITY)))
+                   .limit(up_to).subquery())
+        return int((await self.session.execute(select(func.count()).select_from(waiting))).scalar_one())
 
     # ── the gateway's attempts (the auditor's record) ─────────────────────
 

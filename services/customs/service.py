@@ -65,6 +65,15 @@ class GatewayConfig:
     backoff_max_s: float = 300.0
 
 
+@dataclass(frozen=True)
+class BackpressureConfig:
+    """When customs stops taking new orders because its exchange with the authority is full (backpressure.py)."""
+
+    exchange_backlog_max: int = 1000  # declarations waiting on the authority; 0: never pause
+    exchange_backlog_resume: float = 0.8  # resume below this fraction of the bound
+    exchange_backlog_poll_s: float = 0.5
+
+
 @dataclass
 class CustomsConfig:
     """The running service's policy and knobs, shared by consumers, API and worker (`runtime.extras`)."""
@@ -75,6 +84,7 @@ class CustomsConfig:
     signer: Signer | None = None
     authority_certificate: bytes | None = None
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    backpressure: BackpressureConfig = field(default_factory=BackpressureConfig)
     claim_ttl: timedelta = timedelta(seconds=900)
     deadline_check_interval_s: float = 5.0
     deadline_batch_size: int = 200
@@ -88,7 +98,11 @@ class CustomsConfig:
                                 batch_size=settings.gateway_batch_size, concurrency=settings.gateway_concurrency,
                                 idle_interval_s=settings.gateway_idle_interval_s, timeout_s=settings.gateway_timeout_s,
                                 backoff_max_s=settings.gateway_backoff_max_s)
-        return cls(policy=settings.customs_policy(), gateway=gateway, claim_ttl=timedelta(seconds=settings.claim_ttl_s),
+        backpressure = BackpressureConfig(exchange_backlog_max=settings.exchange_backlog_max,
+                                          exchange_backlog_resume=settings.exchange_backlog_resume,
+                                          exchange_backlog_poll_s=settings.exchange_backlog_poll_s)
+        return cls(policy=settings.customs_policy(), gateway=gateway, backpressure=backpressure,
+                   claim_ttl=timedelta(seconds=settings.claim_ttl_s),
                    deadline_check_interval_s=settings.deadline_check_interval_s,
                    deadline_batch_size=settings.deadline_batch_size, settings=settings)
 

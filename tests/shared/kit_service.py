@@ -41,10 +41,12 @@ async def record_effect(ctx: MessageContext) -> None:
     await ctx.session.execute(effects.insert().values(order_id=event.order_id))
 
 
-def make_runtime(*, database_url: str, nats_url: str, **overrides) -> ServiceRuntime:
+def make_runtime(*, database_url: str, nats_url: str, pause_consumers: dict | None = None,
+                 **overrides) -> ServiceRuntime:
     settings = KitSettings(database_url=database_url, nats_url=nats_url, migrate_on_start=False,
                            consumer_fetch_timeout_s=0.2, **overrides)
-    return ServiceRuntime(settings=settings, tables=tables, handlers={OrderAccepted: record_effect})
+    return ServiceRuntime(settings=settings, tables=tables, handlers={OrderAccepted: record_effect},
+                          pause_consumers=pause_consumers or {})
 
 
 def accepted(order_id: str, merchant_order_no: str | None = None) -> OrderAccepted:

@@ -81,6 +81,9 @@ FINAL_STATUSES = frozenset({"released", "rejected", "cancelled", "closed", "retu
 BROKER_STATUSES = frozenset({"documents_missing", "held", "manual_review", "inspection", "detained",
                              "authority_rejected"})
 
+# Filed and waiting on the authority alone (its next receipt), not on a broker: the exchange's backlog.
+AWAITING_AUTHORITY = FILED_STATUSES - BROKER_STATUSES
+
 _BROKER_CAN_END = {"reject": "rejected", "cancel": "cancelled"}
 
 # Allowed transitions: status → {action: next status}. Anything absent is not allowed. Receipts are handled by
