@@ -69,7 +69,7 @@ class GatewayConfig:
 class BackpressureConfig:
     """When customs stops taking new orders because its exchange with the authority is full (backpressure.py)."""
 
-    exchange_backlog_max: int = 1000  # declarations waiting on the authority; 0: never pause
+    exchange_backlog_max: int = 2000  # declarations waiting on the authority; 0: never pause
     exchange_backlog_resume: float = 0.8  # resume below this fraction of the bound
     exchange_backlog_poll_s: float = 0.5
 

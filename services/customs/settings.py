@@ -64,7 +64,7 @@ class CustomsSettings(ServiceSettings):
     # Back-pressure (services/customs/backpressure.py): past this many declarations waiting on the authority,
     # customs takes no new orders (intake then answers 429) until fewer than exchange_backlog_resume × it wait.
     # 0 turns it off.
-    exchange_backlog_max: int = Field(default=1000, ge=0)
+    exchange_backlog_max: int = Field(default=2000, ge=0)
     exchange_backlog_resume: float = Field(default=0.8, gt=0, le=1)
     exchange_backlog_poll_s: float = Field(default=0.5, gt=0)
 
