@@ -69,6 +69,50 @@ def test_a_signature_not_enveloping_the_document_is_refused(filed):
         verify_xml(to_bytes(root), identity().cert_pem)
 
 
+def test_a_signature_inside_the_content_signed_along_is_refused():
+    """A second ds:Signature the signer covered (not the root's child) verifies in signxml: the signed element shows
+    it, and one signature per document is the rule."""
+    root = etree.fromstring(build_message("CEB621", facts(), DECLARANT, identity()).body)
+    root[0].append(root[-1])  # the message's own signature moved into its content, then the whole signed again
+    twice = sign_xml(root, identity())
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(twice, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+    assert "exactly one" in caught.value.detail
+
+
+def test_a_document_signed_twice_is_refused(filed):
+    """Two signatures as the root's children: the second (over the first) verifies, the first is still there."""
+    twice = sign_xml(etree.fromstring(filed), identity())
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(twice, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+
+
+def test_a_signature_of_one_element_by_its_id_is_not_the_whole_documents():
+    from signxml import XMLSigner
+    from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+
+    root = etree.fromstring(build_message("CEB621", facts(), DECLARANT, identity()).body)
+    root.remove(root[-1])
+    root.set("Id", "whole")
+    signer = XMLSigner(signature_algorithm=SignatureMethod.RSA_SHA256, digest_algorithm=DigestAlgorithm.SHA256,
+                       c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0)
+    by_id = to_bytes(signer.sign(root, key=identity().private_key, cert=[identity().certificate],
+                                 reference_uri="#whole"))
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(by_id, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+
+
+def test_a_signature_breaking_the_xmldsig_schema_is_refused_as_invalid(filed):
+    """signxml's schema check of the ds:Signature raises lxml's DocumentInvalid: a refusal, not a crash."""
+    broken = filed.replace(b"<ds:SignedInfo>", b"<ds:SignedInfo><ds:Unexpected/>", 1)
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(broken, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+
+
 def test_malformed_xml_is_refused_as_such():
     with pytest.raises(MessageMalformed) as caught:
         verify_xml(b"<CEB621Message><unclosed></CEB621Message>", identity().cert_pem)
