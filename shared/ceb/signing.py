@@ -24,7 +24,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLSigner, XMLVerifier
-from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.algorithms import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConstructionMethod,
+    SignatureMethod,
+)
 
 from shared.ceb.errors import SignatureInvalid
 from shared.ceb.fields import DSIG_NS, parse_xml, to_bytes
@@ -99,10 +104,11 @@ def verify_xml(data: bytes, cert_pem: bytes, *, field: str = "Signature") -> etr
     MessageMalformed (from parse_xml).
 
     signxml parses the bytes itself (with parse_xml's parser settings): parsing them first for our own checks too
-    was a fifth of a receipt document's verification. The checks that need the received tree run only on a refusal
-    (to say why); on success the signed element shows the same: signxml took the signature from the root's
-    children (location "./"), the one reference is "" (the whole document) and the enveloped-signature transform
-    removed that signature alone, so any other ds:Signature of the document is still in the signed element.
+    was a tenth of a receipt document's verification and reading. The checks that need the received tree run only
+    on a refusal (to say why); on success the signed element shows the same: signxml took the signature from the
+    root's children (location "./"), the one reference is "" (the whole document) with the enveloped-signature
+    transform and canonicalization only, and that transform removed this signature alone, so any other
+    ds:Signature of the document is still in the signed element.
     """
     try:
         result = _verifier().verify(data, x509_cert=_certificate(cert_pem), expect_config=_EXPECT, parser=_parser())
@@ -115,12 +121,19 @@ def verify_xml(data: bytes, cert_pem: bytes, *, field: str = "Signature") -> etr
         raise SignatureInvalid(field, f"the signature does not verify: {exc}", code="signature_invalid") from exc
     signed = result.signed_xml if not isinstance(result, list) else None
     references = result.signature_xml.findall(_REFERENCES) if not isinstance(result, list) else []
-    if signed is None or len(references) != 1 or references[0].get("URI") != "":
+    if signed is None or len(references) != 1 or not _whole_document(references[0]):
         raise SignatureInvalid(field, "the signature does not cover the whole document", code="signature_invalid")
     if signed.tag == _SIGNATURE or signed.find(_ANY_SIGNATURE) is not None:
         raise SignatureInvalid(field, "exactly one enveloped signature, as the root's child, is expected",
                                code="signature_invalid")
     return signed
+
+
+def _whole_document(reference: etree._Element) -> bool:
+    """The reference is the whole document (URI "") with the enveloped-signature transform and canonicalization
+    only: signxml skips a transform it does not know and would apply base64 to the root's text."""
+    algorithms = [transform.get("Algorithm") for transform in reference.iterfind(_TRANSFORMS)]
+    return reference.get("URI") == "" and _ENVELOPED in algorithms and set(algorithms) <= _WHOLE_DOCUMENT_TRANSFORMS
 
 
 def _check_structure(root: etree._Element, field: str) -> None:
@@ -137,6 +150,9 @@ def _check_structure(root: etree._Element, field: str) -> None:
 _SIGNATURE = f"{{{DSIG_NS}}}Signature"
 _ANY_SIGNATURE = f".//{{{DSIG_NS}}}Signature"
 _REFERENCES = f"{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}Reference"
+_TRANSFORMS = f"{{{DSIG_NS}}}Transforms/{{{DSIG_NS}}}Transform"
+_ENVELOPED = SignatureConstructionMethod.enveloped.value
+_WHOLE_DOCUMENT_TRANSFORMS = frozenset({_ENVELOPED, *(method.value for method in CanonicalizationMethod)})
 _verifiers = threading.local()
 
 
@@ -149,8 +165,8 @@ def _certificate(cert_pem: bytes) -> x509.Certificate:
 
 
 def _verifier() -> XMLVerifier:
-    """This thread's verifier, reused: verify() sets all of its per-call state, and a verifier keeps the XML parser it
-    makes (a new one each call otherwise). Per thread because an lxml parser must not be shared across threads."""
+    """This thread's verifier, reused: verify() sets all of its per-call state (the parser too: _parser's, passed at
+    each call). Per thread because an lxml parser must not be shared across threads."""
     verifier = getattr(_verifiers, "verifier", None)
     if verifier is None:
         verifier = _verifiers.verifier = XMLVerifier()
