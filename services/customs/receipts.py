@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 import structlog
+from sqlalchemy import inspect
 
 from services.customs.domain.status import (
     REJECTED,
@@ -50,6 +51,7 @@ from shared.ceb.fields import return_time as format_return_time
 from shared.ceb.receipts import Receipt, read_receipt, read_receipts
 from shared.contract.events import DeclarationCancellationRefusedV2, TaxBill
 from shared.errors import InvalidInput, NotFound, ServiceUnavailable, SilkgateError
+from shared.logging import message_context
 from shared.runtime import ServiceRuntime
 
 log = structlog.get_logger()
@@ -229,8 +231,10 @@ async def settle(repo: DeclarationRepository, config: CustomsConfig, message: Fi
     """What a verified receipt does to its declaration (the message it answers and the declaration as read);
     returns the outcome. `answered`: the message's answers applied or recorded before (cancellations, returns and
     answers keep no receipt state on the declaration), to which this one is added when it counts."""
-    with structlog.contextvars.bound_contextvars(declaration_id=declaration.id, order_id=declaration.order_id,
-                                                 correlation_id=declaration.correlation_id):
+    # shared.logging's message context, not structlog's bound_contextvars (two context copies a receipt, ~6 µs,
+    # more than a recorded receipt's own rule): its fields win over the request's in every line written inside.
+    with message_context(declaration_id=declaration.id, order_id=declaration.order_id,
+                         correlation_id=declaration.correlation_id):
         outcome = await _apply(repo, ExchangeRepository(repo.session), config, declaration, message, receipt,
                                answered=answered, now=now, emit=emit)
         if outcome in ("applied", "recorded"):
@@ -306,6 +310,8 @@ async def _file_waiting_cancellation(repo: DeclarationRepository, exchange: Exch
         return
     if any(m.purpose == "cancel" for m in await exchange.messages_of(declaration.id)):
         return
+    if "parcel" in inspect(declaration).unloaded:  # a batch reads its declarations without (repository_receipts)
+        await repo.session.refresh(declaration, ["parcel"])
     try:
         await file_follow_up(repo, config, declaration, purpose="cancel", actor=SYSTEM, now=now,
                              reason="order cancelled by the merchant")

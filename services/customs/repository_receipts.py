@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from services.customs.models import Declaration, Message, Receipt
 from shared.db import bucketed
@@ -35,7 +36,10 @@ class FiledMessage(NamedTuple):
 _m = Message.__table__.c
 _MESSAGES = (select(_m.guid, _m.declaration_id, _m.message_type, _m.purpose)
              .where(_m.guid.in_(bindparam("guids", expanding=True))))
-_DECLARATIONS = select(Declaration).where(Declaration.id.in_(bindparam("ids", expanding=True)))
+# Without the parcel (kilobytes of JSON, decoded per row: a third of reading a batch's declarations), which no
+# receipt reads; raiseload: a use of it that this misses fails loudly instead of loading it unseen.
+_DECLARATIONS = (select(Declaration).options(defer(Declaration.parcel, raiseload=True))
+                 .where(Declaration.id.in_(bindparam("ids", expanding=True))))
 _ANSWERED = (select(_receipts.c.message_guid, _receipts.c.return_status, _receipts.c.return_time)
              .where(_receipts.c.message_guid.in_(bindparam("guids", expanding=True)),
                     _receipts.c.outcome.in_(("applied", "recorded"))))
@@ -79,7 +83,10 @@ class ReceiptRepository:
         if not rows:
             return []
         keys = set().union(*(row.keys() for row in rows))
-        full = [{key: row.get(key) for key in keys} for row in rows]
+        # Rows of one shape (a batch's kept receipts) go as they are; copying each into a full row was an eighth
+        # of the insert's CPU. A refused receipt among them has other columns: then each row gets every column.
+        full = rows if all(len(row) == len(keys) for row in rows) else [{key: row.get(key) for key in keys}
+                                                                          for row in rows]
         if self.session.bind.dialect.name == "postgresql":
             return list((await self.session.execute(_ADD_IN_ORDER, full)).scalars())
         return sorted((await self.session.execute(_ADD, full)).scalars())

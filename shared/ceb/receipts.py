@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from lxml import etree
 
@@ -118,25 +119,34 @@ def parse_receipts(root: etree._Element) -> list[Receipt]:
     if qname.namespace not in (CEB_NS, SILKGATE_NS) or message_type not in _LAYOUT:
         raise MessageMalformed("message", f"{qname.localname!r} is not a receipt", code="not_a_receipt")
     check_received(root)
-    record_name, fields = _LAYOUT[message_type]
+    record_name = _LAYOUT[message_type][0]
+    record_tag, qualified, (status_tag, time_tag, info_tag) = _qualified(qname.namespace, message_type)
+    answered = {} if message_type == "CUSRSP" else {"answered_type": ANSWERS[message_type]}
+    receipt_guid = root.get("guid", "")
     receipts = []
-    for record in root.findall(f"{{{qname.namespace}}}{record_name}"):
+    for record in root.iterchildren(record_tag):
         # The record's fields read in one pass, by qualified name (the schema allows each at most once).
         texts = {child.tag: child.text for child in record}
-        ns = f"{{{qname.namespace}}}"
-        values = {_ATTRIBUTES[name]: texts.get(ns + name) for name in fields}
-        status = int(texts.get(ns + "returnStatus") or 0)
+        values = {attribute: texts.get(tag) for tag, attribute in qualified}
+        status = int(texts.get(status_tag) or 0)
         if not is_known(status):
             raise MessageMalformed(f"{record_name}.returnStatus", f"{status} is not a customs return status",
                                    code="code_table")
-        if message_type != "CUSRSP":
-            values["answered_type"] = ANSWERS[message_type]
         receipts.append(Receipt(
-            message_type=message_type, receipt_guid=root.get("guid", ""), return_status=status,
-            return_time=parse_return_time(texts.get(ns + "returnTime") or "", f"{record_name}.returnTime"),
-            return_info=texts.get(ns + "returnInfo") or "", **values,
+            message_type=message_type, receipt_guid=receipt_guid, return_status=status,
+            return_time=parse_return_time(texts.get(time_tag) or "", f"{record_name}.returnTime"),
+            return_info=texts.get(info_tag) or "", **values, **answered,
         ))
     return receipts
+
+
+@cache
+def _qualified(namespace: str, message_type: str) -> tuple[str, tuple[tuple[str, str], ...], tuple[str, str, str]]:
+    """A receipt type's record tag, its fields' tags with the attribute each fills, and the status triple's tags."""
+    record_name, fields = _LAYOUT[message_type]
+    ns = f"{{{namespace}}}"
+    return (ns + record_name, tuple((ns + name, _ATTRIBUTES[name]) for name in fields),
+            (ns + "returnStatus", ns + "returnTime", ns + "returnInfo"))
 
 
 def read_receipt(data: bytes, authority_cert_pem: bytes) -> Receipt:

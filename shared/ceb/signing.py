@@ -24,7 +24,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLSigner, XMLVerifier
-from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.algorithms import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConstructionMethod,
+    SignatureMethod,
+)
 
 from shared.ceb.errors import SignatureInvalid
 from shared.ceb.fields import DSIG_NS, parse_xml, to_bytes
@@ -94,28 +99,60 @@ def sign_xml(root: etree._Element, identity: SigningIdentity) -> bytes:
 def verify_xml(data: bytes, cert_pem: bytes, *, field: str = "Signature") -> etree._Element:
     """Check the enveloped signature of `data` against `cert_pem`; return the signed element (the whole document).
 
-    Raises SignatureInvalid: signature_missing when there is none, signature_invalid when it does not verify or
-    was made with another certificate. Malformed XML raises MessageMalformed (from parse_xml).
+    Raises SignatureInvalid: signature_missing when there is none, signature_invalid when it does not verify, was
+    made with another certificate, or is not the one signature of the whole document. Malformed XML raises
+    MessageMalformed (from parse_xml).
+
+    signxml parses the bytes itself (with parse_xml's parser settings): parsing them first for our own checks too
+    was a tenth of a receipt document's verification and reading. The checks that need the received tree run only
+    on a refusal (to say why); on success the signed element shows the same: signxml took the signature from the
+    root's children (location "./"), the one reference is "" (the whole document) with the enveloped-signature
+    transform and canonicalization only, and that transform removed this signature alone, so any other
+    ds:Signature of the document is still in the signed element.
     """
-    root = parse_xml(data)
+    try:
+        result = _verifier().verify(data, x509_cert=_certificate(cert_pem), expect_config=_EXPECT, parser=_parser())
+    except etree.XMLSyntaxError as exc:
+        parse_xml(data)  # raises MessageMalformed, naming the syntax error
+        raise SignatureInvalid(field, f"the document cannot be read: {exc}", code="signature_invalid") from exc
+    except (InvalidSignature, InvalidInput, etree.DocumentInvalid) as exc:
+        # DocumentInvalid: the ds:Signature breaks the XML-DSig schema (signxml's validate_schema).
+        _check_structure(parse_xml(data), field)
+        raise SignatureInvalid(field, f"the signature does not verify: {exc}", code="signature_invalid") from exc
+    signed = result.signed_xml if not isinstance(result, list) else None
+    references = result.signature_xml.findall(_REFERENCES) if not isinstance(result, list) else []
+    if signed is None or len(references) != 1 or not _whole_document(references[0]):
+        raise SignatureInvalid(field, "the signature does not cover the whole document", code="signature_invalid")
+    if signed.tag == _SIGNATURE or signed.find(_ANY_SIGNATURE) is not None:
+        raise SignatureInvalid(field, "exactly one enveloped signature, as the root's child, is expected",
+                               code="signature_invalid")
+    return signed
+
+
+def _whole_document(reference: etree._Element) -> bool:
+    """The reference is the whole document (URI "") with the enveloped-signature transform and canonicalization
+    only: signxml skips a transform it does not know and would apply base64 to the root's text."""
+    algorithms = [transform.get("Algorithm") for transform in reference.iterfind(_TRANSFORMS)]
+    return reference.get("URI") == "" and _ENVELOPED in algorithms and set(algorithms) <= _WHOLE_DOCUMENT_TRANSFORMS
+
+
+def _check_structure(root: etree._Element, field: str) -> None:
+    """Why a document that did not verify is refused, when its structure already says: no signature, or not
+    exactly one signature as the root's child."""
     signatures = root.findall(_SIGNATURE)
     if not signatures:
         raise SignatureInvalid(field, "the document is not signed", code="signature_missing")
     if len(signatures) > 1 or root.findall(_ANY_SIGNATURE) != signatures:
         raise SignatureInvalid(field, "exactly one enveloped signature, as the root's child, is expected",
                                code="signature_invalid")
-    try:
-        result = _verifier().verify(data, x509_cert=_certificate(cert_pem), expect_config=_EXPECT)
-    except (InvalidSignature, InvalidInput) as exc:
-        raise SignatureInvalid(field, f"the signature does not verify: {exc}", code="signature_invalid") from exc
-    signed = result.signed_xml if not isinstance(result, list) else None
-    if signed is None or etree.QName(signed).localname != etree.QName(root).localname:
-        raise SignatureInvalid(field, "the signature does not cover the whole document", code="signature_invalid")
-    return signed
 
 
 _SIGNATURE = f"{{{DSIG_NS}}}Signature"
 _ANY_SIGNATURE = f".//{{{DSIG_NS}}}Signature"
+_REFERENCES = f"{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}Reference"
+_TRANSFORMS = f"{{{DSIG_NS}}}Transforms/{{{DSIG_NS}}}Transform"
+_ENVELOPED = SignatureConstructionMethod.enveloped.value
+_WHOLE_DOCUMENT_TRANSFORMS = frozenset({_ENVELOPED, *(method.value for method in CanonicalizationMethod)})
 _verifiers = threading.local()
 
 
@@ -128,12 +165,22 @@ def _certificate(cert_pem: bytes) -> x509.Certificate:
 
 
 def _verifier() -> XMLVerifier:
-    """This thread's verifier, reused: verify() sets all of its per-call state, and a verifier keeps the XML parser it
-    makes (a new one each call otherwise). Per thread because an lxml parser must not be shared across threads."""
+    """This thread's verifier, reused: verify() sets all of its per-call state (the parser too: _parser's, passed at
+    each call). Per thread because an lxml parser must not be shared across threads."""
     verifier = getattr(_verifiers, "verifier", None)
     if verifier is None:
         verifier = _verifiers.verifier = XMLVerifier()
     return verifier
+
+
+def _parser() -> etree.XMLParser:
+    """This thread's parser for received documents, with parse_xml's settings (no DTD loaded, no entity resolved,
+    no network, no huge trees); signxml refuses any DTD or entity on top."""
+    parser = getattr(_verifiers, "parser", None)
+    if parser is None:
+        parser = _verifiers.parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                                     huge_tree=False, remove_blank_text=False)
+    return parser
 
 
 def sign_bytes(data: bytes, identity: SigningIdentity) -> str:

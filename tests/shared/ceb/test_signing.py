@@ -69,6 +69,73 @@ def test_a_signature_not_enveloping_the_document_is_refused(filed):
         verify_xml(to_bytes(root), identity().cert_pem)
 
 
+def test_a_signature_inside_the_content_signed_along_is_refused():
+    """A second ds:Signature the signer covered (not the root's child) verifies in signxml: the signed element shows
+    it, and one signature per document is the rule."""
+    root = etree.fromstring(build_message("CEB621", facts(), DECLARANT, identity()).body)
+    root[0].append(root[-1])  # the message's own signature moved into its content, then the whole signed again
+    twice = sign_xml(root, identity())
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(twice, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+    assert "exactly one" in caught.value.detail
+
+
+def test_a_document_signed_twice_is_refused(filed):
+    """Two signatures as the root's children: the second (over the first) verifies, the first is still there."""
+    twice = sign_xml(etree.fromstring(filed), identity())
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(twice, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+
+
+def test_a_signature_of_one_element_by_its_id_is_not_the_whole_documents():
+    from signxml import XMLSigner
+    from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+
+    root = etree.fromstring(build_message("CEB621", facts(), DECLARANT, identity()).body)
+    root.remove(root[-1])
+    root.set("Id", "whole")
+    signer = XMLSigner(signature_algorithm=SignatureMethod.RSA_SHA256, digest_algorithm=DigestAlgorithm.SHA256,
+                       c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0)
+    by_id = to_bytes(signer.sign(root, key=identity().private_key, cert=[identity().certificate],
+                                 reference_uri="#whole"))
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(by_id, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+
+
+def test_a_reference_with_a_transform_signxml_skips_is_refused(filed):
+    """signxml skips a transform it does not know (the digest still matches what the signer digested): only the
+    enveloped-signature transform and canonicalization make a signature of the whole document."""
+    from signxml import XMLSigner
+    from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+
+    class XPathSigner(XMLSigner):
+        def _build_transforms_for_reference(self, *, transforms_node, reference, **kwargs):
+            super()._build_transforms_for_reference(transforms_node=transforms_node, reference=reference, **kwargs)
+            etree.SubElement(transforms_node, f"{{{DSIG_NS}}}Transform",
+                             Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116")
+
+    root = etree.fromstring(filed)
+    root.remove(root[-1])
+    signer = XPathSigner(signature_algorithm=SignatureMethod.RSA_SHA256, digest_algorithm=DigestAlgorithm.SHA256,
+                         c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0)
+    skipped = to_bytes(signer.sign(root, key=identity().private_key, cert=[identity().certificate]))
+    assert b"REC-xpath-19991116" in skipped
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(skipped, identity().cert_pem)
+    assert "whole document" in caught.value.detail
+
+
+def test_a_signature_breaking_the_xmldsig_schema_is_refused_as_invalid(filed):
+    """signxml's schema check of the ds:Signature raises lxml's DocumentInvalid: a refusal, not a crash."""
+    broken = filed.replace(b"<ds:SignedInfo>", b"<ds:SignedInfo><ds:Unexpected/>", 1)
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(broken, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+
+
 def test_malformed_xml_is_refused_as_such():
     with pytest.raises(MessageMalformed) as caught:
         verify_xml(b"<CEB621Message><unclosed></CEB621Message>", identity().cert_pem)
