@@ -115,8 +115,9 @@ def verify_xml(data: bytes, cert_pem: bytes, *, field: str = "Signature") -> etr
     except etree.XMLSyntaxError as exc:
         parse_xml(data)  # raises MessageMalformed, naming the syntax error
         raise SignatureInvalid(field, f"the document cannot be read: {exc}", code="signature_invalid") from exc
-    except (InvalidSignature, InvalidInput, etree.DocumentInvalid) as exc:
-        # DocumentInvalid: the ds:Signature breaks the XML-DSig schema (signxml's validate_schema).
+    except (InvalidSignature, InvalidInput, etree.DocumentInvalid, TypeError) as exc:
+        # DocumentInvalid: the ds:Signature breaks the XML-DSig schema (signxml's validate_schema). TypeError: signxml
+        # base64-decodes an empty SignatureValue's text, None (a 500 before, and no evidence kept).
         _check_structure(parse_xml(data), field)
         raise SignatureInvalid(field, f"the signature does not verify: {exc}", code="signature_invalid") from exc
     signed = result.signed_xml if not isinstance(result, list) else None

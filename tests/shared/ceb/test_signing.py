@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lxml import etree
 
@@ -133,6 +135,15 @@ def test_a_signature_breaking_the_xmldsig_schema_is_refused_as_invalid(filed):
     broken = filed.replace(b"<ds:SignedInfo>", b"<ds:SignedInfo><ds:Unexpected/>", 1)
     with pytest.raises(SignatureInvalid) as caught:
         verify_xml(broken, identity().cert_pem)
+    assert caught.value.code == "signature_invalid"
+
+
+@pytest.mark.parametrize("empty", [b"<ds:SignatureValue/>", b"<ds:SignatureValue></ds:SignatureValue>"])
+def test_an_empty_signature_value_is_refused_as_invalid(filed, empty):
+    emptied = re.sub(rb"<ds:SignatureValue>[^<]*</ds:SignatureValue>", empty, filed)
+    assert emptied != filed
+    with pytest.raises(SignatureInvalid) as caught:
+        verify_xml(emptied, identity().cert_pem)
     assert caught.value.code == "signature_invalid"
 
 
