@@ -3,10 +3,12 @@
 A multi-row executemany still runs its statement once per row on PostgreSQL: one Bind and Execute each, with the
 executor's start-up, locks and snapshot every time, and the driver encoding every row. Rows of the same columns
 go instead as one array per column through `unnest(…)`: one execution whatever the count, and one SQL text per
-table and column set, so one prepared statement. SQLite runs in-process, where executemany is already cheap.
+table and column set, so one prepared statement. SQLite runs in-process, where the driver's executemany is cheap;
+inserts hand it the rows bound here, skipping SQLAlchemy's per-row parameter handling (most of an insert's CPU).
 
 Values go through the columns' own bind processing (type decorators included), so rows are given exactly as to
-`table.insert()` or `table.update()`.
+`table.insert()` or `table.update()`; a value repeated from row to row (one timestamp for a batch) is processed
+once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, Connection, Dialect, Table, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
@@ -30,13 +33,35 @@ def insert_many(bind: Connection | Session, table: Table, rows: Sequence[Mapping
         for group in _by_keys(rows):
             insert_many(connection, table, group)
         return
-    shape = _array_insert(connection.dialect, table, tuple(rows[0])) if len(rows) > 1 else None
+    shape = _insert_shape(connection.dialect, table, tuple(rows[0])) if len(rows) > 1 else None
     if shape is None:
         connection.execute(table.insert(), list(rows))
         return
-    arrays = _columns_of(rows, shape.keys, shape.processors)
-    arrays.extend([value] * len(rows) for value in shape.defaults)
-    connection.exec_driver_sql(shape.sql, tuple(arrays))
+    _execute(connection, shape, rows)
+
+
+def insert_new(bind: Connection | Session, table: Table, rows: Sequence[Mapping[str, Any]],
+               unique: tuple[str, ...]) -> int:
+    """insert_many, leaving out the rows whose `unique` columns (a unique constraint's) match a stored row or an
+    earlier row (ON CONFLICT DO NOTHING); returns how many were added."""
+    if not rows:
+        return 0
+    connection = bind.connection() if isinstance(bind, Session) else bind
+    if not _same_keys(rows, tuple(rows[0])):
+        return sum(insert_new(connection, table, group, unique) for group in _by_keys(rows))
+    shape = _insert_shape(connection.dialect, table, tuple(rows[0]), unique) if len(rows) > 1 else None
+    if shape is None:
+        return len(connection.execute(_insert_new_statement(connection.dialect.name, table, unique), list(rows)).all())
+    return _execute(connection, shape, rows).rowcount
+
+
+def _execute(connection: Connection, shape: _Shape, rows: Sequence[Mapping[str, Any]]) -> Any:
+    """The shape's statement with the rows: as one array per column, or executemany of row tuples."""
+    columns = _columns_of(rows, shape.keys, shape.processors)
+    columns.extend([value] * len(rows) for value in shape.defaults)
+    if shape.arrays:
+        return connection.exec_driver_sql(shape.sql, tuple(columns))
+    return connection.exec_driver_sql(shape.sql, list(zip(*columns)))
 
 
 def update_many(bind: Connection | Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -77,8 +102,22 @@ def _columns_of(rows: Sequence[Mapping[str, Any]], keys: tuple[str, ...],
     arrays = []
     for key, process in zip(keys, processors):
         values = [row[key] for row in rows]
-        arrays.append([process(value) for value in values] if process is not None else values)
+        arrays.append(_processed(values, process) if process is not None else values)
     return arrays
+
+
+def _processed(values: list[Any], process: Any) -> list[Any]:
+    """The values bound as their column binds them; a value repeated row after row (a batch's one timestamp) is
+    processed once."""
+    processed, last, last_processed = [], _NOTHING, None
+    for value in values:
+        if value is not last:
+            last, last_processed = value, process(value)
+        processed.append(last_processed)
+    return processed
+
+
+_NOTHING = object()
 
 
 @dataclass(frozen=True)
@@ -87,6 +126,7 @@ class _Shape:
     keys: tuple[str, ...]
     processors: tuple[Any, ...]
     defaults: tuple[Any, ...] = ()
+    arrays: bool = True  # one array per column (PostgreSQL), else executemany of row tuples
 
 
 def _array_of(dialect: Dialect, columns: Sequence[Column[Any]]) -> str:
@@ -97,11 +137,23 @@ def _processors(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> tuple[
     return tuple(table.c[key].type._cached_bind_processor(dialect) for key in keys)
 
 
+@functools.lru_cache(maxsize=64)
+def _insert_new_statement(dialect_name: str, table: Table, unique: tuple[str, ...]) -> Any:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+            .returning(table.c[unique[0]]))
+
+
 @functools.lru_cache(maxsize=256)
-def _array_insert(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Shape | None:
-    """How to insert `table` rows of `keys` as arrays, or None where executemany must do: not PostgreSQL, or a
-    column left out whose Python-side default is computed per row."""
-    if dialect.name != "postgresql" or any(key not in table.c for key in keys):
+def _insert_shape(dialect: Dialect, table: Table, keys: tuple[str, ...],
+                  unique: tuple[str, ...] | None = None) -> _Shape | None:
+    """How to insert `table` rows of `keys` (skipping those conflicting on `unique`, if given) with the values bound
+    here: as arrays on PostgreSQL, by executemany of the driver's statement on SQLite (without SQLAlchemy's per-row
+    parameter handling). None where SQLAlchemy must do it: another database, or a column left out whose Python-side
+    default is computed per row."""
+    if dialect.name not in ("postgresql", "sqlite") or any(key not in table.c for key in keys):
+        return None
+    if dialect.name == "sqlite" and dialect.paramstyle != "qmark":
         return None
     defaults, default_columns = [], []
     for column in table.c:
@@ -109,14 +161,20 @@ def _array_insert(dialect: Dialect, table: Table, keys: tuple[str, ...]) -> _Sha
             continue
         if not column.default.is_scalar:
             return None
-        defaults.append(column.default.arg)
+        process = column.type._cached_bind_processor(dialect)
+        defaults.append(column.default.arg if process is None else process(column.default.arg))
         default_columns.append(column)
     columns = [table.c[key] for key in keys] + default_columns
     quote = dialect.identifier_preparer.quote
+    arrays = dialect.name == "postgresql"
+    values = f"SELECT * FROM unnest({_array_of(dialect, columns)})" if arrays else \
+        f"VALUES ({', '.join('?' for _ in columns)})"
     sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-           f"({', '.join(quote(column.name) for column in columns)}) "
-           f"SELECT * FROM unnest({_array_of(dialect, columns)})")
-    return _Shape(sql=sql, keys=keys, processors=_processors(dialect, table, keys), defaults=tuple(defaults))
+           f"({', '.join(quote(column.name) for column in columns)}) {values}")
+    if unique is not None:
+        sql += f" ON CONFLICT ({', '.join(quote(table.c[key].name) for key in unique)}) DO NOTHING"
+    return _Shape(sql=sql, keys=keys, processors=_processors(dialect, table, keys), defaults=tuple(defaults),
+                  arrays=arrays)
 
 
 @functools.lru_cache(maxsize=256)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    any_,
     bindparam,
     delete,
     exists,
@@ -25,13 +26,14 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from services.orders.domain.progress import OrderProgress
 from services.orders.models import IdempotencyKey, Merchant, Order, OrderEvent
 from services.orders.webhooks.models import WebhookEndpoint
-from shared.bulk import update_many
+from shared.bulk import insert_new, update_many
 from shared.db import bucketed
 
 # The hot paths (intake, the consumers) run Core statements built once: building a statement and going through
@@ -185,8 +187,14 @@ async def lock_order_progress(session: AsyncSession, order_id: str) -> OrderProg
     return None if row is None else OrderProgress(*row)
 
 
-_LOCK_MANY_PROGRESS = (select(*_PROGRESS_COLUMNS).where(_orders.c.id.in_(bindparam("order_ids", expanding=True)))
-                       .order_by(_orders.c.id).with_for_update())
+# On PostgreSQL the ids go as one array (`= ANY($1)`): one parameter and one SQL text whatever their number, where an
+# expanding IN renders and binds a parameter per id (bucketed, to keep the texts few).
+_ORDER_IDS_IN = {
+    "postgresql": _orders.c.id == any_(bindparam("order_ids", type_=ARRAY(String))),
+    "sqlite": _orders.c.id.in_(bindparam("order_ids", expanding=True)),
+}
+_LOCK_MANY_PROGRESS = {dialect: select(*_PROGRESS_COLUMNS).where(ids).order_by(_orders.c.id).with_for_update()
+                       for dialect, ids in _ORDER_IDS_IN.items()}
 
 
 def lock_orders_progress(session: Session, order_ids: Iterable[str]) -> dict[str, OrderProgress]:
@@ -195,7 +203,9 @@ def lock_orders_progress(session: Session, order_ids: Iterable[str]) -> dict[str
     ids = sorted(set(order_ids))
     if not ids:
         return {}
-    return {row.id: OrderProgress(*row) for row in session.execute(_LOCK_MANY_PROGRESS, {"order_ids": bucketed(ids)})}
+    dialect = session.get_bind().dialect.name
+    rows = session.execute(_LOCK_MANY_PROGRESS[dialect], {"order_ids": ids if dialect == "postgresql" else bucketed(ids)})
+    return {row.id: OrderProgress(*row) for row in rows}
 
 
 async def update_order_progress(session: AsyncSession, progress: OrderProgress) -> None:
@@ -283,10 +293,6 @@ _INSERT_EVENT_IF_NEW = {
     for dialect in (postgresql, sqlite)
 }
 
-# Many rows at once: RETURNING tells which were added (one statement per 1,000 rows, "insertmanyvalues").
-_INSERT_EVENTS_IF_NEW = {name: statement.returning(_order_events.c.event_id)
-                         for name, statement in _INSERT_EVENT_IF_NEW.items()}
-
 
 async def insert_order_event_if_new(session: AsyncSession, entry: dict[str, Any]) -> bool:
     """Add a timeline entry unless one with its event_id exists (event ids are unique); True when added."""
@@ -299,10 +305,7 @@ async def insert_order_event_if_new(session: AsyncSession, entry: dict[str, Any]
 
 def insert_order_events_if_new(session: Session, entries: list[dict[str, Any]]) -> int:
     """Add timeline entries, leaving out those whose event_id exists; returns how many were added."""
-    if not entries:
-        return 0
-    statement = _INSERT_EVENTS_IF_NEW[session.get_bind().dialect.name]
-    return len(session.execute(statement, entries).all())
+    return insert_new(session, _order_events, entries, ("event_id",))
 
 
 def update_orders_progress(session: Session, orders: list[OrderProgress]) -> None:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import JSON, Boolean, Column, Integer, Numeric, String, Table, select
 
-from shared.bulk import insert_many, update_many
+from shared.bulk import insert_many, insert_new, update_many
 from shared.db import Database, UTCDateTime, new_metadata
 from tests.support import record_statements
 
@@ -78,6 +78,28 @@ async def test_insert_many_takes_rows_of_different_keys_one_by_one(db):
     async with db.transaction() as session:
         await session.run_sync(insert_many, parcels, mixed)
     assert [row["note"] for row in await stored(db)] == [None, None]
+
+
+async def test_insert_new_leaves_out_rows_whose_unique_key_is_taken_and_counts_the_rest(db):
+    async with db.transaction() as session:
+        await session.run_sync(insert_many, parcels, rows(3))
+    statements = record_statements(db.engine)
+    fresh = rows(5)
+    fresh[0] = {**fresh[0], "note": "not written: RR000000001CN is taken"}
+    async with db.transaction() as session:
+        added = await session.run_sync(insert_new, parcels, fresh + [fresh[4]], ("number",))  # 1–3 taken, 5 twice
+    assert added == 2
+    written = await stored(db)
+    assert [row["number"] for row in written] == [f"RR00000000{n}CN" for n in range(1, 6)]
+    assert written[0]["note"] is None and written[4]["body"] == fresh[4]["body"] and written[4]["at"] == AT
+    assert {row["status"] for row in written} == {"issued"}
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 1
+    if db.engine.dialect.name == "postgresql":
+        assert "unnest" in inserts[0] and "ON CONFLICT" in inserts[0]
+    async with db.transaction() as session:
+        assert await session.run_sync(insert_new, parcels, rows(1), ("number",)) == 0  # one row alone: the same
+        assert await session.run_sync(insert_new, parcels, [], ("number",)) == 0
 
 
 async def test_update_many_sets_each_rows_values_by_key_and_leaves_the_rest(db):

@@ -57,6 +57,11 @@ _CANCELLING_EVENTS = frozenset(
     {OrderCancelled.event_type(), WaybillVoided.event_type(), DeclarationCancelled.event_type()}
 )
 
+# (named once: every recorded event compares its type with them)
+_HELD = DeclarationHeld.event_type()
+_REJECTED = DeclarationRejected.event_type()
+_CANCELLATION_REFUSED = DeclarationCancellationRefused.event_type()
+
 
 @dataclass
 class OrderProgress:
@@ -112,11 +117,11 @@ def status_reason_after(
     """
     reason = reason or None
     changed = new_status != old_status
-    if event_type == DeclarationHeld.event_type():
+    if event_type == _HELD:
         return reason if new_status == "on_hold" and (changed or customs_moved) else current_reason
-    if event_type == DeclarationRejected.event_type():
+    if event_type == _REJECTED:
         return reason if changed and new_status == "rejected" else current_reason
-    if event_type == DeclarationCancellationRefused.event_type():
+    if event_type == _CANCELLATION_REFUSED:
         return reason if new_status == "cancelled" else current_reason
     if event_type in _CANCELLING_EVENTS and changed and new_status == "cancelled":
         return reason

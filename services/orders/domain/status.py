@@ -144,9 +144,12 @@ def can_cancel(status: str) -> bool:
     return _known(status) in CANCELLABLE_STATUSES
 
 
+_TRACKING = ParcelTracking.event_type()
+
+
 def target_status(event_type: str, *, tracking_status: str | None = None) -> str | None:
     """The status an event moves an order towards, or None when it moves nothing (or is unknown)."""
-    if event_type == ParcelTracking.event_type():
+    if event_type == _TRACKING:
         return TRACKING_TARGETS.get(tracking_status or "unknown")
     return EVENT_TARGETS.get(event_type)
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from services.orders.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from shared.bulk import insert_many
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 
@@ -118,11 +119,10 @@ async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -
 
 def insert_events_and_deliveries(session: Session, events: list[dict[str, Any]],
                                  deliveries: list[dict[str, Any]]) -> None:
-    """Both inserts on a sync session: for the orders' batch writes, which run inside the commit."""
-    if events:
-        session.execute(_INSERT_EVENTS, events)
-    if deliveries:
-        session.execute(_INSERT_DELIVERIES, deliveries)
+    """Both inserts on a sync session: for the orders' batch writes, which run inside the commit (one statement
+    each on PostgreSQL, shared.bulk)."""
+    insert_many(session, WebhookEvent.__table__, events)
+    insert_many(session, WebhookDelivery.__table__, deliveries)
 
 
 def _due(now: datetime):

