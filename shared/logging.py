@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
@@ -11,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 
 # Credentials: never written, whatever the line.
@@ -126,6 +128,14 @@ def _key_rule(key: str) -> str:
 
 
 def _mask(value: Any, key: str = "") -> Any:
+    kind = type(value)
+    if kind is str:  # most values of most lines: decided by the field's rule alone
+        return _mask_text_field(value, _key_rule(key) if isinstance(key, str) else "text")
+    if value is None:
+        return None
+    if kind is int or kind is float or kind is bool:
+        rule = _key_rule(key) if isinstance(key, str) else "text"
+        return "****" if rule in ("credential", "personal") else value
     if isinstance(value, dict):
         return {k: _mask(v, k) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
@@ -133,19 +143,25 @@ def _mask(value: Any, key: str = "") -> Any:
     if hasattr(value, "model_dump") and callable(value.model_dump):
         # A pydantic model (a Party, a Payment, a whole Parcel): masked by its fields' marks, like any dict.
         return _mask(value.model_dump(mode="json"), key)
-    if value is None:
-        return None
     rule = _key_rule(key) if isinstance(key, str) else "text"
-    if rule == "credential":
+    if rule in ("credential", "personal"):
         return "****"
-    if rule == "personal":
-        # A number (phone, ID) keeps its last four digits; a name, an address or an e-mail keeps nothing.
-        return mask_value(value) if isinstance(value, str) and _NUMBER_LIKE.fullmatch(value) else "****"
-    if isinstance(value, str):
-        return value if rule == "identifier" else mask_text(value)
+    if isinstance(value, str):  # a str subclass
+        return _mask_text_field(str(value), rule)
     if isinstance(value, BaseException):
         return safe_error(value)
     return value
+
+
+def _mask_text_field(value: str, rule: str) -> str:
+    if rule == "identifier":
+        return value
+    if rule == "text":
+        return mask_text(value)
+    if rule == "credential":
+        return "****"
+    # Personal: a number (phone, ID) keeps its last four digits; a name, an address or an e-mail keeps nothing.
+    return mask_value(value) if _NUMBER_LIKE.fullmatch(value) else "****"
 
 
 def mask_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +219,25 @@ def safe_exc_info(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dic
     return event_dict
 
 
+def _json_line(event_dict: dict[str, Any], **dumps_kw: Any) -> str:
+    """A line's JSON through orjson (~1.5 µs against json.dumps' ~11 for a typical line), for lines in ASCII; any
+    other line (a Chinese product name in a finding, say) goes through json.dumps as before, escaped to ASCII, so a
+    log stays readable on a terminal or file of any encoding. Values orjson has no rule for (or renders otherwise
+    than structlog's fallback would: dates) go the same way."""
+    try:
+        text = orjson.dumps(event_dict, option=_ORJSON_OPTIONS, default=_passthrough).decode()
+    except TypeError:
+        text = ""
+    return text if text and text.isascii() else json.dumps(event_dict, **dumps_kw)
+
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _passthrough(value: Any) -> Any:
+    raise TypeError  # not orjson's to render: json.dumps with structlog's fallback does it as before
+
+
 class _TeeStream:
     """Write each line to stdout and to a JSON-lines file."""
 
@@ -243,7 +278,7 @@ def configure_logging(service: str, *, level: str = "INFO", log_file: str | None
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
             safe_exc_info,
             mask_personal_data,
-            structlog.processors.JSONRenderer(),
+            structlog.processors.JSONRenderer(serializer=_json_line),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=stream),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -21,7 +22,16 @@ PARCELS = 300
 def handled_by(stack: Stack, process: str, event: str) -> int:
     """How many `event` log lines one process wrote (its own stdout file)."""
     path = stack.log_dir / f"{process}.out"
-    return sum(1 for line in path.read_text(errors="replace").splitlines() if f'"event": "{event}"' in line)
+    return sum(1 for line in path.read_text(errors="replace").splitlines() if _event_of(line) == event)
+
+
+def _event_of(line: str) -> str | None:
+    """The event of a JSON log line (None for anything else the process printed)."""
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    return entry.get("event") if isinstance(entry, dict) else None
 
 
 async def test_two_replicas_share_the_work_and_do_nothing_twice(tmp_path):

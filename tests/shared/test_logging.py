@@ -175,3 +175,20 @@ def test_identifiers_and_codes_are_never_taken_for_phones():
     assert masked["hs_code"] == "0901210000" and masked["order_id"] == "0901210000123"
     assert masked["tracking_number"] == "13800138000"
     assert masked["note"] != "hs 0901210000"  # in free text the same digits could be a landline: masked
+
+
+def test_a_line_is_json_in_ascii_whatever_it_holds():
+    from datetime import UTC, datetime
+
+    from structlog.processors import _json_fallback_handler
+
+    from shared.logging import _json_line
+
+    plain = {"event": "order.accepted", "order_id": "ord_1", "lines": 2, "value": 1.5, "held": False}
+    chinese = {"event": "declaration.held", "item": "丝巾"}
+    dated = {"event": "x.y", "at": datetime(2026, 12, 5, tzinfo=UTC), 1: "int key", "big": 2**70, "set": {3}}
+    for entry in (plain, chinese, dated):
+        line = _json_line(entry, default=_json_fallback_handler)
+        assert line.isascii(), line
+        assert json.loads(line) == json.loads(json.dumps(entry, default=_json_fallback_handler))
+    assert "\\u4e1d\\u5dfe" in _json_line(chinese, default=_json_fallback_handler)
