@@ -14,7 +14,7 @@ The real flow per parcel, in three measured phases on a real nats-server and a f
 Per phase: messages/s (wall), CPU ms per message (process_time of this process, the service's relay and workers
 included; the envelopes are published by a child process so that work is not counted) and SQL statements per
 message (a before_cursor_execute listener on the service's engine). Wall times are noisy on a shared machine;
-CPU and statements are the numbers to compare.
+CPU and statements are the numbers to compare. Loggers are cached as in a served process (shared.serve).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from shared.contract.envelope import Envelope
 from shared.contract.events import DeclarationReleased, OrderAccepted
 from shared.contract.parcel import Parcel
 from shared.db import Database
-from shared.logging import configure_logging
+from shared.logging import cache_loggers, configure_logging
 from shared.natsserver import NatsServer
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -284,6 +284,7 @@ async def benchmark(args: argparse.Namespace, sink: Any) -> list[Phase]:
             )
             await publish(nats.url, accepted, workdir)
             probe = Probe(url)
+            cache_loggers()  # as a served process does (shared.serve): each logger built once, not at every call
             app = create_app(settings, carrier_adapter=InProcessCarrier())
             # The service logs JSON lines to stdout and to its log file: keep stdout for the results.
             with contextlib.redirect_stdout(sink):

@@ -30,7 +30,7 @@ def create_app(settings: PostalSettings | None = None, *, carrier_adapter: Carri
         await upgrade_async("postal", url)
 
     runtime = ServiceRuntime(settings=settings, tables=tables, handlers=build_handlers(settings),
-                             prefetchers=build_prefetchers(),
+                             prefetchers=build_prefetchers(settings),
                              workers=[consolidation_worker, handoff_worker],
                              migrate=migrate if settings.migrate_on_start else None)
     if carrier_adapter is not None:

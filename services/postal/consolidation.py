@@ -40,6 +40,8 @@ FALLBACK_FORMS = {"mail": "CN23", "express": "express_D", "ecommerce": "inventor
 # Dispatch states in which the carrier may already hold the manifest: nothing can be taken out any more.
 HANDOFF_STARTED = frozenset({"handing_off", "handed_off"})
 _OPEN_RECEPTACLES = "postal.open_receptacles"
+# Set on a session whose transaction closed a dispatch: its commit wakes this process's handoff workers (handoff.py).
+DISPATCH_CLOSED = "postal.dispatch_closed"
 
 
 def new_id(prefix: str) -> str:
@@ -221,6 +223,7 @@ async def _finalise(session: AsyncSession, dispatch: Dispatch, *, now: datetime)
     )
     dispatch.status = "closed"
     dispatch.next_attempt_at = now
+    session.sync_session.info[DISPATCH_CLOSED] = True
 
 
 def manifest_item(waybill: Waybill | Row[Any]) -> ManifestItem:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.postal import adoption, repository, service
+from services.postal import adoption, identifiers, repository, service
 from services.postal.settings import PostalSettings
 from shared.batch import BatchScope
 from shared.consumer import Handler, MessageContext, Prefetcher
@@ -86,11 +86,15 @@ def build_handlers(settings: PostalSettings) -> dict[type[Event], Handler]:
     }
 
 
-def build_prefetchers() -> dict[type[Event], Prefetcher]:
+def build_prefetchers(settings: PostalSettings) -> dict[type[Event], Prefetcher]:
     """Read-ahead for a consumer batch (shared.batch): one statement per event type instead of one per event."""
 
     async def before_accepts(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
         await repository.read_ahead_issues(session, scope, _parcels(contexts))
+        # The numbers of the orders about to be issued, one UPDATE per sequence (identifiers.reserve_numbers).
+        issuing = [ctx.event.parcel for ctx in contexts
+                   if ctx.event.parcel.logistics_company is None and repository.will_issue(scope, ctx.event.order_id)]
+        await identifiers.reserve_numbers(session, issuing, settings, today=utcnow().date())
 
     async def before_releases(session: AsyncSession, scope: BatchScope, contexts: list[MessageContext]) -> None:
         await repository.lock_issued_for_release(session, scope, _parcels(contexts))

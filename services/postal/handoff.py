@@ -5,19 +5,28 @@ replicas never post the same dispatch at once and a void can tell that the carri
 The POST happens outside any transaction; its outcome is recorded in a second one. A worker that dies after the
 POST leaves the lease to expire and the dispatch is posted again under the same Idempotency-Key — harmless, the
 carrier dedupes by dispatch — and only then marked handed off, with its events, in one transaction.
+
+An idle handoff worker looks less and less often (up to IDLE_MAX_POLL_S between looks), and a transaction of this
+process that closes a dispatch wakes it when it commits: the dispatches closed here (by the tick, or by a consumer
+when a receptacle fills the dispatch) go out at once, while another replica's, a retry's and an expired lease's
+wait at most IDLE_MAX_POLL_S longer than the handoff_poll_s they waited before.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from services.postal import repository
 from services.postal.adapters import CarrierAdapter, HandoffFailed
+from services.postal.consolidation import DISPATCH_CLOSED
 from services.postal.service import Outgoing, emit_all
 from services.postal.settings import PostalSettings
 from shared.contract.events import ParcelHandedOff
@@ -25,6 +34,32 @@ from shared.db import Database, utcnow
 from shared.outbox import Outbox
 
 log = structlog.get_logger()
+
+# The longest an idle handoff worker waits between looks at the dispatches (see the module docstring).
+IDLE_MAX_POLL_S = 2.0
+# The wake-up events of the handoff workers running in this process.
+_WORKERS: set[asyncio.Event] = set()
+
+
+def register_worker(wake: asyncio.Event) -> None:
+    """Have `wake` set whenever a transaction of this process that closed a dispatch commits."""
+    _WORKERS.add(wake)
+
+
+def unregister_worker(wake: asyncio.Event) -> None:
+    _WORKERS.discard(wake)
+
+
+@sqlalchemy_event.listens_for(Session, "after_commit")
+def _wake_workers(session: Session) -> None:
+    if session.info.pop(DISPATCH_CLOSED, False):
+        for wake in _WORKERS:
+            wake.set()
+
+
+@sqlalchemy_event.listens_for(Session, "after_rollback")
+def _forget_closed(session: Session) -> None:
+    session.info.pop(DISPATCH_CLOSED, None)
 
 
 @dataclass(frozen=True, slots=True)

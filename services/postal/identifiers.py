@@ -3,6 +3,8 @@ express, logistics numbers (logisticsNo) for e-commerce. Every number is checked
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -19,7 +21,7 @@ from services.postal.domain.carriers import (
     parse_logistics_number,
     validate_waybill_number,
 )
-from services.postal.domain.errors import UnknownCarrier
+from services.postal.domain.errors import PostalRuleError, UnknownCarrier
 from services.postal.settings import PostalSettings
 from shared.contract.parcel import Parcel
 
@@ -117,6 +119,44 @@ async def _next_s10(session: AsyncSession, *, indicator: str, country: str) -> t
     identifier = s10.build(service_indicator=indicator, serial=serial, country=country)
     s10.validate(identifier)
     return identifier, serial
+
+
+def sequence_of(parcel: Parcel, settings: PostalSettings, *, today: date) -> str:
+    """The sequence the parcel's number is taken from (pure); raises a PostalRuleError when it cannot be numbered."""
+    carrier = carrier_for(parcel, settings)
+    if parcel.channel == "mail":
+        return f"s10:{s10.indicator_for(parcel.mail_product or DEFAULT_MAIL_PRODUCT, settings.indicators)}"
+    if parcel.channel == "express":
+        numbering_for(carrier, settings.carrier_numbering)  # UnknownCarrier: no contract, no number
+        return f"carrier:{carrier}"
+    return f"logistics:{settings.logistics_prefix}:{today:%Y%m%d}"
+
+
+async def reserve_numbers(session: AsyncSession, parcels: Iterable[Parcel], settings: PostalSettings, *,
+                          today: date) -> None:
+    """Read ahead for a consumer batch about to number `parcels`: take each sequence's numbers for them at once,
+    in sequence-name order, before any waybill is held.
+
+    Taken one block at a time as the handlers go, the blocks' UPDATEs would split the batch's held waybill and
+    outbox inserts into several statements and lock the sequences in whatever order the parcels came (two
+    replicas could then wait on each other). What goes unused is given back at commit as with any block; a parcel
+    that needs more (or another day's sequence) takes a block as usual.
+    """
+    blocks = repository.held_in_transaction(session, _BLOCKS)
+    if blocks is None:
+        return
+    counts: Counter[str] = Counter()
+    for parcel in parcels:
+        try:
+            counts[sequence_of(parcel, settings, today=today)] += 1
+        except PostalRuleError:
+            continue  # its handler raises the same error, with the message at fault
+    for name in sorted(counts):
+        if name in blocks:
+            continue  # numbers of this transaction's block are still held: next_number goes on from them
+        _give_back_at_commit(session.sync_session)
+        first = await repository.allocate(session, name, counts[name])
+        blocks[name] = _Block(first, first + counts[name])
 
 
 async def allocate_identifier(session: AsyncSession, parcel: Parcel, settings: PostalSettings, *,

@@ -48,3 +48,13 @@ async def test_two_replicas_share_the_work_without_doubling_any_of_it(start_post
     assert all(r.item_count <= 5 for r in receptacles)
     open_per_route = Counter(r.destination_office for r in receptacles if r.status == "open")
     assert max(open_per_route.values()) == 1
+
+
+async def test_a_dispatch_closed_here_wakes_the_idle_handoff_worker(start_postal):
+    # Polling every 60 s, the worker would not see the dispatch within the test: the tick's commit wakes it.
+    carrier = RecordingCarrier()
+    postal = await start_postal(adapter=carrier, max_receptacle_age_s=1, max_dispatch_age_s=1, handoff_poll_s=60.0)
+    await postal.publish(accepted("o1"))
+    await postal.publish(released("o1"))
+    [handed] = await eventually(lambda: postal.emitted(ParcelHandedOff), timeout=10)
+    assert handed.data["order_id"] == "o1"

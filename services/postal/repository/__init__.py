@@ -40,6 +40,7 @@ from services.postal.repository.read_ahead import (
     issued_for_release,
     lock_issued_for_release,
     read_ahead_issues,
+    will_issue,
 )
 from services.postal.repository.tracking import (
     add_tracking_events,
@@ -71,4 +72,5 @@ __all__ = [
     "lock_tracked_parcels", "open_dispatch", "open_receptacle", "parcels_in_receptacles", "read_ahead_issues",
     "receptacle_labels", "receptacles_of", "release_waybill", "set_dispatch_of_receptacle", "set_tracking_statuses",
     "stranded_pending_orders", "take_pending", "take_pending_kind", "tracking_events_of", "tracking_histories",
+    "will_issue",
 ]

@@ -67,6 +67,12 @@ def issue_state(session: AsyncSession, order_id: str) -> IssueState | None:
     return scope.cache.pop((_ISSUE, order_id), None) if scope is not None else None
 
 
+def will_issue(scope: BatchScope, order_id: str) -> bool:
+    """True when the order was read ahead with no waybill yet (its handler will number it), without taking it."""
+    state = scope.cache.get((_ISSUE, order_id))
+    return state is not None and not state.issued
+
+
 async def lock_issued_for_release(session: AsyncSession, scope: BatchScope, order_ids: Iterable[str]) -> None:
     """Lock the `issued` waybills of the orders with one event in the batch, in tracking-number order like every
     multi-waybill lock (so batches never deadlock on them), and keep their routing columns (one statement)."""
