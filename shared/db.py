@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -115,8 +116,12 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 def json_text(value: Any) -> str:
     """A JSON column's value as text, through orjson: every service writes a few JSON columns per event (the
     parcel, documents, timeline entries), and the standard library took ~13 µs for a parcel where orjson takes ~1.
-    Keys that are not strings are written as strings, as json.dumps does."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    Keys that are not strings are written as strings, as json.dumps does. What orjson refuses — an integer beyond
+    64 bits, a lone surrogate in a string (both can come in a partner's JSON) — is written by json.dumps, as before."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value)
 
 
 class Database:
