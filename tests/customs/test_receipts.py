@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -86,8 +87,11 @@ async def test_a_malformed_or_unsigned_or_forged_receipt_is_refused_and_kept(cus
     forger = ensure_pair(tmp_path, "forger")
     forged = customs.receipt_xml(message, 800, identity=SigningIdentity.from_files(forger.key_file, forger.cert_file))
     tampered = good.replace(b"<returnStatus>800</returnStatus>", b"<returnStatus>899</returnStatus>")
+    emptied = re.sub(rb"<ds:SignatureValue>[^<]*</ds:SignatureValue>", b"<ds:SignatureValue/>", good)  # was a 500
+    assert emptied != good
     cases = [(b"<not xml", "receipt_malformed"), (unsigned, "receipt_signature_invalid"),
-             (forged, "receipt_signature_invalid"), (tampered, "receipt_signature_invalid")]
+             (forged, "receipt_signature_invalid"), (tampered, "receipt_signature_invalid"),
+             (emptied, "receipt_signature_invalid")]
     for body, code in cases:
         response = await customs.send_receipt(body)
         assert response.status_code == 422, response.text
